@@ -1,0 +1,38 @@
+# Thin wrapper around CMake. The two quick-start commands:
+#   make train   install what is missing, build, train the default network on Fashion-MNIST
+#   make test    install what is missing, build, run the whole test suite (also under ASan+UBSan)
+BUILD    ?= build
+ASAN     ?= build-asan
+JOBS     ?= $(shell nproc)
+EPOCHS   ?= 5
+
+.PHONY: all deps build train test test-fast test-asan bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+train: build
+	$(BUILD)/dorefa train --model default --data /usr/share/datasets/fashion-mnist --epochs $(EPOCHS)
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure
+
+test-asan: deps
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOREFA_SANITIZE=ON
+	cmake --build $(ASAN) -j $(JOBS)
+	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+test: test-fast test-asan
+
+bench: build
+	sh scripts/install-deps.sh python3-torch
+	$(BUILD)/dorefa-bench-train 2>/dev/null || true
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

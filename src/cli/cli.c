@@ -1,0 +1,70 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <omp.h>
+#include <cblas.h>
+
+#include "core/common.h"
+
+int cli_error(void)
+{
+    fprintf(stderr, "dorefa: %s\n", dr_last_error());
+    return EXIT_FAIL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dorefa %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'dorefa %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max) {
+        cli_usage_error(cmd, "--%s %s: expected an integer in [%ld, %ld]", opt, s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *opt, const char *s, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= min && v <= max)) {
+        cli_usage_error(cmd, "--%s %s: expected a number in [%g, %g]", opt, s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void cli_set_threads(int n)
+{
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, int limit,
+                   dr_dataset *ds)
+{
+    dr_open_options opt = {.svhn_extra = svhn_extra, .h = h, .w = w};
+    if (dr_dataset_open(path, split, &opt, ds)) return -1;
+    dr_dataset_truncate(ds, limit);
+    dr_dataset_resize(ds, h, w);
+    return 0;
+}

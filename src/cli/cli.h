@@ -1,0 +1,30 @@
+/* Shared pieces of the dorefa subcommands. */
+#ifndef DR_CLI_H
+#define DR_CLI_H
+
+#include "data/dataset.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define DR_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+
+/* Prints "dorefa: <last error>" and returns EXIT_FAIL. */
+int cli_error(void);
+/* Prints "dorefa CMD: message" plus a --help hint and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict number parsing of option values. */
+int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+int cli_float(const char *cmd, const char *opt, const char *s, double min, double max, double *out);
+
+/* Sets OpenMP and OpenBLAS threads (0: all cores). */
+void cli_set_threads(int n);
+
+/* Loads one split at the model's input size (h x w), keeping the first `limit` images. */
+int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, int limit,
+                   dr_dataset *ds);
+
+#endif

@@ -1,0 +1,243 @@
+/* dorefa train: train a network described by a model file on a data set. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/common.h"
+#include "model/net.h"
+#include "train/checkpoint.h"
+#include "train/train.h"
+
+static const char USAGE[] =
+    "usage: dorefa train [options]\n"
+    "\n"
+    "Trains a network and evaluates it on the test split after every epoch.\n"
+    "Progress goes to stderr; the run folder gets metrics.jsonl, last.ckpt and best.ckpt.\n"
+    "\n"
+    "  -m, --model NAME|FILE    model file, or the name of a shipped model (default: default)\n"
+    "                           shipped: default, svhn-a, svhn-b, svhn-c, svhn-d, alexnet, resnet18\n"
+    "  -d, --data PATH          data set folder (IDX, CIFAR-10 binary, SVHN .mat, or\n"
+    "                           train/ and test/ image folders) (default: " DR_DEFAULT_DATA ")\n"
+    "  -e, --epochs N           total epochs (default: 5)\n"
+    "  -b, --batch N            mini-batch size (default: 128)\n"
+    "  -o, --out DIR            run folder (default: runs/<model>)\n"
+    "      --seed N             random seed; the same seed gives the same run (default: 1)\n"
+    "      --optimizer NAME     adam or sgd (default: adam)\n"
+    "      --lr X               learning rate (default: 0.001)\n"
+    "      --adam-eps X         Adam epsilon (default: 1e-5, as tensorpack)\n"
+    "      --momentum X         SGD momentum (default: 0.9)\n"
+    "      --lr-decay X         multiply the learning rate by X ... (default: 0.5)\n"
+    "      --lr-decay-every N   ... every N epochs (staircase; default: never)\n"
+    "      --weight-decay X     L2 on weights of layers without l2= in the model (default: 0)\n"
+    "      --brightness X       augmentation: add U(-X, X) to pixels (0..255)\n"
+    "      --contrast LO,HI     augmentation: scale contrast by U(LO, HI)\n"
+    "      --svhn-augment       the SVHN recipe: --brightness 30 --contrast 0.5,1.5\n"
+    "      --flip               augmentation: random horizontal flips\n"
+    "      --crop-pad N         augmentation: random crops after padding by N pixels\n"
+    "      --svhn-extra         add SVHN's extra_32x32.mat to the training set\n"
+    "      --limit-train N      use only the first N training images\n"
+    "      --limit-test N       use only the first N test images\n"
+    "      --resume CKPT        continue a run from its checkpoint (its settings are kept;\n"
+    "                           --epochs, --data, --out, --threads and --quiet may change)\n"
+    "      --threads N          worker threads (default: all cores)\n"
+    "  -q, --quiet              no progress output\n"
+    "  -h, --help               this help\n";
+
+enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
+       O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS };
+
+static const struct option LONG[] = {
+    {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
+    {"batch", 1, 0, 'b'},          {"out", 1, 0, 'o'},          {"seed", 1, 0, O_SEED},
+    {"optimizer", 1, 0, O_OPT},    {"lr", 1, 0, O_LR},          {"adam-eps", 1, 0, O_EPS},
+    {"momentum", 1, 0, O_MOM},     {"lr-decay", 1, 0, O_DECAY}, {"lr-decay-every", 1, 0, O_EVERY},
+    {"weight-decay", 1, 0, O_WD},  {"brightness", 1, 0, O_BRIGHT}, {"contrast", 1, 0, O_CONTRAST},
+    {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
+    {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
+    {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+
+/* Options that may change when resuming. */
+static int resumable(int opt)
+{
+    return opt == 'e' || opt == 'd' || opt == 'o' || opt == O_THREADS || opt == 'q' || opt == O_RESUME;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    dr_train_config cfg;
+    dr_train_config_defaults(&cfg);
+    snprintf(cfg.model, sizeof cfg.model, "default");
+    snprintf(cfg.data, sizeof cfg.data, "%s", DR_DEFAULT_DATA);
+    const char *out = NULL, *resume = NULL, *data_arg = NULL;
+    int quiet = 0, epochs_arg = -1, bad_with_resume = 0;
+    long v;
+    double f;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:d:e:b:o:qh", LONG, NULL)) != -1) {
+        if (!resumable(c) && c != '?' && c != 'h') bad_with_resume = c;
+        switch (c) {
+        case 'm': snprintf(cfg.model, sizeof cfg.model, "%s", optarg); break;
+        case 'd': data_arg = optarg; break;
+        case 'e': if (cli_int("train", "epochs", optarg, 1, 1000000, &v)) return EXIT_USAGE;
+                  epochs_arg = (int)v; break;
+        case 'b': if (cli_int("train", "batch", optarg, 1, 65536, &v)) return EXIT_USAGE;
+                  cfg.batch = (int)v; break;
+        case 'o': out = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(USAGE, stdout); return EXIT_OK;
+        case O_SEED: if (cli_int("train", "seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE;
+                     cfg.seed = (uint64_t)v; break;
+        case O_OPT:
+            if (!strcmp(optarg, "adam")) cfg.optim.kind = DR_OPT_ADAM;
+            else if (!strcmp(optarg, "sgd")) cfg.optim.kind = DR_OPT_SGD;
+            else return cli_usage_error("train", "--optimizer %s: expected adam or sgd", optarg);
+            break;
+        case O_LR: if (cli_float("train", "lr", optarg, 0, 100, &f)) return EXIT_USAGE;
+                   cfg.optim.lr = (float)f; break;
+        case O_EPS: if (cli_float("train", "adam-eps", optarg, 0, 1, &f)) return EXIT_USAGE;
+                    cfg.optim.eps = (float)f; break;
+        case O_MOM: if (cli_float("train", "momentum", optarg, 0, 1, &f)) return EXIT_USAGE;
+                    cfg.optim.momentum = (float)f; break;
+        case O_DECAY: if (cli_float("train", "lr-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
+                      cfg.optim.lr_decay = (float)f; break;
+        case O_EVERY: if (cli_int("train", "lr-decay-every", optarg, 1, 1000000, &v)) return EXIT_USAGE;
+                      cfg.optim.lr_decay_every = (int)v; break;
+        case O_WD: if (cli_float("train", "weight-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
+                   cfg.optim.weight_decay = (float)f; break;
+        case O_BRIGHT: if (cli_float("train", "brightness", optarg, 0, 255, &f)) return EXIT_USAGE;
+                       cfg.aug.brightness = (float)f; break;
+        case O_CONTRAST: {
+            char *end;
+            cfg.aug.contrast_lo = strtof(optarg, &end);
+            if (*end != ',') return cli_usage_error("train", "--contrast %s: expected LO,HI", optarg);
+            cfg.aug.contrast_hi = strtof(end + 1, &end);
+            if (*end || !(cfg.aug.contrast_lo > 0 && cfg.aug.contrast_hi >= cfg.aug.contrast_lo))
+                return cli_usage_error("train", "--contrast %s: expected 0 < LO <= HI", optarg);
+            break;
+        }
+        case O_SVHNAUG: cfg.aug.brightness = 30; cfg.aug.contrast_lo = 0.5f;
+                        cfg.aug.contrast_hi = 1.5f; break;
+        case O_FLIP: cfg.aug.flip = 1; break;
+        case O_CROP: if (cli_int("train", "crop-pad", optarg, 0, 64, &v)) return EXIT_USAGE;
+                     cfg.aug.crop_pad = (int)v; break;
+        case O_EXTRA: cfg.svhn_extra = 1; break;
+        case O_LTRAIN: if (cli_int("train", "limit-train", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
+                       cfg.limit_train = (int)v; break;
+        case O_LTEST: if (cli_int("train", "limit-test", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
+                      cfg.limit_test = (int)v; break;
+        case O_RESUME: resume = optarg; break;
+        case O_THREADS: if (cli_int("train", "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
+                        cfg.threads = (int)v; break;
+        default: return cli_usage_error("train", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (resume && bad_with_resume)
+        return cli_usage_error("train", "with --resume the run's own settings are used; only "
+                                        "--epochs, --data, --out, --threads and --quiet may be given");
+    int threads = cfg.threads;
+    cli_set_threads(threads);
+
+    dr_checkpoint ck = {0};
+    char model_path[1024], *model_text = NULL;
+    const char *model_origin = model_path;
+    if (resume) {
+        if (dr_checkpoint_read(resume, &ck) || dr_train_config_parse(ck.conf, resume, &cfg))
+            return cli_error();
+        model_text = dr_xstrdup(ck.model);
+        snprintf(model_path, sizeof model_path, "%s (model)", resume);
+    } else {
+        if (dr_model_resolve(cfg.model, model_path, sizeof model_path) ||
+            !(model_text = dr_read_file(model_path, NULL)))
+            return cli_error();
+    }
+    if (epochs_arg > 0) cfg.epochs = epochs_arg;
+    if (data_arg) snprintf(cfg.data, sizeof cfg.data, "%s", data_arg);
+    if (resume && cfg.epoch >= cfg.epochs) {
+        fprintf(stderr, "dorefa: %s has already trained %d of %d epochs; give a larger --epochs\n",
+                resume, cfg.epoch, cfg.epochs);
+        free(model_text);
+        dr_checkpoint_free(&ck);
+        return EXIT_FAIL;
+    }
+
+    int rc = EXIT_FAIL, h, w;
+    dr_dataset train = {0}, test = {0};
+    dr_net *net = NULL;
+    dr_trainer t = {0};
+    if (dr_model_peek_input(model_text, model_origin, &h, &w) ||
+        cli_load_split(cfg.data, DR_SPLIT_TRAIN, h, w, cfg.svhn_extra, cfg.limit_train, &train) ||
+        cli_load_split(cfg.data, DR_SPLIT_TEST, h, w, 0, cfg.limit_test, &test)) {
+        rc = cli_error();
+        goto done;
+    }
+    if (test.c != train.c) {
+        fprintf(stderr, "dorefa: %s: test images have %d channels, training images %d\n", cfg.data,
+                test.c, train.c);
+        goto done;
+    }
+    dr_net_options nopt = {.channels = train.c, .max_batch = cfg.batch};
+    if (!(net = dr_net_parse(model_text, model_origin, &nopt))) {
+        rc = cli_error();
+        goto done;
+    }
+    if (resume && (net->input.c != ck.input.c)) {
+        fprintf(stderr, "dorefa: %s was trained on %d-channel images, %s has %d\n", resume,
+                ck.input.c, cfg.data, train.c);
+        goto done;
+    }
+    int classes = DR_MAX(train.classes, test.classes);
+    if (dr_net_classes(net) < classes) {
+        fprintf(stderr, "dorefa: %s: the model has %d outputs but %s has %d classes\n",
+                model_origin, dr_net_classes(net), cfg.data, classes);
+        goto done;
+    }
+    t.net = net;
+    t.train = &train;
+    t.test = &test;
+    t.quiet = quiet;
+    dr_net_init(net, cfg.seed);
+    dr_optim_init(&t.opt, &cfg.optim, net);
+    if (resume && dr_checkpoint_restore(&ck, net, &t.opt)) {
+        rc = cli_error();
+        goto done;
+    }
+    char out_dir[1024];
+    if (out) snprintf(out_dir, sizeof out_dir, "%s", out);
+    else if (resume) {
+        snprintf(out_dir, sizeof out_dir, "%s", resume);
+        char *slash = strrchr(out_dir, '/');
+        if (slash) *slash = 0; else snprintf(out_dir, sizeof out_dir, ".");
+    } else {
+        const char *base = strrchr(cfg.model, '/') ? strrchr(cfg.model, '/') + 1 : cfg.model;
+        snprintf(out_dir, sizeof out_dir, "runs/%.*s", (int)strcspn(base, "."), base);
+    }
+    t.out_dir = out_dir;
+    t.cfg = cfg;
+    if (!quiet) {
+        fprintf(stderr, "dorefa: model %s: %d layers, %zu parameters, input %dx%dx%d\n",
+                resume ? resume : model_path, net->n_layers, dr_net_weight_count(net), h, w, train.c);
+        fprintf(stderr, "dorefa: data %s: %d training, %d test images, %d classes; run folder %s\n",
+                cfg.data, train.n, test.n, classes, out_dir);
+        if (resume) fprintf(stderr, "dorefa: resuming after epoch %d\n", cfg.epoch);
+    }
+    if (dr_train(&t)) {
+        rc = cli_error();
+        goto done;
+    }
+    printf("test accuracy %.2f%% (best %.2f%% at epoch %d) after %d epochs; run folder %s\n",
+           100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
+    rc = EXIT_OK;
+done:
+    if (t.opt.n) dr_optim_free(&t.opt);
+    dr_net_free(net);
+    dr_dataset_free(&train);
+    dr_dataset_free(&test);
+    dr_checkpoint_free(&ck);
+    free(model_text);
+    return rc;
+}

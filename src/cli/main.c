@@ -1,0 +1,35 @@
+/* dorefa: train and run low-bitwidth convolutional networks (DoReFa-Net). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char USAGE[] =
+    "usage: dorefa COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  train     train a network on a data set\n"
+    "  eval      evaluate a checkpoint\n"
+    "\n"
+    "'dorefa COMMAND --help' describes each command.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(USAGE, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("dorefa " DOREFA_VERSION);
+        return EXIT_OK;
+    }
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    fprintf(stderr, "dorefa: unknown command '%s'\n%s", cmd, USAGE);
+    return EXIT_USAGE;
+}

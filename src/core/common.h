@@ -1,0 +1,34 @@
+/* Common helpers: error reporting, checked allocation, small utilities. */
+#ifndef DR_COMMON_H
+#define DR_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DR_ERR_MAX 512
+
+/* Records a one-line error message (printf format) and returns -1.
+ * Library functions report failure by returning a negative value; the caller
+ * reads the message with dr_last_error(). The buffer is thread-local. */
+int dr_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *dr_last_error(void);
+
+/* Allocation that aborts the process with a message when memory runs out.
+ * Sizes that come from untrusted files must be validated before calling. */
+void *dr_xmalloc(size_t n);
+void *dr_xcalloc(size_t count, size_t size);
+void *dr_xrealloc(void *p, size_t n);
+char *dr_xstrdup(const char *s);
+/* 64-byte aligned allocation (for SIMD and packed bit-planes); free with free(). */
+void *dr_xalign(size_t n);
+
+/* Monotonic clock in seconds. */
+double dr_now(void);
+
+/* Reads a whole file into memory (NUL-terminated); NULL + error on failure. */
+char *dr_read_file(const char *path, size_t *len_out);
+
+#define DR_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DR_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,35 @@
+/* Deterministic random numbers.
+ *
+ * Every random draw in dorefa comes from a generator seeded by a tuple
+ * (run seed, purpose, a, b) — e.g. (seed, DR_RNG_DROPOUT, step, layer).
+ * Nothing depends on a long-lived stream, so a resumed run, a different
+ * thread count or a background loader draws exactly the same numbers. */
+#ifndef DR_RNG_H
+#define DR_RNG_H
+
+#include <stdint.h>
+
+typedef struct { uint64_t s[4]; } dr_rng; /* xoshiro256** */
+
+enum {
+    DR_RNG_INIT = 1,    /* weight initialisation: a = layer index        */
+    DR_RNG_SHUFFLE,     /* epoch order: a = epoch                         */
+    DR_RNG_AUGMENT,     /* augmentation: a = epoch, b = sample position   */
+    DR_RNG_DROPOUT,     /* dropout masks: a = step, b = layer             */
+    DR_RNG_GRADQ,       /* gradient quantizer noise: a = step, b = layer  */
+    DR_RNG_PRECISION,   /* stochastic precision: a = step                 */
+    DR_RNG_TEST         /* tests                                          */
+};
+
+void dr_rng_seed(dr_rng *r, uint64_t seed, uint64_t purpose, uint64_t a, uint64_t b);
+uint64_t dr_rng_u64(dr_rng *r);
+/* Uniform in [0, 1) with 24 random bits. */
+float dr_rng_uniform(dr_rng *r);
+/* Uniform integer in [0, n). */
+uint32_t dr_rng_below(dr_rng *r, uint32_t n);
+/* Standard normal (Box-Muller). */
+float dr_rng_normal(dr_rng *r);
+/* Fisher-Yates permutation of 0..n-1. */
+void dr_rng_permutation(dr_rng *r, uint32_t *perm, uint32_t n);
+
+#endif

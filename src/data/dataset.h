@@ -1,0 +1,52 @@
+/* In-memory image data sets: uint8 images (HWC) and integer labels. */
+#ifndef DR_DATASET_H
+#define DR_DATASET_H
+
+#include <stdint.h>
+
+typedef struct {
+    int n, h, w, c;
+    uint8_t *pixels; /* n x h x w x c */
+    int *labels;     /* n, each in [0, classes) */
+    int classes;
+    char source[512];
+} dr_dataset;
+
+enum { DR_SPLIT_TRAIN, DR_SPLIT_TEST };
+
+/* Readers. Every failure returns -1 with a one-line error naming the file. */
+int dr_idx_load(const char *images_path, const char *labels_path, dr_dataset *ds);
+int dr_cifar_load(const char *const *paths, int n_paths, dr_dataset *ds);
+int dr_svhn_load(const char *mat_path, dr_dataset *ds);
+/* Folder-per-class tree: dir/<class>/<image>.png|jpg. Images are resized to
+ * h x w; channels: 1 or 3, or 0 to follow the first image. `class_names`
+ * (may be NULL) fixes the class order, else sorted folder names. */
+int dr_imgdir_load(const char *dir, int h, int w, int channels, char **class_names,
+                   int n_classes, dr_dataset *ds);
+/* Sorted names of the class folders under dir (caller frees each and the array). */
+int dr_imgdir_classes(const char *dir, char ***names, int *n);
+
+/* Opens one split of a data set folder, recognising its layout:
+ *   IDX (MNIST, Fashion-MNIST): train-images-idx3-ubyte[.gz], t10k-...
+ *   CIFAR-10 binary: data_batch_{1..5}.bin, test_batch.bin
+ *   SVHN: train_32x32.mat (+ extra_32x32.mat when svhn_extra), test_32x32.mat
+ *   image folders: train/<class>/..., test/<class>/...
+ * A path to a single .mat file is read as that file. h, w: size for image
+ * folders (0: 32). */
+typedef struct {
+    int svhn_extra;
+    int h, w;
+} dr_open_options;
+int dr_dataset_open(const char *path, int split, const dr_open_options *opt, dr_dataset *ds);
+
+void dr_dataset_free(dr_dataset *ds);
+/* Bilinear resize (half-pixel centres) of every image; no-op at the same size. */
+void dr_dataset_resize(dr_dataset *ds, int h, int w);
+/* Keeps the first n images. */
+void dr_dataset_truncate(dr_dataset *ds, int n);
+/* Appends b to a (same image size); frees b. */
+int dr_dataset_append(dr_dataset *a, dr_dataset *b);
+/* Resizes one HWC uint8 image. */
+void dr_resize_bilinear(const uint8_t *src, int sh, int sw, int c, uint8_t *dst, int dh, int dw);
+
+#endif

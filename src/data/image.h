@@ -1,0 +1,11 @@
+/* Decoding single PNG / JPEG files into uint8 HWC with 1 or 3 channels. */
+#ifndef DR_IMAGE_H
+#define DR_IMAGE_H
+
+#include <stdint.h>
+
+/* channels: 1 or 3 to convert, 0 for the file's own (grey -> 1, colour -> 3).
+ * Returns the pixels (free()) or NULL with an error naming the file. */
+uint8_t *dr_image_load(const char *path, int channels, int *h, int *w, int *c);
+
+#endif

@@ -1,0 +1,84 @@
+#include "conv_geom.h"
+
+#include <string.h>
+
+static void resolve_dim(int in, int k, int s, int mode, int *out, int *pad_before)
+{
+    if (mode == DR_PAD_SAME) {
+        *out = (in + s - 1) / s;
+        int total = (*out - 1) * s + k - in;
+        if (total < 0) total = 0;
+        *pad_before = total / 2;
+    } else {
+        *out = in >= k ? (in - k) / s + 1 : 0;
+        *pad_before = 0;
+    }
+}
+
+void dr_conv_geom_resolve(dr_conv_geom *g, int pad_mode)
+{
+    resolve_dim(g->ih, g->kh, g->sh, pad_mode, &g->oh, &g->pad_top);
+    resolve_dim(g->iw, g->kw, g->sw, pad_mode, &g->ow, &g->pad_left);
+}
+
+int dr_conv_is_identity(const dr_conv_geom *g)
+{
+    if (g->groups != 1 || g->pad_top || g->pad_left) return 0;
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1) return 1;
+    return g->kh == g->ih && g->kw == g->iw && g->oh == 1 && g->ow == 1;
+}
+
+void dr_im2col(const dr_conv_geom *g, const float *in, int n, int grp, float *col)
+{
+    const int icg = g->ic / g->groups, K = dr_conv_k(g), P = dr_conv_p(g);
+    const int rows = n * P;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int s = r / P, p = r % P, oy = p / g->ow, ox = p % g->ow;
+        const float *src = in + (size_t)s * g->ih * g->iw * g->ic + (size_t)grp * icg;
+        float *dst = col + (size_t)r * K;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int y = oy * g->sh - g->pad_top + ky;
+            if (y < 0 || y >= g->ih) {
+                memset(dst, 0, sizeof(float) * g->kw * icg);
+                dst += g->kw * icg;
+                continue;
+            }
+            for (int kx = 0; kx < g->kw; kx++, dst += icg) {
+                int x = ox * g->sw - g->pad_left + kx;
+                if (x < 0 || x >= g->iw)
+                    memset(dst, 0, sizeof(float) * icg);
+                else
+                    memcpy(dst, src + ((size_t)y * g->iw + x) * g->ic, sizeof(float) * icg);
+            }
+        }
+    }
+}
+
+void dr_col2im_add(const dr_conv_geom *g, const float *col, int n, int grp, float *din)
+{
+    const int icg = g->ic / g->groups, K = dr_conv_k(g), P = dr_conv_p(g);
+    /* One thread per sample: windows of different samples never overlap, so
+     * the scatter is race-free and its summation order fixed. */
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        float *dst = din + (size_t)s * g->ih * g->iw * g->ic + (size_t)grp * icg;
+        for (int p = 0; p < P; p++) {
+            int oy = p / g->ow, ox = p % g->ow;
+            const float *src = col + ((size_t)s * P + p) * K;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int y = oy * g->sh - g->pad_top + ky;
+                if (y < 0 || y >= g->ih) {
+                    src += g->kw * icg;
+                    continue;
+                }
+                for (int kx = 0; kx < g->kw; kx++, src += icg) {
+                    int x = ox * g->sw - g->pad_left + kx;
+                    if (x < 0 || x >= g->iw) continue;
+                    float *d = dst + ((size_t)y * g->iw + x) * g->ic;
+                    for (int c = 0; c < icg; c++) d[c] += src[c];
+                }
+            }
+        }
+    }
+}

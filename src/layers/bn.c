@@ -1,0 +1,127 @@
+/* Batch normalisation over N, H, W per channel.
+ * Training: batch statistics; running averages updated TensorFlow-style,
+ * r = momentum * r + (1 - momentum) * batch (unbiased batch variance).
+ * Evaluation: running averages. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../model/net.h"
+#include "layer.h"
+
+typedef struct {
+    float momentum, eps;
+    float *xhat;   /* normalised input of the last training pass */
+    float *invstd; /* 1 / sqrt(var + eps) used by the last pass  */
+    double *s1, *s2;
+} bn_priv;
+
+static int bn_parse(dr_layer *l, dr_kv *kv)
+{
+    bn_priv *b = l->priv = dr_xcalloc(1, sizeof *b);
+    return dr_kv_float(kv, "momentum", 0.9f, 0.0f, 1.0f, &b->momentum) ||
+           dr_kv_float(kv, "eps", 1e-5f, 0.0f, 1.0f, &b->eps);
+}
+
+static int bn_setup(dr_layer *l, dr_net *net)
+{
+    bn_priv *b = l->priv;
+    int c = l->in_shape.c;
+    l->out_shape = l->in_shape;
+    dr_layer_add_param(l, "gamma", (size_t)c, 0.0f);
+    dr_layer_add_param(l, "beta", (size_t)c, 0.0f);
+    l->state_size = 2 * (size_t)c; /* running mean, running variance */
+    l->state = dr_xcalloc(l->state_size, sizeof(float));
+    b->xhat = dr_xalign((size_t)net->max_batch * dr_shape_size(l->in_shape) * sizeof(float));
+    b->invstd = dr_xcalloc((size_t)c, sizeof(float));
+    b->s1 = dr_xcalloc((size_t)c, sizeof(double));
+    b->s2 = dr_xcalloc((size_t)c, sizeof(double));
+    return 0;
+}
+
+static void bn_init(dr_layer *l, dr_rng *rng)
+{
+    (void)rng;
+    int c = l->in_shape.c;
+    for (int k = 0; k < c; k++) {
+        l->params[0].value[k] = 1.0f;
+        l->params[1].value[k] = 0.0f;
+        l->state[k] = 0.0f;
+        l->state[c + k] = 1.0f;
+    }
+}
+
+static void bn_forward(dr_layer *l, dr_net *net, int n)
+{
+    bn_priv *b = l->priv;
+    const int C = l->in_shape.c;
+    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w;
+    const float *x = dr_net_input(net, l, 0), *gamma = l->params[0].value, *beta = l->params[1].value;
+    float mean[C], *rmean = l->state, *rvar = l->state + C;
+    if (net->train) {
+        dr_sum_rows2(x, NULL, R, C, b->s1, b->s2);
+        for (int k = 0; k < C; k++) {
+            double m = b->s1[k] / (double)R, v = b->s2[k] / (double)R - m * m;
+            if (v < 0) v = 0;
+            mean[k] = (float)m;
+            b->invstd[k] = (float)(1.0 / sqrt(v + b->eps));
+            double unbiased = R > 1 ? v * (double)R / (double)(R - 1) : v;
+            rmean[k] = b->momentum * rmean[k] + (1.0f - b->momentum) * (float)m;
+            rvar[k] = b->momentum * rvar[k] + (1.0f - b->momentum) * (float)unbiased;
+        }
+    } else {
+        for (int k = 0; k < C; k++) {
+            mean[k] = rmean[k];
+            b->invstd[k] = 1.0f / sqrtf(rvar[k] + b->eps);
+        }
+    }
+    const float *invstd = b->invstd;
+    float *xhat = b->xhat, *y = l->out;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < R; r++)
+        for (int k = 0; k < C; k++) {
+            float h = (x[r * C + k] - mean[k]) * invstd[k];
+            xhat[r * C + k] = h;
+            y[r * C + k] = gamma[k] * h + beta[k];
+        }
+}
+
+static void bn_backward(dr_layer *l, dr_net *net, int n)
+{
+    bn_priv *b = l->priv;
+    const int C = l->in_shape.c;
+    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w;
+    const float *dy = l->dout, *xhat = b->xhat, *gamma = l->params[0].value;
+    dr_sum_rows2(dy, xhat, R, C, b->s1, b->s2);
+    for (int k = 0; k < C; k++) {
+        l->params[1].grad[k] += (float)b->s1[k];
+        l->params[0].grad[k] += (float)b->s2[k];
+    }
+    float *dx = dr_net_input_grad(net, l, 0);
+    if (!dx) return;
+    float scale[C], mdy[C], mdyx[C];
+    for (int k = 0; k < C; k++) {
+        scale[k] = gamma[k] * b->invstd[k];
+        /* In evaluation mode the statistics are constants. */
+        mdy[k] = net->train ? (float)(b->s1[k] / (double)R) : 0.0f;
+        mdyx[k] = net->train ? (float)(b->s2[k] / (double)R) : 0.0f;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < R; r++)
+        for (int k = 0; k < C; k++)
+            dx[r * C + k] += scale[k] * (dy[r * C + k] - mdy[k] - xhat[r * C + k] * mdyx[k]);
+}
+
+static void bn_destroy(dr_layer *l)
+{
+    bn_priv *b = l->priv;
+    if (!b) return;
+    free(b->xhat);
+    free(b->invstd);
+    free(b->s1);
+    free(b->s2);
+}
+
+const dr_layer_ops dr_bn_ops = {"bn", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
+                                bn_destroy};

@@ -1,0 +1,112 @@
+/* Convolution and fully connected layers. An FC layer is a VALID
+ * convolution whose kernel covers its whole input, so both share the three
+ * products of kernels/products.h. */
+#include <math.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../model/net.h"
+#include "layer.h"
+#include "linear.h"
+
+static const char *const pad_names[] = {"valid", "same", NULL};
+
+static int parse_common(dr_linear *c, dr_kv *kv, int default_bias)
+{
+    return dr_kv_int(kv, "bias", default_bias, 0, 1, &c->bias) ||
+           dr_kv_float(kv, "l2", -1.0f, 0.0f, 1.0f, &c->l2);
+}
+
+static int conv_parse(dr_layer *l, dr_kv *kv)
+{
+    dr_linear *c = l->priv = dr_xcalloc(1, sizeof *c);
+    int size, stride;
+    if (dr_kv_int(kv, "filters", 0, 1, 1 << 16, &c->filters) ||
+        dr_kv_int(kv, "size", 3, 1, 64, &size) || dr_kv_int(kv, "stride", 1, 1, 64, &stride) ||
+        dr_kv_choice(kv, "pad", pad_names, DR_PAD_SAME, &c->pad_mode) ||
+        dr_kv_int(kv, "groups", 1, 1, 64, &c->g.groups) || parse_common(c, kv, 0))
+        return -1;
+    if (!c->filters) return dr_kv_fail(kv, "conv needs filters=N");
+    if (c->filters % c->g.groups)
+        return dr_kv_fail(kv, "filters=%d is not divisible by groups=%d", c->filters, c->g.groups);
+    c->g.kh = c->g.kw = size;
+    c->g.sh = c->g.sw = stride;
+    return 0;
+}
+
+static int fc_parse(dr_layer *l, dr_kv *kv)
+{
+    dr_linear *c = l->priv = dr_xcalloc(1, sizeof *c);
+    if (dr_kv_int(kv, "outputs", 0, 1, 1 << 20, &c->filters) || parse_common(c, kv, 1)) return -1;
+    if (!c->filters) return dr_kv_fail(kv, "fc needs outputs=N");
+    c->g.groups = 1;
+    c->g.sh = c->g.sw = 1;
+    c->pad_mode = DR_PAD_VALID;
+    c->is_fc = 1;
+    return 0;
+}
+
+static int linear_setup(dr_layer *l, dr_net *net)
+{
+    (void)net;
+    dr_linear *c = l->priv;
+    dr_conv_geom *g = &c->g;
+    g->ih = l->in_shape.h;
+    g->iw = l->in_shape.w;
+    g->ic = l->in_shape.c;
+    g->oc = c->filters;
+    if (c->is_fc) {
+        g->kh = g->ih;
+        g->kw = g->iw;
+    }
+    if (g->ic % g->groups)
+        return dr_fail("input channels %d are not divisible by groups=%d", g->ic, g->groups);
+    if (c->pad_mode == DR_PAD_VALID && (g->kh > g->ih || g->kw > g->iw))
+        return dr_fail("kernel %dx%d is larger than the input %dx%d", g->kh, g->kw, g->ih, g->iw);
+    dr_conv_geom_resolve(g, c->pad_mode);
+    l->out_shape = (dr_shape){g->oh, g->ow, g->oc};
+    dr_layer_add_param(l, "w", (size_t)g->oc * dr_conv_k(g), c->l2);
+    if (c->bias) dr_layer_add_param(l, "b", (size_t)g->oc, 0.0f);
+    c->products = &dr_products_float;
+    return 0;
+}
+
+static void linear_init(dr_layer *l, dr_rng *rng)
+{
+    dr_linear *c = l->priv;
+    dr_param *w = &l->params[0];
+    /* He initialisation (variance 2 / fan_in), as tensorpack's default. */
+    float std = sqrtf(2.0f / (float)dr_conv_k(&c->g));
+    for (size_t i = 0; i < w->size; i++) w->value[i] = std * dr_rng_normal(rng);
+    if (c->bias) memset(l->params[1].value, 0, l->params[1].size * sizeof(float));
+}
+
+static void linear_forward(dr_layer *l, dr_net *net, int n)
+{
+    dr_linear *c = l->priv;
+    const float *in = dr_net_input(net, l, 0);
+    c->products->forward(&c->g, n, in, l->params[0].value, l->out, &net->ws);
+    if (c->bias) {
+        const float *b = l->params[1].value;
+        size_t rows = (size_t)n * c->g.oh * c->g.ow;
+        int oc = c->g.oc;
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < rows; r++)
+            for (int k = 0; k < oc; k++) l->out[r * oc + k] += b[k];
+    }
+}
+
+static void linear_backward(dr_layer *l, dr_net *net, int n)
+{
+    dr_linear *c = l->priv;
+    const float *in = dr_net_input(net, l, 0);
+    float *din = dr_net_input_grad(net, l, 0);
+    if (c->bias) dr_sum_rows(l->dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
+    c->products->backward_weight(&c->g, n, l->dout, in, l->params[0].grad, &net->ws);
+    if (din) c->products->backward_input(&c->g, n, l->dout, l->params[0].value, din, &net->ws);
+}
+
+const dr_layer_ops dr_conv_ops = {"conv", conv_parse, linear_setup, linear_init,
+                                  linear_forward, linear_backward, NULL};
+const dr_layer_ops dr_fc_ops = {"fc", fc_parse, linear_setup, linear_init,
+                                linear_forward, linear_backward, NULL};

@@ -1,0 +1,192 @@
+/* Element-wise layers: activations, dropout, residual add. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../model/net.h"
+#include "layer.h"
+
+static int same_shape_setup(dr_layer *l, dr_net *net)
+{
+    (void)net;
+    l->out_shape = l->in_shape;
+    return 0;
+}
+
+/* ---- activations -------------------------------------------------------- */
+
+enum { ACT_RELU, ACT_CRELU, ACT_CABS, ACT_IDENTITY };
+static const char *const act_names[] = {"relu", "crelu", "cabs", "identity", NULL};
+
+typedef struct {
+    int fn;
+} act_priv;
+
+static int act_parse(dr_layer *l, dr_kv *kv)
+{
+    act_priv *a = l->priv = dr_xcalloc(1, sizeof *a);
+    if (dr_kv_choice(kv, "fn", act_names, -1, &a->fn)) return -1;
+    if (a->fn < 0) return dr_kv_fail(kv, "act needs fn=relu|crelu|cabs|identity");
+    return 0;
+}
+
+/* h(x) and h'(x). relu: max(0,x); crelu: min(1, max(0,x)); cabs: min(1,|x|).
+ * One loop per function, so that each vectorizes. */
+static void act_apply(int fn, const float *restrict x, float *restrict y, size_t n)
+{
+    switch (fn) {
+    case ACT_RELU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+        break;
+    case ACT_CRELU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = fminf(1.0f, fmaxf(0.0f, x[i]));
+        break;
+    case ACT_CABS:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = fminf(1.0f, fabsf(x[i]));
+        break;
+    default:
+        memcpy(y, x, n * sizeof(float));
+    }
+}
+
+/* dx += dy * h'(x) */
+static void act_grad_add(int fn, const float *restrict x, const float *restrict dy,
+                         float *restrict dx, size_t n)
+{
+    switch (fn) {
+    case ACT_RELU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case ACT_CRELU:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 && x[i] < 1 ? dy[i] : 0.0f;
+        break;
+    case ACT_CABS:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++)
+            dx[i] += fabsf(x[i]) < 1 ? (x[i] > 0 ? dy[i] : (x[i] < 0 ? -dy[i] : 0.0f)) : 0.0f;
+        break;
+    default:
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+    }
+}
+
+static void act_forward(dr_layer *l, dr_net *net, int n)
+{
+    act_apply(((act_priv *)l->priv)->fn, dr_net_input(net, l, 0), l->out,
+              (size_t)n * dr_shape_size(l->out_shape));
+}
+
+static void act_backward(dr_layer *l, dr_net *net, int n)
+{
+    float *dx = dr_net_input_grad(net, l, 0);
+    if (!dx) return;
+    act_grad_add(((act_priv *)l->priv)->fn, dr_net_input(net, l, 0), l->dout, dx,
+                 (size_t)n * dr_shape_size(l->out_shape));
+}
+
+const dr_layer_ops dr_act_ops = {"act", act_parse, same_shape_setup, NULL,
+                                 act_forward, act_backward, NULL};
+
+/* ---- dropout ------------------------------------------------------------ */
+
+typedef struct {
+    float rate;
+    uint8_t *mask;
+} dropout_priv;
+
+static int dropout_parse(dr_layer *l, dr_kv *kv)
+{
+    dropout_priv *d = l->priv = dr_xcalloc(1, sizeof *d);
+    return dr_kv_float(kv, "rate", 0.5f, 0.0f, 0.99f, &d->rate);
+}
+
+static int dropout_setup(dr_layer *l, dr_net *net)
+{
+    dropout_priv *d = l->priv;
+    l->out_shape = l->in_shape;
+    d->mask = dr_xalign((size_t)net->max_batch * dr_shape_size(l->in_shape));
+    return 0;
+}
+
+static void dropout_forward(dr_layer *l, dr_net *net, int n)
+{
+    dropout_priv *d = l->priv;
+    const float *x = dr_net_input(net, l, 0);
+    size_t per = dr_shape_size(l->out_shape), total = (size_t)n * per;
+    if (!net->train || d->rate == 0) {
+        for (size_t i = 0; i < total; i++) l->out[i] = x[i];
+        return;
+    }
+    float keep = 1.0f - d->rate, scale = 1.0f / keep;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        dr_rng rng; /* one stream per (step, layer, sample): thread-count independent */
+        dr_rng_seed(&rng, net->seed, DR_RNG_DROPOUT, net->step, ((uint64_t)l->index << 32) | s);
+        for (size_t i = (size_t)s * per; i < (size_t)(s + 1) * per; i++) {
+            d->mask[i] = dr_rng_uniform(&rng) < keep;
+            l->out[i] = d->mask[i] ? x[i] * scale : 0.0f;
+        }
+    }
+}
+
+static void dropout_backward(dr_layer *l, dr_net *net, int n)
+{
+    dropout_priv *d = l->priv;
+    float *dx = dr_net_input_grad(net, l, 0);
+    if (!dx) return;
+    size_t total = (size_t)n * dr_shape_size(l->out_shape);
+    if (!net->train || d->rate == 0) {
+        for (size_t i = 0; i < total; i++) dx[i] += l->dout[i];
+        return;
+    }
+    float scale = 1.0f / (1.0f - d->rate);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < total; i++) dx[i] += d->mask[i] ? l->dout[i] * scale : 0.0f;
+}
+
+static void dropout_destroy(dr_layer *l)
+{
+    dropout_priv *d = l->priv;
+    if (d) free(d->mask);
+}
+
+const dr_layer_ops dr_dropout_ops = {"dropout", dropout_parse, dropout_setup, NULL,
+                                     dropout_forward, dropout_backward, dropout_destroy};
+
+/* ---- residual add -------------------------------------------------------- */
+
+static int add_parse(dr_layer *l, dr_kv *kv)
+{
+    if (l->n_in != 2) return dr_kv_fail(kv, "add needs two inputs: from=a,b");
+    return 0;
+}
+
+static void add_forward(dr_layer *l, dr_net *net, int n)
+{
+    const float *a = dr_net_input(net, l, 0), *b = dr_net_input(net, l, 1);
+    size_t total = (size_t)n * dr_shape_size(l->out_shape);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < total; i++) l->out[i] = a[i] + b[i];
+}
+
+static void add_backward(dr_layer *l, dr_net *net, int n)
+{
+    size_t total = (size_t)n * dr_shape_size(l->out_shape);
+    for (int k = 0; k < 2; k++) {
+        float *d = dr_net_input_grad(net, l, k);
+        if (!d) continue;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < total; i++) d[i] += l->dout[i];
+    }
+}
+
+const dr_layer_ops dr_add_ops = {"add", add_parse, same_shape_setup, NULL,
+                                 add_forward, add_backward, NULL};

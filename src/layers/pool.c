@@ -1,0 +1,150 @@
+/* Max pooling (SAME/VALID, TensorFlow rules: padded cells never win) and
+ * global average pooling. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../core/common.h"
+#include "../kernels/conv_geom.h"
+#include "../model/net.h"
+#include "layer.h"
+
+typedef struct {
+    int pad_mode;
+    dr_conv_geom g;  /* window geometry (kh, kw, strides, padding) */
+    int32_t *argmax; /* input offset (within the sample) of each output's max */
+} pool_priv;
+
+static const char *const pad_names[] = {"valid", "same", NULL};
+
+static int maxpool_parse(dr_layer *l, dr_kv *kv)
+{
+    pool_priv *p = l->priv = dr_xcalloc(1, sizeof *p);
+    int size, stride;
+    if (dr_kv_int(kv, "size", 2, 1, 64, &size) || dr_kv_int(kv, "stride", size, 1, 64, &stride) ||
+        dr_kv_choice(kv, "pad", pad_names, DR_PAD_VALID, &p->pad_mode))
+        return -1;
+    p->g.kh = p->g.kw = size;
+    p->g.sh = p->g.sw = stride;
+    p->g.groups = 1;
+    return 0;
+}
+
+static int maxpool_setup(dr_layer *l, dr_net *net)
+{
+    pool_priv *p = l->priv;
+    p->g.ih = l->in_shape.h;
+    p->g.iw = l->in_shape.w;
+    p->g.ic = p->g.oc = l->in_shape.c;
+    dr_conv_geom_resolve(&p->g, p->pad_mode);
+    l->out_shape = (dr_shape){p->g.oh, p->g.ow, p->g.oc};
+    p->argmax = dr_xalign((size_t)net->max_batch * dr_shape_size(l->out_shape) * sizeof(int32_t));
+    return 0;
+}
+
+static void maxpool_forward(dr_layer *l, dr_net *net, int n)
+{
+    pool_priv *p = l->priv;
+    const dr_conv_geom *g = &p->g;
+    const float *in = dr_net_input(net, l, 0);
+    const size_t in_size = dr_shape_size(l->in_shape);
+    const int C = g->ic, P = g->oh * g->ow;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n * P; r++) {
+        int s = r / P, oy = (r % P) / g->ow, ox = (r % P) % g->ow;
+        const float *src = in + (size_t)s * in_size;
+        float *dst = l->out + (size_t)r * C;
+        int32_t *am = p->argmax + (size_t)r * C;
+        int first = 1;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int y = oy * g->sh - g->pad_top + ky;
+            if (y < 0 || y >= g->ih) continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int x = ox * g->sw - g->pad_left + kx;
+                if (x < 0 || x >= g->iw) continue;
+                int32_t off = (y * g->iw + x) * C;
+                const float *v = src + off;
+                if (first) { /* the first cell inside the input starts the maximum */
+                    for (int c = 0; c < C; c++) {
+                        dst[c] = v[c];
+                        am[c] = off + c;
+                    }
+                    first = 0;
+                    continue;
+                }
+                for (int c = 0; c < C; c++) {
+                    int gt = v[c] > dst[c];
+                    dst[c] = gt ? v[c] : dst[c];
+                    am[c] = gt ? off + c : am[c];
+                }
+            }
+        }
+    }
+}
+
+static void maxpool_backward(dr_layer *l, dr_net *net, int n)
+{
+    pool_priv *p = l->priv;
+    float *din = dr_net_input_grad(net, l, 0);
+    if (!din) return;
+    const size_t in_size = dr_shape_size(l->in_shape), out_size = dr_shape_size(l->out_shape);
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) /* per sample: no two threads touch one input */
+        for (size_t i = 0; i < out_size; i++) {
+            size_t o = (size_t)s * out_size + i;
+            din[(size_t)s * in_size + p->argmax[o]] += l->dout[o];
+        }
+}
+
+static void maxpool_destroy(dr_layer *l)
+{
+    pool_priv *p = l->priv;
+    if (p) free(p->argmax);
+}
+
+const dr_layer_ops dr_maxpool_ops = {"maxpool", maxpool_parse, maxpool_setup, NULL,
+                                     maxpool_forward, maxpool_backward, maxpool_destroy};
+
+/* ---- global average pooling ------------------------------------------- */
+
+static int avgpool_parse(dr_layer *l, dr_kv *kv)
+{
+    (void)l;
+    (void)kv;
+    return 0;
+}
+
+static int avgpool_setup(dr_layer *l, dr_net *net)
+{
+    (void)net;
+    l->out_shape = (dr_shape){1, 1, l->in_shape.c};
+    return 0;
+}
+
+static void avgpool_forward(dr_layer *l, dr_net *net, int n)
+{
+    const float *in = dr_net_input(net, l, 0);
+    const int C = l->in_shape.c, HW = l->in_shape.h * l->in_shape.w;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        float *o = l->out + (size_t)s * C;
+        for (int c = 0; c < C; c++) o[c] = 0;
+        for (int i = 0; i < HW; i++)
+            for (int c = 0; c < C; c++) o[c] += in[((size_t)s * HW + i) * C + c];
+        for (int c = 0; c < C; c++) o[c] /= (float)HW;
+    }
+}
+
+static void avgpool_backward(dr_layer *l, dr_net *net, int n)
+{
+    float *din = dr_net_input_grad(net, l, 0);
+    if (!din) return;
+    const int C = l->in_shape.c, HW = l->in_shape.h * l->in_shape.w;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++)
+        for (int i = 0; i < HW; i++)
+            for (int c = 0; c < C; c++)
+                din[((size_t)s * HW + i) * C + c] += l->dout[(size_t)s * C + c] / (float)HW;
+}
+
+const dr_layer_ops dr_avgpool_ops = {"avgpool", avgpool_parse, avgpool_setup, NULL,
+                                     avgpool_forward, avgpool_backward, NULL};

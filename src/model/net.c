@@ -1,0 +1,337 @@
+#include "net.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/common.h"
+
+#ifndef DR_MODEL_DIRS
+#define DR_MODEL_DIRS "models"
+#endif
+
+dr_param *dr_layer_add_param(dr_layer *l, const char *suffix, size_t size, float l2)
+{
+    dr_param *p = &l->params[l->n_params++];
+    snprintf(p->name, sizeof p->name, "%s.%s", l->name, suffix);
+    p->value = dr_xalign(size * sizeof(float));
+    p->grad = dr_xalign(size * sizeof(float));
+    memset(p->value, 0, size * sizeof(float));
+    memset(p->grad, 0, size * sizeof(float));
+    p->size = size;
+    p->l2 = l2;
+    return p;
+}
+
+dr_layer *dr_net_find(dr_net *net, const char *name)
+{
+    for (int i = 0; i < net->n_layers; i++)
+        if (!strcmp(net->layers[i].name, name)) return &net->layers[i];
+    return NULL;
+}
+
+float *dr_net_input(dr_net *net, const dr_layer *l, int i)
+{
+    return l->in[i] < 0 ? net->in : net->layers[l->in[i]].out;
+}
+
+float *dr_net_input_grad(dr_net *net, const dr_layer *l, int i)
+{
+    return l->in[i] < 0 ? NULL : net->layers[l->in[i]].dout;
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static int parse_input_line(dr_net *net, dr_kv *kv, const dr_net_options *opt)
+{
+    int size, h, w, c;
+    if (dr_kv_int(kv, "size", 0, 1, 4096, &size) || dr_kv_int(kv, "height", size, 1, 4096, &h) ||
+        dr_kv_int(kv, "width", size, 1, 4096, &w) || dr_kv_int(kv, "channels", 0, 1, 4096, &c) ||
+        dr_kv_check_unused(kv, "input"))
+        return -1;
+    if (!h || !w) return dr_kv_fail(kv, "input needs size= (or height= and width=)");
+    if (opt->height) h = opt->height;
+    if (opt->width) w = opt->width;
+    if (opt->channels) c = opt->channels;
+    if (!c) return dr_kv_fail(kv, "input channels unknown: give channels= or load a data set");
+    net->input = (dr_shape){h, w, c};
+    return 0;
+}
+
+/* Resolves from=a,b into producer indices. */
+static int parse_from(dr_net *net, dr_layer *l, dr_kv *kv)
+{
+    const char *from;
+    dr_kv_str(kv, "from", NULL, &from);
+    if (!from) {
+        l->in[0] = l->index - 1;
+        l->n_in = 1;
+        return 0;
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", from);
+    l->n_in = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (l->n_in == 2) return dr_kv_fail(kv, "from= takes at most two layers");
+        int idx = -2;
+        if (!strcmp(tok, "input"))
+            idx = -1;
+        else
+            for (int i = 0; i < l->index; i++)
+                if (!strcmp(net->layers[i].name, tok)) idx = i;
+        if (idx == -2) return dr_kv_fail(kv, "from=%s: no earlier layer named '%s'", from, tok);
+        l->in[l->n_in++] = idx;
+    }
+    return 0;
+}
+
+static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
+{
+    const dr_layer_ops *ops = dr_layer_ops_find(type);
+    if (!ops) return dr_kv_fail(kv, "unknown layer type '%s'", type);
+    dr_layer *l = &net->layers[net->n_layers];
+    memset(l, 0, sizeof *l);
+    l->ops = ops;
+    l->index = net->n_layers;
+    l->line = kv->line;
+    const char *name;
+    dr_kv_str(kv, "name", NULL, &name);
+    if (name) {
+        if (strlen(name) >= DR_NAME_MAX) return dr_kv_fail(kv, "name '%s' is too long", name);
+        if (!strcmp(name, "input") || dr_net_find(net, name))
+            return dr_kv_fail(kv, "layer name '%s' is already used", name);
+        strcpy(l->name, name);
+    } else {
+        snprintf(l->name, sizeof l->name, "%s%d", ops->type, l->index);
+    }
+    net->n_layers++; /* from here on destroy() owns the layer */
+    if (parse_from(net, l, kv) || ops->parse(l, kv) || dr_kv_check_unused(kv, type)) return -1;
+    l->in_shape = l->in[0] < 0 ? net->input : net->layers[l->in[0]].out_shape;
+    for (int i = 1; i < l->n_in; i++) {
+        dr_shape s = l->in[i] < 0 ? net->input : net->layers[l->in[i]].out_shape;
+        if (s.h != l->in_shape.h || s.w != l->in_shape.w || s.c != l->in_shape.c)
+            return dr_kv_fail(kv, "inputs of '%s' have different shapes (%dx%dx%d vs %dx%dx%d)",
+                              l->name, l->in_shape.h, l->in_shape.w, l->in_shape.c, s.h, s.w, s.c);
+    }
+    if (ops->setup(l, net)) return dr_kv_fail(kv, "%s", dr_last_error());
+    dr_shape o = l->out_shape;
+    if (o.h <= 0 || o.w <= 0 || o.c <= 0)
+        return dr_kv_fail(kv, "layer '%s' has an empty output (%dx%dx%d) for input %dx%dx%d",
+                          l->name, o.h, o.w, o.c, l->in_shape.h, l->in_shape.w, l->in_shape.c);
+    size_t sz = (size_t)net->max_batch * dr_shape_size(o);
+    l->out = dr_xalign(sz * sizeof(float));
+    l->dout = dr_xalign(sz * sizeof(float));
+    return 0;
+}
+
+dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt)
+{
+    dr_net *net = dr_xcalloc(1, sizeof *net);
+    net->path = dr_xstrdup(path);
+    net->source = dr_xstrdup(text);
+    net->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
+    int cap = 16, lineno = 0, have_input = 0;
+    net->layers = dr_xcalloc((size_t)cap, sizeof(dr_layer));
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        lineno++;
+        char line[1024];
+        if (len >= sizeof line) {
+            dr_fail("%s:%d: line too long", path, lineno);
+            goto fail;
+        }
+        memcpy(line, p, len);
+        line[len] = 0;
+        p += len + (eol ? 1 : 0);
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *s = line;
+        while (isspace((unsigned char)*s)) s++;
+        if (!*s) continue;
+        char *type = s;
+        while (*s && !isspace((unsigned char)*s)) s++;
+        if (*s) *s++ = 0;
+        dr_kv kv;
+        if (dr_kv_parse(&kv, s, path, lineno)) goto fail;
+        if (!strcmp(type, "input")) {
+            if (have_input) {
+                dr_kv_fail(&kv, "input given twice");
+                goto fail;
+            }
+            if (parse_input_line(net, &kv, opt)) goto fail;
+            have_input = 1;
+            net->in = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) * sizeof(float));
+            continue;
+        }
+        if (!have_input) {
+            dr_kv_fail(&kv, "the first line must be 'input size=N'");
+            goto fail;
+        }
+        if (net->n_layers == cap)
+            net->layers = dr_xrealloc(net->layers, sizeof(dr_layer) * (size_t)(cap *= 2));
+        if (parse_layer_line(net, type, &kv)) goto fail;
+    }
+    if (!net->n_layers) {
+        dr_fail("%s: no layers", path);
+        goto fail;
+    }
+    if (net->layers[net->n_layers - 1].ops != &dr_softmax_ops) {
+        dr_fail("%s:%d: the last layer must be 'softmax' (the loss)", path,
+                net->layers[net->n_layers - 1].line);
+        goto fail;
+    }
+    for (int i = 0; i < net->n_layers - 1; i++)
+        if (net->layers[i].ops == &dr_softmax_ops) {
+            dr_fail("%s:%d: softmax may only be the last layer", path, net->layers[i].line);
+            goto fail;
+        }
+    return net;
+fail:
+    dr_net_free(net);
+    return NULL;
+}
+
+dr_net *dr_net_load(const char *path, const dr_net_options *opt)
+{
+    char *text = dr_read_file(path, NULL);
+    if (!text) return NULL;
+    dr_net *net = dr_net_parse(text, path, opt);
+    free(text);
+    return net;
+}
+
+void dr_net_free(dr_net *net)
+{
+    if (!net) return;
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        if (l->ops->destroy) l->ops->destroy(l);
+        free(l->priv);
+        for (int j = 0; j < l->n_params; j++) {
+            free(l->params[j].value);
+            free(l->params[j].grad);
+        }
+        free(l->state);
+        free(l->out);
+        free(l->dout);
+    }
+    free(net->layers);
+    free(net->in);
+    free(net->path);
+    free(net->source);
+    dr_workspace_free(&net->ws);
+    free(net);
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+void dr_net_init(dr_net *net, uint64_t seed)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        dr_rng rng;
+        dr_rng_seed(&rng, seed, DR_RNG_INIT, (uint64_t)i, 0);
+        if (l->ops->init) l->ops->init(l, &rng);
+    }
+}
+
+void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train)
+{
+    if (x != net->in) memcpy(net->in, x, (size_t)n * dr_shape_size(net->input) * sizeof(float));
+    net->labels = labels;
+    net->train = train;
+    for (int i = 0; i < net->n_layers; i++) net->layers[i].ops->forward(&net->layers[i], net, n);
+}
+
+void dr_net_backward(dr_net *net, int n)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        memset(l->dout, 0, (size_t)n * dr_shape_size(l->out_shape) * sizeof(float));
+        for (int j = 0; j < l->n_params; j++)
+            memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
+    }
+    for (int i = net->n_layers - 1; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], net, n);
+}
+
+const float *dr_net_output(const dr_net *net) { return net->layers[net->n_layers - 1].out; }
+
+int dr_net_classes(const dr_net *net) { return net->layers[net->n_layers - 1].out_shape.c; }
+
+int dr_net_param_count(const dr_net *net)
+{
+    int c = 0;
+    for (int i = 0; i < net->n_layers; i++) c += net->layers[i].n_params;
+    return c;
+}
+
+dr_param *dr_net_param(dr_net *net, int k)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        if (k < net->layers[i].n_params) return &net->layers[i].params[k];
+        k -= net->layers[i].n_params;
+    }
+    return NULL;
+}
+
+size_t dr_net_weight_count(const dr_net *net)
+{
+    size_t c = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        for (int j = 0; j < net->layers[i].n_params; j++) c += net->layers[i].params[j].size;
+    return c;
+}
+
+int dr_model_resolve(const char *name, char *path, size_t cap)
+{
+    if (access(name, R_OK) == 0 || strchr(name, '/')) {
+        snprintf(path, cap, "%s", name);
+        return 0;
+    }
+    char dirs[1024];
+    snprintf(dirs, sizeof dirs, "%s", DR_MODEL_DIRS);
+    for (char *d = strtok(dirs, ":"); d; d = strtok(NULL, ":")) {
+        const char *ext = strstr(name, ".net") ? "" : ".net";
+        snprintf(path, cap, "%s/%s%s", d, name, ext);
+        if (access(path, R_OK) == 0) return 0;
+    }
+    return dr_fail("%s: no such model file (and no shipped model of that name in %s)", name,
+                   DR_MODEL_DIRS);
+}
+
+int dr_model_peek_input(const char *text, const char *path, int *h, int *w)
+{
+    dr_net_options opt = {.channels = 1, .max_batch = 1};
+    /* Parse just the lines up to and including 'input'. */
+    const char *p = text;
+    int lineno = 0;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        lineno++;
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)DR_MIN(len, sizeof line - 1), p);
+        p += len + (eol ? 1 : 0);
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *s = line;
+        while (isspace((unsigned char)*s)) s++;
+        if (!*s) continue;
+        if (strncmp(s, "input", 5) || (s[5] && !isspace((unsigned char)s[5])))
+            return dr_fail("%s:%d: the first line must be 'input size=N'", path, lineno);
+        dr_kv kv;
+        dr_net net = {0};
+        if (dr_kv_parse(&kv, s + 5, path, lineno)) return -1;
+        for (int i = 0; i < kv.n; i++)
+            if (!strcmp(kv.items[i].key, "channels")) kv.items[i].used = 1;
+        if (parse_input_line(&net, &kv, &opt)) return -1;
+        *h = net.input.h;
+        *w = net.input.w;
+        return 0;
+    }
+    return dr_fail("%s: no 'input' line", path);
+}

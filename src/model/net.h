@@ -1,0 +1,66 @@
+/* A network: layers in model-file order, each reading the previous layer's
+ * output unless the model file names its inputs with from=. */
+#ifndef DR_NET_H
+#define DR_NET_H
+
+#include "../kernels/products.h"
+#include "../layers/layer.h"
+
+struct dr_net {
+    char *path;   /* model file name (for messages)        */
+    char *source; /* model file text (kept in checkpoints)  */
+    dr_shape input;
+    int max_batch;
+    int n_layers;
+    dr_layer *layers;
+    float *in; /* network input, max_batch x input */
+
+    /* Per-step context. */
+    int train;           /* 1: training mode (batch statistics, dropout) */
+    uint64_t seed, step; /* random streams of dropout etc.               */
+    const int *labels;   /* labels of the batch, for the loss layer      */
+    double loss;         /* mean cross-entropy of the last forward pass  */
+    dr_workspace ws;
+};
+
+typedef struct {
+    int channels; /* input channels (from the data set); 0: the file's value */
+    int height, width; /* override of the file's input size; 0: keep   */
+    int max_batch;
+} dr_net_options;
+
+/* Parses model text; `path` is used in error messages "path:line: ...". */
+dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt);
+dr_net *dr_net_load(const char *path, const dr_net_options *opt);
+void dr_net_free(dr_net *net);
+
+/* Initialises every parameter from the seed (He-normal weights, zero biases). */
+void dr_net_init(dr_net *net, uint64_t seed);
+
+/* Runs the batch x[n] (NHWC) forward; with labels, the loss layer computes net->loss. */
+void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train);
+/* Backpropagates the loss of the last training forward pass; param grads are overwritten. */
+void dr_net_backward(dr_net *net, int n);
+
+/* The network's output (class probabilities of the last layer), n x classes. */
+const float *dr_net_output(const dr_net *net);
+int dr_net_classes(const dr_net *net);
+
+/* Input pointer for input slot i of layer l, and its gradient (NULL for the network input). */
+float *dr_net_input(dr_net *net, const dr_layer *l, int i);
+float *dr_net_input_grad(dr_net *net, const dr_layer *l, int i);
+
+/* Parameter iteration: total count and the i-th across all layers. */
+int dr_net_param_count(const dr_net *net);
+dr_param *dr_net_param(dr_net *net, int i);
+size_t dr_net_weight_count(const dr_net *net);
+
+dr_layer *dr_net_find(dr_net *net, const char *name);
+
+/* Reads only the input size (h, w) of model text: enough to load data first. */
+int dr_model_peek_input(const char *text, const char *path, int *h, int *w);
+
+/* Looks a model up: an existing path, else NAME or NAME.net in the shipped models folder. */
+int dr_model_resolve(const char *name, char *path, size_t cap);
+
+#endif

@@ -1,0 +1,263 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../core/common.h"
+
+static const char MAGIC[8] = {'D', 'O', 'R', 'E', 'F', 'A', 'C', 'K'};
+
+/* ---- writing ------------------------------------------------------------ */
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} buf_t;
+
+static void put(buf_t *b, const void *data, size_t n)
+{
+    if (b->len + n > b->cap) {
+        while (b->len + n > b->cap) b->cap = b->cap ? b->cap * 2 : 1 << 16;
+        b->p = dr_xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_u16(buf_t *b, uint16_t v) { put(b, &v, 2); }
+static void put_u32(buf_t *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(buf_t *b, uint64_t v) { put(b, &v, 8); }
+
+static size_t begin_section(buf_t *b, const char tag[4])
+{
+    put(b, tag, 4);
+    put_u64(b, 0);
+    return b->len;
+}
+
+static void end_section(buf_t *b, size_t start)
+{
+    uint64_t n = b->len - start;
+    memcpy(b->p + start - 8, &n, 8);
+}
+
+static void put_named(buf_t *b, const char *name, const float *v, size_t n)
+{
+    put_u16(b, (uint16_t)strlen(name));
+    put(b, name, strlen(name));
+    put_u64(b, n);
+    put(b, v, n * sizeof(float));
+}
+
+static int write_atomic(const char *path, const uint8_t *data, size_t len)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return dr_fail("%s: cannot create a temporary file: %s", path, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return dr_fail("%s: write failed: %s", path, strerror(e));
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) || close(fd)) {
+        unlink(tmp);
+        return dr_fail("%s: cannot flush to disk: %s", path, strerror(errno));
+    }
+    if (rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return dr_fail("%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf)
+{
+    buf_t b = {0};
+    put(&b, MAGIC, 8);
+    put_u32(&b, DR_CHECKPOINT_VERSION);
+    put_u32(&b, opt ? 6 : 5);
+    size_t s = begin_section(&b, "CONF");
+    put(&b, conf, strlen(conf));
+    end_section(&b, s);
+    s = begin_section(&b, "MODL");
+    put(&b, net->source, strlen(net->source));
+    end_section(&b, s);
+    s = begin_section(&b, "INPT");
+    int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
+    put(&b, dims, sizeof dims);
+    end_section(&b, s);
+    s = begin_section(&b, "PARM");
+    for (int i = 0; i < dr_net_param_count(net); i++) {
+        dr_param *p = dr_net_param(net, i);
+        put_named(&b, p->name, p->value, p->size);
+    }
+    end_section(&b, s);
+    s = begin_section(&b, "STAT");
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].state_size)
+            put_named(&b, net->layers[i].name, net->layers[i].state, net->layers[i].state_size);
+    end_section(&b, s);
+    if (opt) {
+        s = begin_section(&b, "OPTM");
+        put_u64(&b, opt->t);
+        for (int i = 0; i < opt->n; i++) {
+            dr_param *p = dr_net_param(net, i);
+            put_named(&b, p->name, opt->m[i], p->size);
+            put_named(&b, p->name, opt->v[i], p->size);
+        }
+        end_section(&b, s);
+    }
+    put_u32(&b, (uint32_t)crc32(0L, b.p, (uInt)b.len));
+    int r = write_atomic(path, b.p, b.len);
+    free(b.p);
+    return r;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static char *dup_text(const uint8_t *p, size_t n)
+{
+    char *s = dr_xmalloc(n + 1);
+    memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
+int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    snprintf(ck->path, sizeof ck->path, "%s", path);
+    ck->buf = (uint8_t *)dr_read_file(path, &ck->len);
+    if (!ck->buf) return -1;
+    const uint8_t *b = ck->buf;
+    size_t len = ck->len;
+    if (len < 8 || memcmp(b, MAGIC, 8)) {
+        dr_fail("%s: not a dorefa checkpoint (bad magic)", path);
+        goto fail;
+    }
+    if (len < 20) {
+        dr_fail("%s: truncated checkpoint (%zu bytes)", path, len);
+        goto fail;
+    }
+    uint32_t version = get_u32(b + 8), nsec = get_u32(b + 12);
+    if (version != DR_CHECKPOINT_VERSION) {
+        dr_fail("%s: checkpoint version %u, this dorefa reads version %d", path, version,
+                DR_CHECKPOINT_VERSION);
+        goto fail;
+    }
+    if (get_u32(b + len - 4) != (uint32_t)crc32(0L, b, (uInt)(len - 4))) {
+        dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
+        goto fail;
+    }
+    size_t pos = 16, end = len - 4;
+    for (uint32_t i = 0; i < nsec; i++) {
+        if (end - pos < 12) {
+            dr_fail("%s: truncated section table", path);
+            goto fail;
+        }
+        const uint8_t *tag = b + pos;
+        uint64_t n = get_u64(b + pos + 4);
+        pos += 12;
+        if (n > end - pos) {
+            dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
+            goto fail;
+        }
+        if (!memcmp(tag, "CONF", 4)) ck->conf = dup_text(b + pos, n);
+        else if (!memcmp(tag, "MODL", 4)) ck->model = dup_text(b + pos, n);
+        else if (!memcmp(tag, "INPT", 4) && n == 12) {
+            int32_t d[3];
+            memcpy(d, b + pos, 12);
+            ck->input = (dr_shape){d[0], d[1], d[2]};
+        } else if (!memcmp(tag, "PARM", 4)) ck->parm_off = pos, ck->parm_len = n;
+        else if (!memcmp(tag, "STAT", 4)) ck->stat_off = pos, ck->stat_len = n;
+        else if (!memcmp(tag, "OPTM", 4)) ck->optm_off = pos, ck->optm_len = n;
+        pos += n;
+    }
+    if (!ck->conf || !ck->model || !ck->input.c || !ck->parm_off) {
+        dr_fail("%s: checkpoint lacks a required section", path);
+        goto fail;
+    }
+    return 0;
+fail:
+    dr_checkpoint_free(ck);
+    return -1;
+}
+
+/* Reads one named float array at *pos into dst (expected name and count). */
+static int take_named(const dr_checkpoint *ck, size_t *pos, size_t end, const char *name,
+                      float *dst, size_t count)
+{
+    const uint8_t *b = ck->buf;
+    if (end - *pos < 2) return dr_fail("%s: missing entry for '%s'", ck->path, name);
+    uint16_t nl = (uint16_t)(b[*pos] | b[*pos + 1] << 8);
+    if (end - *pos < 2u + nl + 8u) return dr_fail("%s: truncated entry for '%s'", ck->path, name);
+    const char *got = (const char *)b + *pos + 2;
+    if (nl != strlen(name) || memcmp(got, name, nl))
+        return dr_fail("%s: expected '%s', found '%.*s' (model and checkpoint differ)", ck->path,
+                       name, (int)nl, got);
+    uint64_t n = get_u64(b + *pos + 2 + nl);
+    if (n != count)
+        return dr_fail("%s: '%s' has %llu values, the model needs %zu (model and checkpoint differ)",
+                       ck->path, name,
+                       (unsigned long long)n, count);
+    size_t at = *pos + 2 + nl + 8;
+    if (end - at < count * sizeof(float))
+        return dr_fail("%s: truncated values of '%s'", ck->path, name);
+    memcpy(dst, b + at, count * sizeof(float));
+    *pos = at + count * sizeof(float);
+    return 0;
+}
+
+int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
+{
+    size_t pos = ck->parm_off, end = ck->parm_off + ck->parm_len;
+    for (int i = 0; i < dr_net_param_count(net); i++) {
+        dr_param *p = dr_net_param(net, i);
+        if (take_named(ck, &pos, end, p->name, p->value, p->size)) return -1;
+    }
+    pos = ck->stat_off;
+    end = ck->stat_off + ck->stat_len;
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        if (l->state_size && take_named(ck, &pos, end, l->name, l->state, l->state_size)) return -1;
+    }
+    if (!opt) return 0;
+    if (!ck->optm_off) return dr_fail("%s: has no optimizer state to resume from", ck->path);
+    pos = ck->optm_off;
+    end = ck->optm_off + ck->optm_len;
+    if (end - pos < 8) return dr_fail("%s: truncated optimizer state", ck->path);
+    opt->t = get_u64(ck->buf + pos);
+    pos += 8;
+    for (int i = 0; i < opt->n; i++) {
+        dr_param *p = dr_net_param(net, i);
+        if (take_named(ck, &pos, end, p->name, opt->m[i], p->size) ||
+            take_named(ck, &pos, end, p->name, opt->v[i], p->size))
+            return -1;
+    }
+    return 0;
+}
+
+void dr_checkpoint_free(dr_checkpoint *ck)
+{
+    free(ck->buf);
+    free(ck->conf);
+    free(ck->model);
+    ck->buf = NULL;
+    ck->conf = ck->model = NULL;
+}

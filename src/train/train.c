@@ -1,0 +1,258 @@
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/common.h"
+#include "../core/rng.h"
+#include "checkpoint.h"
+
+void dr_train_config_defaults(dr_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->epochs = 5;
+    c->batch = 128;
+    c->seed = 1;
+    dr_optim_defaults(&c->optim);
+    c->best_acc = -1;
+}
+
+void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "model=%s data=%s epochs=%d batch=%d seed=%llu optimizer=%s lr=%.9g beta1=%.9g "
+             "beta2=%.9g adam_eps=%.9g momentum=%.9g lr_decay=%.9g lr_decay_every=%d "
+             "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
+             "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d epoch=%d step=%llu "
+             "best_acc=%.9g best_epoch=%d",
+             c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
+             (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
+             c->optim.lr, c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.momentum,
+             c->optim.lr_decay, c->optim.lr_decay_every, c->optim.weight_decay, c->aug.brightness,
+             c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
+             c->limit_test, c->svhn_extra, c->epoch, (unsigned long long)c->step, c->best_acc,
+             c->best_epoch);
+}
+
+int dr_train_config_parse(const char *text, const char *origin, dr_train_config *c)
+{
+    dr_kv kv;
+    static const char *const opts[] = {"adam", "sgd", NULL};
+    const char *model, *data, *seed, *step;
+    dr_train_config_defaults(c);
+    if (dr_kv_parse(&kv, text, origin, 1)) return -1;
+    dr_kv_str(&kv, "model", "-", &model);
+    dr_kv_str(&kv, "data", "-", &data);
+    dr_kv_str(&kv, "seed", "1", &seed);
+    dr_kv_str(&kv, "step", "0", &step);
+    snprintf(c->model, sizeof c->model, "%s", strcmp(model, "-") ? model : "");
+    snprintf(c->data, sizeof c->data, "%s", strcmp(data, "-") ? data : "");
+    c->seed = strtoull(seed, NULL, 10);
+    c->step = strtoull(step, NULL, 10);
+    const int BIG = 1 << 30;
+    if (dr_kv_int(&kv, "epochs", c->epochs, 0, BIG, &c->epochs) ||
+        dr_kv_int(&kv, "batch", c->batch, 1, BIG, &c->batch) ||
+        dr_kv_choice(&kv, "optimizer", opts, 0, &c->optim.kind) ||
+        dr_kv_float(&kv, "lr", c->optim.lr, 0, 1e9f, &c->optim.lr) ||
+        dr_kv_float(&kv, "beta1", c->optim.beta1, 0, 1, &c->optim.beta1) ||
+        dr_kv_float(&kv, "beta2", c->optim.beta2, 0, 1, &c->optim.beta2) ||
+        dr_kv_float(&kv, "adam_eps", c->optim.eps, 0, 1, &c->optim.eps) ||
+        dr_kv_float(&kv, "momentum", c->optim.momentum, 0, 1, &c->optim.momentum) ||
+        dr_kv_float(&kv, "lr_decay", c->optim.lr_decay, 0, 1e9f, &c->optim.lr_decay) ||
+        dr_kv_int(&kv, "lr_decay_every", 0, 0, BIG, &c->optim.lr_decay_every) ||
+        dr_kv_float(&kv, "weight_decay", 0, 0, 1e9f, &c->optim.weight_decay) ||
+        dr_kv_float(&kv, "brightness", 0, 0, 255, &c->aug.brightness) ||
+        dr_kv_float(&kv, "contrast_lo", 0, 0, 1e3f, &c->aug.contrast_lo) ||
+        dr_kv_float(&kv, "contrast_hi", 0, 0, 1e3f, &c->aug.contrast_hi) ||
+        dr_kv_int(&kv, "flip", 0, 0, 1, &c->aug.flip) ||
+        dr_kv_int(&kv, "crop_pad", 0, 0, 1024, &c->aug.crop_pad) ||
+        dr_kv_int(&kv, "limit_train", 0, 0, BIG, &c->limit_train) ||
+        dr_kv_int(&kv, "limit_test", 0, 0, BIG, &c->limit_test) ||
+        dr_kv_int(&kv, "svhn_extra", 0, 0, 1, &c->svhn_extra) ||
+        dr_kv_int(&kv, "epoch", 0, 0, BIG, &c->epoch) ||
+        dr_kv_float(&kv, "best_acc", -1, -1, 1, &c->best_acc) ||
+        dr_kv_int(&kv, "best_epoch", 0, 0, BIG, &c->best_epoch))
+        return -1;
+    return 0;
+}
+
+/* ---- evaluation ----------------------------------------------------------- */
+
+void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss)
+{
+    const int B = net->max_batch, C = dr_net_classes(net);
+    uint32_t *idx = dr_xmalloc(sizeof(uint32_t) * (size_t)B);
+    float *x = dr_xalign((size_t)B * dr_shape_size(net->input) * sizeof(float));
+    int *y = dr_xmalloc(sizeof(int) * (size_t)B);
+    long correct = 0;
+    double total_loss = 0;
+    for (int s0 = 0; s0 < ds->n; s0 += B) {
+        int n = DR_MIN(B, ds->n - s0);
+        for (int i = 0; i < n; i++) idx[i] = (uint32_t)(s0 + i);
+        dr_batch_fill(ds, idx, n, NULL, 0, 0, 0, x, y);
+        dr_net_forward(net, x, y, n, 0);
+        total_loss += (double)net->loss * n;
+        const float *p = dr_net_output(net);
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < C; c++)
+                if (p[i * C + c] > p[i * C + best]) best = c;
+            correct += best == y[i];
+        }
+    }
+    *acc = ds->n ? (double)correct / ds->n : 0;
+    *loss = ds->n ? total_loss / ds->n : 0;
+    free(idx);
+    free(x);
+    free(y);
+}
+
+/* ---- progress --------------------------------------------------------------- */
+
+static void fmt_time(double s, char *buf, size_t cap)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+typedef struct {
+    int tty;
+    double start, last;
+    long images_at_start;
+} progress_t;
+
+static void progress_line(progress_t *pr, const dr_trainer *t, int epoch, int done, double loss,
+                          double err, long images_done, int final)
+{
+    double now = dr_now();
+    if (!final && now - pr->last < (pr->tty ? 0.25 : 15.0)) return;
+    pr->last = now;
+    double rate = (images_done - pr->images_at_start) / DR_MAX(now - pr->start, 1e-9);
+    long left = (long)(t->cfg.epochs - epoch) * t->train->n - done;
+    char eta[32];
+    fmt_time(rate > 0 ? left / rate : 0, eta, sizeof eta);
+    fprintf(stderr, "%sepoch %d/%d %6d/%d  %7.0f img/s  loss %.4f  err %5.2f%%  ETA %s%s",
+            pr->tty ? "\r" : "", epoch + 1, t->cfg.epochs, done, t->train->n, rate, loss,
+            100 * err, eta, pr->tty ? "\033[K" : "\n");
+    fflush(stderr);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static int make_dir(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0777);
+            *p = '/';
+        }
+    if (mkdir(tmp, 0777) && errno != EEXIST)
+        return dr_fail("%s: cannot create run folder: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int save(dr_trainer *t, const char *file)
+{
+    char path[1200], conf[4096];
+    snprintf(path, sizeof path, "%s/%s", t->out_dir, file);
+    dr_train_config_format(&t->cfg, conf, sizeof conf);
+    return dr_checkpoint_save(path, t->net, &t->opt, conf);
+}
+
+int dr_train(dr_trainer *t)
+{
+    dr_train_config *cfg = &t->cfg;
+    dr_net *net = t->net;
+    if (make_dir(t->out_dir)) return -1;
+    char log_path[1200];
+    snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
+    FILE *log = fopen(log_path, "a");
+    if (!log) return dr_fail("%s: cannot open for appending: %s", log_path, strerror(errno));
+
+    const int N = t->train->n, C = dr_net_classes(net);
+    uint32_t *order = dr_xmalloc(sizeof(uint32_t) * (size_t)N);
+    progress_t pr = {isatty(2), dr_now(), 0, (long)cfg->epoch * N};
+    pr.last = 0;
+    int rc = 0;
+    for (int epoch = cfg->epoch; epoch < cfg->epochs; epoch++) {
+        dr_rng rng;
+        dr_rng_seed(&rng, cfg->seed, DR_RNG_SHUFFLE, (uint64_t)epoch, 0);
+        dr_rng_permutation(&rng, order, (uint32_t)N);
+        float lr = dr_optim_lr(&cfg->optim, epoch);
+        dr_loader *L = dr_loader_start(t->train, order, N, cfg->batch, &cfg->aug, cfg->seed,
+                                       (uint64_t)epoch, 0);
+        double t0 = dr_now(), loss_sum = 0;
+        long wrong = 0;
+        int done = 0, n;
+        const float *x;
+        const int *y;
+        while ((n = dr_loader_next(L, &x, &y)) > 0) {
+            net->seed = cfg->seed;
+            net->step = cfg->step;
+            dr_net_forward(net, x, y, n, 1);
+            dr_net_backward(net, n);
+            dr_optim_step(&t->opt, net, lr);
+            cfg->step++;
+            if (!isfinite(net->loss)) {
+                rc = dr_fail("training diverged: loss is %f at epoch %d step %llu (try a lower --lr)",
+                             net->loss, epoch + 1, (unsigned long long)cfg->step);
+                break;
+            }
+            loss_sum += (double)net->loss * n;
+            const float *p = dr_net_output(net);
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                for (int c = 1; c < C; c++)
+                    if (p[i * C + c] > p[i * C + best]) best = c;
+                wrong += best != y[i];
+            }
+            done += n;
+            if (!t->quiet)
+                progress_line(&pr, t, epoch, done, loss_sum / done, (double)wrong / done,
+                              (long)epoch * N + done, 0);
+        }
+        dr_loader_stop(L);
+        if (rc) break;
+        double train_s = dr_now() - t0, acc = 0, test_loss = 0;
+        if (t->test) dr_evaluate(net, t->test, &acc, &test_loss);
+        cfg->epoch = epoch + 1;
+        t->last_acc = acc;
+        int best = t->test && acc > cfg->best_acc;
+        if (best) cfg->best_acc = (float)acc, cfg->best_epoch = epoch + 1;
+        double ips = done / DR_MAX(train_s, 1e-9);
+        if (!t->quiet) {
+            if (pr.tty) fprintf(stderr, "\r\033[K");
+            fprintf(stderr,
+                    "epoch %d/%d: train loss %.4f err %.2f%% | test acc %.2f%% loss %.4f | "
+                    "%.1f s, %.0f img/s\n",
+                    epoch + 1, cfg->epochs, loss_sum / N, 100.0 * wrong / N, 100 * acc,
+                    test_loss, train_s, ips);
+        }
+        fprintf(log,
+                "{\"epoch\": %d, \"step\": %llu, \"lr\": %.6g, \"train_loss\": %.6f, "
+                "\"train_err\": %.6f, \"test_acc\": %.6f, \"test_loss\": %.6f, "
+                "\"images_per_s\": %.1f, \"epoch_seconds\": %.3f, \"time\": %ld}\n",
+                epoch + 1, (unsigned long long)cfg->step, lr, loss_sum / N, (double)wrong / N, acc,
+                test_loss, ips, train_s, (long)time(NULL));
+        fflush(log);
+        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt"))) {
+            rc = -1;
+            break;
+        }
+    }
+    fclose(log);
+    free(order);
+    return rc;
+}

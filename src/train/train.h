@@ -1,0 +1,48 @@
+/* The training loop: shuffled mini-batches, optimizer steps, evaluation
+ * after every epoch, progress on stderr, metrics and checkpoints in a run
+ * folder. Deterministic under the seed, and resumable at epoch boundaries
+ * with bit-identical results. */
+#ifndef DR_TRAIN_H
+#define DR_TRAIN_H
+
+#include "../data/dataset.h"
+#include "../data/loader.h"
+#include "../model/net.h"
+#include "optim.h"
+
+typedef struct {
+    char model[384], data[384]; /* as given on the command line (for the record) */
+    int epochs, batch;
+    uint64_t seed;
+    int threads;
+    dr_optim_config optim;
+    dr_augment aug;
+    int limit_train, limit_test, svhn_extra;
+    /* progress */
+    int epoch;     /* epochs completed */
+    uint64_t step; /* optimizer steps taken */
+    float best_acc;
+    int best_epoch;
+} dr_train_config;
+
+void dr_train_config_defaults(dr_train_config *c);
+/* "key=value ..." text, as stored in checkpoints. */
+void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap);
+int dr_train_config_parse(const char *text, const char *origin, dr_train_config *c);
+
+typedef struct {
+    dr_net *net;
+    dr_optim opt;
+    dr_train_config cfg;
+    const dr_dataset *train, *test;
+    const char *out_dir; /* run folder: metrics.jsonl, last.ckpt, best.ckpt */
+    int quiet;
+    double last_acc; /* test accuracy after the last epoch */
+} dr_trainer;
+
+int dr_train(dr_trainer *t);
+
+/* Accuracy and mean loss of the network in evaluation mode. */
+void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss);
+
+#endif

@@ -1,0 +1,76 @@
+#!/bin/sh
+# Command-line behaviour: exit codes, one-line errors naming the file, and a
+# short train -> eval -> resume cycle on an MNIST slice.
+# usage: test_cli.sh DOREFA_BINARY SHARED_DATA_DIR
+DOREFA=$1
+DATA=$2
+TMP=$(mktemp -d /tmp/dorefa-cli-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+# expect NAME CODE PATTERN -- command...: exit code and a stderr/stdout pattern.
+expect() {
+    name=$1 code=$2 pattern=$3
+    shift 4
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" != "$code" ]; then
+        echo "FAIL $name: exit $rc, expected $code"; cat "$TMP/err"; failed=$((failed + 1)); return
+    fi
+    if [ -n "$pattern" ] && ! grep -q -- "$pattern" "$TMP/out" "$TMP/err"; then
+        echo "FAIL $name: output lacks '$pattern'"; cat "$TMP/out" "$TMP/err"; failed=$((failed + 1)); return
+    fi
+    if [ "$code" = 1 ] && [ "$(wc -l <"$TMP/err")" -ne 1 ]; then
+        echo "FAIL $name: the error is not one line:"; cat "$TMP/err"; failed=$((failed + 1)); return
+    fi
+    echo "ok   $name"
+    passed=$((passed + 1))
+}
+
+expect help 0 "dorefa COMMAND" -- "$DOREFA" --help
+expect train-help 0 "--resume CKPT" -- "$DOREFA" train --help
+expect eval-help 0 "CHECKPOINT" -- "$DOREFA" eval --help
+expect no-command 2 "usage" -- "$DOREFA"
+expect unknown-command 2 "unknown command 'trian'" -- "$DOREFA" trian
+expect unknown-option 2 "see 'dorefa train --help'" -- "$DOREFA" train --bogus
+expect bad-number 2 "--epochs x" -- "$DOREFA" train --epochs x
+expect bad-contrast 2 "expected LO,HI" -- "$DOREFA" train --contrast 2
+expect missing-data 1 "/nonexistent: no such folder" -- "$DOREFA" train --data /nonexistent -q
+expect missing-model 1 "nomodel: no such model file" -- "$DOREFA" train --model nomodel -q
+printf 'input size=28\nconv filters=4 sise=3\nsoftmax\n' >"$TMP/bad.net"
+expect bad-model 1 "bad.net:2: unknown key 'sise'" -- "$DOREFA" train --model "$TMP/bad.net" --data "$DATA/mnist" -q
+expect eval-not-ckpt 1 "/dev/null: not a dorefa checkpoint" -- "$DOREFA" eval /dev/null
+expect eval-missing 1 "nope.ckpt: cannot open" -- "$DOREFA" eval "$TMP/nope.ckpt"
+expect eval-args 2 "expected one CHECKPOINT" -- "$DOREFA" eval
+
+if [ -f "$DATA/svhn-fragment/train_32x32.truncated.mat" ]; then
+    expect svhn-fragment 1 "train_32x32.truncated.mat: truncated" -- \
+        "$DOREFA" train --model svhn-a --data "$DATA/svhn-fragment/train_32x32.truncated.mat" -q
+    mkdir -p "$TMP/svhn" && cp "$DATA/svhn-fragment/train_32x32.truncated.mat" "$TMP/svhn/train_32x32.mat"
+    expect svhn-folder 1 "train_32x32.mat: truncated" -- "$DOREFA" train --model svhn-a --data "$TMP/svhn" -q
+fi
+
+if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
+    printf 'input size=28\nconv filters=4 size=3 bias=1\nact fn=relu\nmaxpool size=2\nfc outputs=10\nsoftmax\n' >"$TMP/tiny.net"
+    expect train 0 "test accuracy" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
+        --limit-train 600 --limit-test 200 --epochs 1 --batch 32 -o "$TMP/run" -q
+    expect run-files 0 "" -- test -s "$TMP/run/last.ckpt" -a -s "$TMP/run/best.ckpt" -a -s "$TMP/run/metrics.jsonl"
+    expect eval 0 "accuracy" -- "$DOREFA" eval "$TMP/run/last.ckpt" --limit 200
+    expect resume-done 1 "already trained 1 of 1 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" -q
+    expect resume-bad-opt 2 "only --epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --lr 0.1
+    expect resume 0 "after 2 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 2 -q
+    expect metrics-lines 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 2
+    head -c 1000 "$TMP/run/last.ckpt" >"$TMP/cut.ckpt"
+    expect eval-truncated 1 "cut.ckpt: checksum mismatch" -- "$DOREFA" eval "$TMP/cut.ckpt"
+    mkdir -p "$TMP/cifar" && head -c 6146 /dev/zero >"$TMP/cifar/test_batch.bin"
+    expect eval-wrong-channels 1 "images have 3 channels, the checkpoint expects 1" -- \
+        "$DOREFA" eval "$TMP/run/last.ckpt" --data "$TMP/cifar"
+    expect progress 0 "img/s" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
+        --limit-train 100 --limit-test 50 --epochs 1 -o "$TMP/run2"
+else
+    echo "skip MNIST runs: $DATA/mnist is missing"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

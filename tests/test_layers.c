@@ -1,0 +1,248 @@
+/* Finite-difference gradient checks for every layer, and batch-norm
+ * train/eval semantics. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static double numeric_grad(dr_net *net, dr_param *par, size_t i, float h, const float *x,
+                           const int *y, int n)
+{
+    float keep = par->value[i];
+    par->value[i] = keep + h;
+    dr_net_forward(net, x, y, n, 1);
+    double up = net->loss;
+    par->value[i] = keep - h;
+    dr_net_forward(net, x, y, n, 1);
+    double down = net->loss;
+    par->value[i] = keep;
+    return (up - down) / (2.0 * h);
+}
+
+/* Checks every parameter's analytic gradient against central differences of
+ * the loss, on up to `per_param` random entries of each tensor. */
+static void gradcheck(const char *model, int channels, int n, int per_param)
+{
+    dr_net *net = tu_net(model, channels, n);
+    dr_net_init(net, 7);
+    size_t in_n = (size_t)n * dr_shape_size(net->input);
+    float *x = malloc(in_n * sizeof(float));
+    int *y = malloc(sizeof(int) * (size_t)n);
+    tu_fill(x, in_n, -1, 1, 11);
+    for (int i = 0; i < n; i++) y[i] = i % dr_net_classes(net);
+    net->seed = 3;
+    net->step = 5;
+    dr_net_forward(net, x, y, n, 1);
+    dr_net_backward(net, n);
+    int checked = 0, skipped = 0;
+    for (int p = 0; p < dr_net_param_count(net); p++) {
+        dr_param *par = dr_net_param(net, p);
+        float *grad = malloc(par->size * sizeof(float));
+        memcpy(grad, par->grad, par->size * sizeof(float));
+        dr_rng r;
+        dr_rng_seed(&r, 1, DR_RNG_TEST, (uint64_t)p, 0);
+        for (int k = 0; k < per_param && k < (int)par->size; k++) {
+            size_t i = par->size <= (size_t)per_param ? (size_t)k : dr_rng_below(&r, (uint32_t)par->size);
+            double n1 = numeric_grad(net, par, i, 2e-3f, x, y, n);
+            double n2 = numeric_grad(net, par, i, 1e-3f, x, y, n), ana = grad[i];
+            double n3 = numeric_grad(net, par, i, 5e-4f, x, y, n);
+            double tol = 2e-4 + 2e-2 * fmax(fabs(n2), fabs(ana));
+            if (fabs(n1 - n2) > tol / 2 || fabs(n2 - n3) > tol / 2) { /* the step straddles a kink (ReLU, cabs, max) */
+                skipped++;
+                continue;
+            }
+            if (fabs(n2 - ana) > tol)
+                fail_msg("%s[%zu]: analytic %.6g, numeric %.6g", par->name, i, ana, n2);
+            checked++;
+        }
+        free(grad);
+    }
+    if (skipped * 4 > checked) fail_msg("%d of %d entries straddled kinks", skipped, checked);
+    assert_true(checked > 0);
+    free(x);
+    free(y);
+    dr_net_free(net);
+}
+
+static void test_grad_conv_stride_bias_relu(void **s)
+{
+    (void)s;
+    gradcheck("input size=7\n"
+              "conv filters=4 size=3 stride=2 pad=same bias=1\n"
+              "act fn=relu\n"
+              "fc outputs=3\n"
+              "softmax\n", 2, 3, 30);
+}
+
+static void test_grad_bn_cabs_maxpool_same(void **s)
+{
+    (void)s;
+    gradcheck("input size=6\n"
+              "conv filters=5 size=3 pad=same\n"
+              "bn momentum=0.9 eps=1e-4\n"
+              "act fn=cabs\n"
+              "maxpool size=2 pad=same\n"
+              "fc outputs=4 bias=1\n"
+              "softmax\n", 3, 4, 30);
+}
+
+static void test_grad_crelu_maxpool_valid_avgpool(void **s)
+{
+    (void)s;
+    gradcheck("input size=9\n"
+              "conv filters=6 size=3 pad=valid bias=1\n"
+              "act fn=crelu\n"
+              "maxpool size=3 stride=2 pad=valid\n"
+              "avgpool\n"
+              "fc outputs=3\n"
+              "softmax\n", 2, 3, 30);
+}
+
+static void test_grad_groups_dropout_fc_bn(void **s)
+{
+    (void)s;
+    gradcheck("input size=5\n"
+              "conv filters=4 size=3 pad=same groups=2 bias=1\n"
+              "dropout rate=0.3\n"
+              "fc outputs=6 bias=0\n"
+              "bn\n"
+              "act fn=cabs\n"
+              "fc outputs=3\n"
+              "softmax\n", 4, 5, 30);
+}
+
+static void test_grad_residual_add(void **s)
+{
+    (void)s;
+    gradcheck("input size=5\n"
+              "conv name=a filters=4 size=3 pad=same\n"
+              "act name=ra fn=cabs\n"
+              "conv name=b filters=4 size=3 pad=same\n"
+              "add name=sum from=b,ra\n"
+              "conv name=c filters=4 size=1 stride=2\n"
+              "fc outputs=3\n"
+              "softmax\n", 2, 3, 30);
+}
+
+/* ---- batch norm semantics --------------------------------------------------- */
+
+static const char BN_MODEL[] = "input size=3\n"
+                               "bn name=bn momentum=0.8 eps=1e-3\n"
+                               "fc outputs=2\n"
+                               "softmax\n";
+
+static void test_bn_training_uses_batch_statistics(void **s)
+{
+    (void)s;
+    const int n = 6, C = 4, HW = 9;
+    dr_net *net = tu_net(BN_MODEL, C, n);
+    dr_net_init(net, 1);
+    dr_layer *bn = dr_net_find(net, "bn");
+    for (int c = 0; c < C; c++) {
+        bn->params[0].value[c] = 1.5f + c; /* gamma */
+        bn->params[1].value[c] = -0.5f * c; /* beta */
+    }
+    float *x = malloc(sizeof(float) * n * HW * C);
+    tu_fill(x, (size_t)n * HW * C, -2, 3, 5);
+    dr_net_forward(net, x, NULL, n, 1);
+    for (int c = 0; c < C; c++) {
+        double m = 0, v = 0, xm = 0, xv = 0;
+        for (int r = 0; r < n * HW; r++) m += bn->out[r * C + c], xm += x[r * C + c];
+        m /= n * HW;
+        xm /= n * HW;
+        for (int r = 0; r < n * HW; r++) {
+            v += pow(bn->out[r * C + c] - m, 2);
+            xv += pow(x[r * C + c] - xm, 2);
+        }
+        v /= n * HW;
+        assert_true(fabs(m - (-0.5 * c)) < 1e-5);
+        double expect_var = pow(1.5 + c, 2) * (xv / (n * HW)) / (xv / (n * HW) + 1e-3);
+        assert_true(fabs(v - expect_var) < 1e-4 * expect_var);
+        /* running averages: 0.8 * init + 0.2 * batch (unbiased variance) */
+        assert_true(fabs(bn->state[c] - 0.2 * xm) < 1e-6);
+        assert_true(fabs(bn->state[C + c] - (0.8 + 0.2 * xv / (n * HW - 1))) < 1e-5);
+    }
+    free(x);
+    dr_net_free(net);
+}
+
+static void test_bn_evaluation_uses_running_averages(void **s)
+{
+    (void)s;
+    const int C = 2;
+    dr_net *net = tu_net(BN_MODEL, C, 1);
+    dr_net_init(net, 1);
+    dr_layer *bn = dr_net_find(net, "bn");
+    bn->state[0] = 0.25f, bn->state[1] = -1.0f;     /* running means     */
+    bn->state[2] = 4.0f, bn->state[3] = 0.5f;       /* running variances */
+    bn->params[0].value[0] = 2.0f, bn->params[1].value[0] = 0.1f;
+    float x[9 * 2];
+    tu_fill(x, 18, -1, 1, 9);
+    dr_net_forward(net, x, NULL, 1, 0);
+    for (int r = 0; r < 9; r++) {
+        double e0 = 2.0 * (x[r * 2] - 0.25) / sqrt(4.0 + 1e-3) + 0.1;
+        double e1 = 1.0 * (x[r * 2 + 1] + 1.0) / sqrt(0.5 + 1e-3);
+        assert_true(fabs(bn->out[r * 2] - e0) < 1e-5);
+        assert_true(fabs(bn->out[r * 2 + 1] - e1) < 1e-5);
+    }
+    /* Evaluation leaves the running averages alone. */
+    assert_true(bn->state[0] == 0.25f && bn->state[3] == 0.5f);
+    dr_net_free(net);
+}
+
+static void test_softmax_loss_value(void **s)
+{
+    (void)s;
+    /* fc with identity weights turns the input into logits (1, 2, 3). */
+    dr_net *net = tu_net("input size=1\nfc name=f outputs=3 bias=0\nsoftmax\n", 3, 1);
+    dr_layer *f = dr_net_find(net, "f");
+    for (int i = 0; i < 9; i++) f->params[0].value[i] = (i % 4 == 0);
+    float x[3] = {1, 2, 3};
+    int y = 0;
+    dr_net_forward(net, x, &y, 1, 0);
+    double lse = log(exp(1.0) + exp(2.0) + exp(3.0));
+    assert_true(fabs(net->loss - (lse - 1.0)) < 1e-6);
+    assert_true(fabs(dr_net_output(net)[2] - exp(3.0 - lse)) < 1e-6);
+    dr_net_free(net);
+}
+
+static void test_dropout_eval_is_identity_and_train_scales(void **s)
+{
+    (void)s;
+    dr_net *net = tu_net("input size=4\ndropout name=d rate=0.25\nfc outputs=2\nsoftmax\n", 8, 2);
+    float x[4 * 4 * 8 * 2];
+    tu_fill(x, sizeof x / sizeof x[0], 0.5f, 1, 3);
+    dr_layer *d = dr_net_find(net, "d");
+    dr_net_forward(net, x, NULL, 2, 0);
+    assert_memory_equal(d->out, x, sizeof x);
+    net->seed = 1, net->step = 1;
+    dr_net_forward(net, x, NULL, 2, 1);
+    int kept = 0;
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        if (d->out[i] != 0) {
+            assert_true(fabsf(d->out[i] - x[i] / 0.75f) < 1e-6f);
+            kept++;
+        }
+    }
+    /* 256 draws with keep 0.75: 192 expected, sd ~6.9 */
+    assert_in_range(kept, 192 - 35, 192 + 35);
+    dr_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_conv_stride_bias_relu),
+        cmocka_unit_test(test_grad_bn_cabs_maxpool_same),
+        cmocka_unit_test(test_grad_crelu_maxpool_valid_avgpool),
+        cmocka_unit_test(test_grad_groups_dropout_fc_bn),
+        cmocka_unit_test(test_grad_residual_add),
+        cmocka_unit_test(test_bn_training_uses_batch_statistics),
+        cmocka_unit_test(test_bn_evaluation_uses_running_averages),
+        cmocka_unit_test(test_softmax_loss_value),
+        cmocka_unit_test(test_dropout_eval_is_identity_and_train_scales),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

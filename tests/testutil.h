@@ -1,0 +1,26 @@
+/* Helpers shared by the unit tests (cmocka). */
+#ifndef DR_TESTUTIL_H
+#define DR_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/common.h"
+#include "core/rng.h"
+#include "model/net.h"
+
+/* Builds a network from model text; fails the test with the parser's message. */
+dr_net *tu_net(const char *text, int channels, int max_batch);
+/* Fills x[n] with U(lo, hi) from a test stream. */
+void tu_fill(float *x, size_t n, float lo, float hi, uint64_t seed);
+/* Directory for files a test writes (created, unique per process). */
+const char *tu_tmpdir(void);
+/* Asserts that the last error message contains `needle`. */
+void tu_assert_error_has(const char *needle);
+/* True when a file exists; otherwise prints a skip note. */
+int tu_have(const char *path);
+
+#endif
