@@ -30,9 +30,10 @@ test-asan: deps
 
 test: test-fast test-asan
 
+# Throughput beside PyTorch (Debian's python3-torch), same machine, same run.
 bench: build
 	sh scripts/install-deps.sh python3-torch
-	$(BUILD)/dorefa-bench-train 2>/dev/null || true
+	sh bench/train_throughput.sh 5
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

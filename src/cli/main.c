@@ -10,6 +10,7 @@ static const char USAGE[] =
     "commands:\n"
     "  train     train a network on a data set\n"
     "  eval      evaluate a checkpoint\n"
+    "  bench     measure throughput (bench train)\n"
     "\n"
     "'dorefa COMMAND --help' describes each command.\n";
 
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "dorefa: unknown command '%s'\n%s", cmd, USAGE);
     return EXIT_USAGE;
 }

@@ -28,6 +28,11 @@ int dr_conv_is_identity(const dr_conv_geom *g)
     return g->kh == g->ih && g->kw == g->iw && g->oh == 1 && g->ow == 1;
 }
 
+static inline void copy_floats(float *restrict d, const float *restrict s, int n)
+{
+    for (int i = 0; i < n; i++) d[i] = s[i];
+}
+
 void dr_im2col(const dr_conv_geom *g, const float *in, int n, int grp, float *col)
 {
     const int icg = g->ic / g->groups, K = dr_conv_k(g), P = dr_conv_p(g);
@@ -37,19 +42,26 @@ void dr_im2col(const dr_conv_geom *g, const float *in, int n, int grp, float *co
         int s = r / P, p = r % P, oy = p / g->ow, ox = p % g->ow;
         const float *src = in + (size_t)s * g->ih * g->iw * g->ic + (size_t)grp * icg;
         float *dst = col + (size_t)r * K;
-        for (int ky = 0; ky < g->kh; ky++) {
+        int x0 = ox * g->sw - g->pad_left;
+        /* Without groups a kernel row inside the input is one contiguous run. */
+        int whole_row = g->groups == 1 && x0 >= 0 && x0 + g->kw <= g->iw;
+        for (int ky = 0; ky < g->kh; ky++, dst += g->kw * icg) {
             int y = oy * g->sh - g->pad_top + ky;
             if (y < 0 || y >= g->ih) {
                 memset(dst, 0, sizeof(float) * g->kw * icg);
-                dst += g->kw * icg;
                 continue;
             }
-            for (int kx = 0; kx < g->kw; kx++, dst += icg) {
-                int x = ox * g->sw - g->pad_left + kx;
+            const float *row = src + (size_t)y * g->iw * g->ic;
+            if (whole_row) {
+                copy_floats(dst, row + (size_t)x0 * g->ic, g->kw * icg);
+                continue;
+            }
+            for (int kx = 0; kx < g->kw; kx++) {
+                int x = x0 + kx;
                 if (x < 0 || x >= g->iw)
-                    memset(dst, 0, sizeof(float) * icg);
+                    memset(dst + kx * icg, 0, sizeof(float) * icg);
                 else
-                    memcpy(dst, src + ((size_t)y * g->iw + x) * g->ic, sizeof(float) * icg);
+                    copy_floats(dst + kx * icg, row + (size_t)x * g->ic, icg);
             }
         }
     }

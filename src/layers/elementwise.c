@@ -43,11 +43,17 @@ static void act_apply(int fn, const float *restrict x, float *restrict y, size_t
         break;
     case ACT_CRELU:
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = fminf(1.0f, fmaxf(0.0f, x[i]));
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] > 0 ? x[i] : 0.0f; /* ternaries compile to min/max instructions; */
+            y[i] = v < 1 ? v : 1.0f;          /* fminf would be a library call            */
+        }
         break;
     case ACT_CABS:
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = fminf(1.0f, fabsf(x[i]));
+        for (size_t i = 0; i < n; i++) {
+            float a = fabsf(x[i]);
+            y[i] = a < 1 ? a : 1.0f;
+        }
         break;
     default:
         memcpy(y, x, n * sizeof(float));
@@ -69,8 +75,10 @@ static void act_grad_add(int fn, const float *restrict x, const float *restrict 
         break;
     case ACT_CABS:
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++)
-            dx[i] += fabsf(x[i]) < 1 ? (x[i] > 0 ? dy[i] : (x[i] < 0 ? -dy[i] : 0.0f)) : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float sign = (float)((x[i] > 0) - (x[i] < 0));
+            dx[i] += fabsf(x[i]) < 1 ? sign * dy[i] : 0.0f;
+        }
         break;
     default:
 #pragma omp parallel for simd schedule(static)
