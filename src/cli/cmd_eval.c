@@ -68,7 +68,8 @@ int cmd_eval(int argc, char **argv)
     }
     dr_net_options opt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w,
                           .max_batch = (int)batch};
-    if (!(net = dr_net_parse(ck.model, origin, &opt)) || dr_checkpoint_restore(&ck, net, NULL))
+    if (!(net = dr_net_parse(ck.model, origin, &opt)) || dr_checkpoint_restore(&ck, net, NULL) ||
+        dr_train_config_apply_bits(&cfg, net))
         goto fail;
     if (dr_net_classes(net) < ds.classes) {
         dr_fail("%s: has %d classes, the model only %d outputs", data, ds.classes,

@@ -23,6 +23,12 @@ static const char USAGE[] =
     "  -e, --epochs N           total epochs (default: 5)\n"
     "  -b, --batch N            mini-batch size (default: 128)\n"
     "  -o, --out DIR            run folder (default: runs/<model>)\n"
+    "      --bits W,A,G         bitwidths of weights, activations, gradients: 1..8, 32 = float\n"
+    "                           (default: the model file's bits=, else 32,32,32)\n"
+    "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
+    "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
+    "      --bounded-act H      h for the model's cabs/crelu layers: cabs = min(1,|x|),\n"
+    "                           crelu = min(1,max(0,x)) (default: as in the model file)\n"
     "      --seed N             random seed; the same seed gives the same run (default: 1)\n"
     "      --optimizer NAME     adam or sgd (default: adam)\n"
     "      --lr X               learning rate (default: 0.001)\n"
@@ -46,7 +52,8 @@ static const char USAGE[] =
     "  -h, --help               this help\n";
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
-       O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS };
+       O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
+       O_QFIRST, O_QLAST, O_BACT };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -56,7 +63,8 @@ static const struct option LONG[] = {
     {"weight-decay", 1, 0, O_WD},  {"brightness", 1, 0, O_BRIGHT}, {"contrast", 1, 0, O_CONTRAST},
     {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
-    {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
+    {"bounded-act", 1, 0, O_BACT}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
@@ -130,6 +138,17 @@ int cmd_train(int argc, char **argv)
         case O_LTEST: if (cli_int("train", "limit-test", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
                       cfg.limit_test = (int)v; break;
         case O_RESUME: resume = optarg; break;
+        case O_BITS:
+            if (dr_bits_parse(optarg, &cfg.bits))
+                return cli_usage_error("train", "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
+            break;
+        case O_QFIRST: cfg.bits.quantize_first = 1; break;
+        case O_BACT:
+            cfg.bounded_act = dr_act_parse_name(optarg);
+            if (cfg.bounded_act != DR_ACT_CABS && cfg.bounded_act != DR_ACT_CRELU)
+                return cli_usage_error("train", "--bounded-act %s: expected cabs or crelu", optarg);
+            break;
+        case O_QLAST: cfg.bits.quantize_last = 1; break;
         case O_THREADS: if (cli_int("train", "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
                         cfg.threads = (int)v; break;
         default: return cli_usage_error("train", "unknown option");
@@ -196,6 +215,7 @@ int cmd_train(int argc, char **argv)
                 model_origin, dr_net_classes(net), cfg.data, classes);
         goto done;
     }
+    dr_train_config_apply_bits(&cfg, net);
     t.net = net;
     t.train = &train;
     t.test = &test;
@@ -221,6 +241,13 @@ int cmd_train(int argc, char **argv)
     if (!quiet) {
         fprintf(stderr, "dorefa: model %s: %d layers, %zu parameters, input %dx%dx%d\n",
                 resume ? resume : model_path, net->n_layers, dr_net_weight_count(net), h, w, train.c);
+        char bits[32];
+        dr_bits_format(&cfg.bits, bits, sizeof bits);
+        fprintf(stderr, "dorefa: bits W,A,G = %s%s%s%s%s\n", bits,
+                cfg.bits.quantize_first ? ", first layer quantized" : "",
+                cfg.bits.quantize_last ? ", last layer quantized" : "",
+                cfg.bounded_act >= 0 ? ", bounded activation " : "",
+                cfg.bounded_act >= 0 ? dr_act_name(cfg.bounded_act) : "");
         fprintf(stderr, "dorefa: data %s: %d training, %d test images, %d classes; run folder %s\n",
                 cfg.data, train.n, test.n, classes, out_dir);
         if (resume) fprintf(stderr, "dorefa: resuming after epoch %d\n", cfg.epoch);

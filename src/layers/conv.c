@@ -2,6 +2,7 @@
  * convolution whose kernel covers its whole input, so both share the three
  * products of kernels/products.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
@@ -81,11 +82,22 @@ static void linear_init(dr_layer *l, dr_rng *rng)
     if (c->bias) memset(l->params[1].value, 0, l->params[1].size * sizeof(float));
 }
 
+/* The weights the products use: f_w(W) for quantized layers. */
+static const float *layer_weights(dr_layer *l)
+{
+    dr_linear *c = l->priv;
+    dr_param *w = &l->params[0];
+    if (l->wbits >= DR_FLOAT_BITS) return w->value;
+    if (!c->wq) c->wq = dr_xalign(w->size * sizeof(float));
+    dr_quantize_weights(w->value, w->size, l->wbits, c->wq, &c->wst);
+    return c->wq;
+}
+
 static void linear_forward(dr_layer *l, dr_net *net, int n)
 {
     dr_linear *c = l->priv;
     const float *in = dr_net_input(net, l, 0);
-    c->products->forward(&c->g, n, in, l->params[0].value, l->out, &net->ws);
+    c->products->forward(&c->g, n, in, layer_weights(l), l->out, &net->ws);
     if (c->bias) {
         const float *b = l->params[1].value;
         size_t rows = (size_t)n * c->g.oh * c->g.ow;
@@ -101,12 +113,44 @@ static void linear_backward(dr_layer *l, dr_net *net, int n)
     dr_linear *c = l->priv;
     const float *in = dr_net_input(net, l, 0);
     float *din = dr_net_input_grad(net, l, 0);
-    if (c->bias) dr_sum_rows(l->dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
-    c->products->backward_weight(&c->g, n, l->dout, in, l->params[0].grad, &net->ws);
-    if (din) c->products->backward_input(&c->g, n, l->dout, l->params[0].value, din, &net->ws);
+    dr_param *w = &l->params[0];
+    const size_t out_per = dr_shape_size(l->out_shape);
+    /* Gradient quantizer on the layer's output: both products consume f_g(dY). */
+    const float *dout = l->dout;
+    if (l->gbits < DR_FLOAT_BITS) {
+        if (!c->dq) {
+            c->dq = dr_xalign((size_t)net->max_batch * out_per * sizeof(float));
+            c->gscale = dr_xalign((size_t)net->max_batch * sizeof(float));
+        }
+        dr_quantize_gradients(l->dout, n, out_per, l->gbits, net->seed, net->step, l->index, c->dq,
+                              c->gscale);
+        dout = c->dq;
+    }
+    if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
+    if (l->wbits < DR_FLOAT_BITS) {
+        if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
+        memset(c->dwq, 0, w->size * sizeof(float));
+        c->products->backward_weight(&c->g, n, dout, in, c->dwq, &net->ws);
+        dr_quantize_weights_backward(w->value, c->dwq, w->size, l->wbits, &c->wst, w->grad);
+    } else {
+        c->products->backward_weight(&c->g, n, dout, in, w->grad, &net->ws);
+    }
+    if (din)
+        c->products->backward_input(&c->g, n, dout, l->wbits < DR_FLOAT_BITS ? c->wq : w->value, din,
+                                    &net->ws);
+}
+
+static void linear_destroy(dr_layer *l)
+{
+    dr_linear *c = l->priv;
+    if (!c) return;
+    free(c->wq);
+    free(c->dwq);
+    free(c->dq);
+    free(c->gscale);
 }
 
 const dr_layer_ops dr_conv_ops = {"conv", conv_parse, linear_setup, linear_init,
-                                  linear_forward, linear_backward, NULL};
+                                  linear_forward, linear_backward, linear_destroy};
 const dr_layer_ops dr_fc_ops = {"fc", fc_parse, linear_setup, linear_init,
-                                linear_forward, linear_backward, NULL};
+                                linear_forward, linear_backward, linear_destroy};

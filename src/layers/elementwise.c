@@ -7,6 +7,7 @@
 #include "../core/common.h"
 #include "../model/net.h"
 #include "layer.h"
+#include "../quant/quantize.h"
 
 static int same_shape_setup(dr_layer *l, dr_net *net)
 {
@@ -17,8 +18,18 @@ static int same_shape_setup(dr_layer *l, dr_net *net)
 
 /* ---- activations -------------------------------------------------------- */
 
-enum { ACT_RELU, ACT_CRELU, ACT_CABS, ACT_IDENTITY };
+enum { ACT_RELU = DR_ACT_RELU, ACT_CRELU = DR_ACT_CRELU, ACT_CABS = DR_ACT_CABS,
+       ACT_IDENTITY = DR_ACT_IDENTITY };
 static const char *const act_names[] = {"relu", "crelu", "cabs", "identity", NULL};
+
+int dr_act_parse_name(const char *name)
+{
+    for (int i = 0; act_names[i]; i++)
+        if (!strcmp(act_names[i], name)) return i;
+    return -1;
+}
+
+const char *dr_act_name(int fn) { return fn >= 0 && fn <= ACT_IDENTITY ? act_names[fn] : "-"; }
 
 typedef struct {
     int fn;
@@ -86,17 +97,28 @@ static void act_grad_add(int fn, const float *restrict x, const float *restrict 
     }
 }
 
+/* The function an act layer applies: the run may choose the bounded activation h
+ * (cabs or crelu layers), and a quantized activation must lie in [0, 1], so a
+ * ReLU (or identity) there becomes min(1, max(0, x)). */
+static int act_fn(const dr_layer *l, const dr_net *net)
+{
+    int fn = ((act_priv *)l->priv)->fn;
+    if ((fn == ACT_CABS || fn == ACT_CRELU) && net->bounded_act >= 0) return net->bounded_act;
+    return (fn == ACT_RELU || fn == ACT_IDENTITY) && l->abits < DR_FLOAT_BITS ? ACT_CRELU : fn;
+}
+
 static void act_forward(dr_layer *l, dr_net *net, int n)
 {
-    act_apply(((act_priv *)l->priv)->fn, dr_net_input(net, l, 0), l->out,
-              (size_t)n * dr_shape_size(l->out_shape));
+    size_t total = (size_t)n * dr_shape_size(l->out_shape);
+    act_apply(act_fn(l, net), dr_net_input(net, l, 0), l->out, total);
+    dr_quantize_activations(l->out, total, l->abits); /* f_a; straight-through backward */
 }
 
 static void act_backward(dr_layer *l, dr_net *net, int n)
 {
     float *dx = dr_net_input_grad(net, l, 0);
     if (!dx) return;
-    act_grad_add(((act_priv *)l->priv)->fn, dr_net_input(net, l, 0), l->dout, dx,
+    act_grad_add(act_fn(l, net), dr_net_input(net, l, 0), l->dout, dx,
                  (size_t)n * dr_shape_size(l->out_shape));
 }
 

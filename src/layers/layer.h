@@ -61,6 +61,14 @@ struct dr_layer {
     float *state; /* saved, untrained state (BN running mean and variance) */
     size_t state_size;
     void *priv;
+
+    /* Quantization (DoReFa). Effective bitwidths, 32 = float: conv/fc layers use
+     * wbits for their weights and gbits for the gradient reaching their output;
+     * act layers quantize their output to abits. Set by dr_net_apply_bits(). */
+    int wbits, abits, gbits;
+    int quantized;       /* conv/fc: member of the quantized set                   */
+    int file_bits[3];    /* per-layer overrides from the model file (W, A, G; 0: none) */
+    int file_quant;      /* quant=0|1 in the model file (-1: none)                    */
 };
 
 /* Allocates parameter i of a layer (zeroed value and gradient). */
@@ -68,6 +76,11 @@ dr_param *dr_layer_add_param(dr_layer *l, const char *suffix, size_t size, float
 
 extern const dr_layer_ops dr_conv_ops, dr_fc_ops, dr_bn_ops, dr_maxpool_ops, dr_avgpool_ops,
     dr_act_ops, dr_dropout_ops, dr_add_ops, dr_softmax_ops;
+
+/* Activation functions of act layers. */
+enum { DR_ACT_RELU, DR_ACT_CRELU, DR_ACT_CABS, DR_ACT_IDENTITY };
+int dr_act_parse_name(const char *name); /* -1 when unknown */
+const char *dr_act_name(int fn);
 
 /* Finds the ops table for a model-file keyword, NULL when unknown. */
 const dr_layer_ops *dr_layer_ops_find(const char *type);

@@ -46,17 +46,27 @@ float *dr_net_input_grad(dr_net *net, const dr_layer *l, int i)
 
 static int parse_input_line(dr_net *net, dr_kv *kv, const dr_net_options *opt)
 {
-    int size, h, w, c;
+    int size, h, w, c, nb;
     if (dr_kv_int(kv, "size", 0, 1, 4096, &size) || dr_kv_int(kv, "height", size, 1, 4096, &h) ||
         dr_kv_int(kv, "width", size, 1, 4096, &w) || dr_kv_int(kv, "channels", 0, 1, 4096, &c) ||
-        dr_kv_check_unused(kv, "input"))
+        dr_kv_ints(kv, "bits", net->default_bits, 3, &nb) || dr_kv_check_unused(kv, "input"))
         return -1;
+    for (int i = 0; i < nb; i++)
+        if (nb != 3 || ((net->default_bits[i] < 1 || net->default_bits[i] > 8) && net->default_bits[i] != 32))
+            return dr_kv_fail(kv, "bits= must be W,A,G with each 1..8 or 32");
     if (!h || !w) return dr_kv_fail(kv, "input needs size= (or height= and width=)");
     if (opt->height) h = opt->height;
     if (opt->width) w = opt->width;
     if (opt->channels) c = opt->channels;
     if (!c) return dr_kv_fail(kv, "input channels unknown: give channels= or load a data set");
     net->input = (dr_shape){h, w, c};
+    return 0;
+}
+
+static int check_bits(dr_kv *kv, int bits)
+{
+    if (bits > 8 && bits < 32)
+        return dr_kv_fail(kv, "bitwidth %d: use 1..8, or 32 for float", bits);
     return 0;
 }
 
@@ -87,6 +97,19 @@ static int parse_from(dr_net *net, dr_layer *l, dr_kv *kv)
     return 0;
 }
 
+/* Per-layer quantization overrides: wbits= gbits= quant= on conv/fc, abits= on act. */
+static int parse_bits(dr_layer *l, dr_kv *kv)
+{
+    if (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)
+        return dr_kv_int(kv, "wbits", 0, 1, 32, &l->file_bits[0]) ||
+               dr_kv_int(kv, "gbits", 0, 1, 32, &l->file_bits[2]) ||
+               dr_kv_int(kv, "quant", -1, 0, 1, &l->file_quant) ||
+               check_bits(kv, l->file_bits[0]) || check_bits(kv, l->file_bits[2]);
+    if (l->ops == &dr_act_ops)
+        return dr_kv_int(kv, "abits", 0, 1, 32, &l->file_bits[1]) || check_bits(kv, l->file_bits[1]);
+    return 0;
+}
+
 static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
 {
     const dr_layer_ops *ops = dr_layer_ops_find(type);
@@ -107,7 +130,11 @@ static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
         snprintf(l->name, sizeof l->name, "%s%d", ops->type, l->index);
     }
     net->n_layers++; /* from here on destroy() owns the layer */
-    if (parse_from(net, l, kv) || ops->parse(l, kv) || dr_kv_check_unused(kv, type)) return -1;
+    l->wbits = l->abits = l->gbits = 32;
+    l->file_quant = -1;
+    if (parse_from(net, l, kv) || ops->parse(l, kv) || parse_bits(l, kv) ||
+        dr_kv_check_unused(kv, type))
+        return -1;
     l->in_shape = l->in[0] < 0 ? net->input : net->layers[l->in[0]].out_shape;
     for (int i = 1; i < l->n_in; i++) {
         dr_shape s = l->in[i] < 0 ? net->input : net->layers[l->in[i]].out_shape;
@@ -132,6 +159,7 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
     net->path = dr_xstrdup(path);
     net->source = dr_xstrdup(text);
     net->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
+    net->bounded_act = -1;
     int cap = 16, lineno = 0, have_input = 0;
     net->layers = dr_xcalloc((size_t)cap, sizeof(dr_layer));
     const char *p = text;

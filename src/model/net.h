@@ -10,6 +10,8 @@ struct dr_net {
     char *path;   /* model file name (for messages)        */
     char *source; /* model file text (kept in checkpoints)  */
     dr_shape input;
+    int default_bits[3]; /* W, A, G the model file recommends (input bits=); 0: none */
+    int bounded_act;     /* h for cabs/crelu layers chosen by the run (DR_ACT_*); -1: the file's */
     int max_batch;
     int n_layers;
     dr_layer *layers;

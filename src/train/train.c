@@ -16,6 +16,7 @@
 void dr_train_config_defaults(dr_train_config *c)
 {
     memset(c, 0, sizeof *c);
+    c->bounded_act = -1;
     c->epochs = 5;
     c->batch = 128;
     c->seed = 1;
@@ -29,14 +30,16 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "model=%s data=%s epochs=%d batch=%d seed=%llu optimizer=%s lr=%.9g beta1=%.9g "
              "beta2=%.9g adam_eps=%.9g momentum=%.9g lr_decay=%.9g lr_decay_every=%d "
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
-             "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d epoch=%d step=%llu "
-             "best_acc=%.9g best_epoch=%d",
+             "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
+             "quantize_first=%d quantize_last=%d bounded_act=%s epoch=%d step=%llu best_acc=%.9g "
+             "best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
              (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
              c->optim.lr, c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.momentum,
              c->optim.lr_decay, c->optim.lr_decay_every, c->optim.weight_decay, c->aug.brightness,
              c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
-             c->limit_test, c->svhn_extra, c->epoch, (unsigned long long)c->step, c->best_acc,
+             c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
+             c->bits.quantize_last, dr_act_name(c->bounded_act), c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
 
@@ -44,13 +47,18 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 {
     dr_kv kv;
     static const char *const opts[] = {"adam", "sgd", NULL};
-    const char *model, *data, *seed, *step;
+    const char *model, *data, *seed, *step, *bits, *act;
     dr_train_config_defaults(c);
     if (dr_kv_parse(&kv, text, origin, 1)) return -1;
     dr_kv_str(&kv, "model", "-", &model);
     dr_kv_str(&kv, "data", "-", &data);
     dr_kv_str(&kv, "seed", "1", &seed);
     dr_kv_str(&kv, "step", "0", &step);
+    dr_kv_str(&kv, "bits", NULL, &bits);
+    dr_kv_str(&kv, "bounded_act", "-", &act);
+    c->bounded_act = dr_act_parse_name(act);
+    if (bits && strcmp(bits, "0,0,0") && dr_bits_parse(bits, &c->bits))
+        return dr_fail("%s: %s", origin, dr_last_error());
     snprintf(c->model, sizeof c->model, "%s", strcmp(model, "-") ? model : "");
     snprintf(c->data, sizeof c->data, "%s", strcmp(data, "-") ? data : "");
     c->seed = strtoull(seed, NULL, 10);
@@ -75,11 +83,25 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
         dr_kv_int(&kv, "limit_train", 0, 0, BIG, &c->limit_train) ||
         dr_kv_int(&kv, "limit_test", 0, 0, BIG, &c->limit_test) ||
         dr_kv_int(&kv, "svhn_extra", 0, 0, 1, &c->svhn_extra) ||
+        dr_kv_int(&kv, "quantize_first", 0, 0, 1, &c->bits.quantize_first) ||
+        dr_kv_int(&kv, "quantize_last", 0, 0, 1, &c->bits.quantize_last) ||
         dr_kv_int(&kv, "epoch", 0, 0, BIG, &c->epoch) ||
         dr_kv_float(&kv, "best_acc", -1, -1, 1, &c->best_acc) ||
         dr_kv_int(&kv, "best_epoch", 0, 0, BIG, &c->best_epoch))
         return -1;
     return 0;
+}
+
+int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
+{
+    if (!c->bits.w) {
+        int has = net->default_bits[0] != 0;
+        c->bits.w = has ? net->default_bits[0] : 32;
+        c->bits.a = has ? net->default_bits[1] : 32;
+        c->bits.g = has ? net->default_bits[2] : 32;
+    }
+    net->bounded_act = c->bounded_act;
+    return dr_net_apply_bits(net, &c->bits);
 }
 
 /* ---- evaluation ----------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include "../data/loader.h"
 #include "../model/net.h"
 #include "optim.h"
+#include "../quant/policy.h"
 
 typedef struct {
     char model[384], data[384]; /* as given on the command line (for the record) */
@@ -18,6 +19,8 @@ typedef struct {
     dr_optim_config optim;
     dr_augment aug;
     int limit_train, limit_test, svhn_extra;
+    dr_bits bits; /* w = 0: the model file's default bits (else 32,32,32) */
+    int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */
     int epoch;     /* epochs completed */
     uint64_t step; /* optimizer steps taken */
@@ -29,6 +32,8 @@ void dr_train_config_defaults(dr_train_config *c);
 /* "key=value ..." text, as stored in checkpoints. */
 void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap);
 int dr_train_config_parse(const char *text, const char *origin, dr_train_config *c);
+/* Resolves unset bits from the model and applies them (and the bounded activation). */
+int dr_train_config_apply_bits(dr_train_config *c, dr_net *net);
 
 typedef struct {
     dr_net *net;

@@ -1,0 +1,103 @@
+#include "quantize.h"
+
+#include <math.h>
+
+#include "../core/rng.h"
+
+float dr_quantize_k(float r, int k)
+{
+    float n = dr_levels(k);
+    return rintf(n * r) / n;
+}
+
+void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st)
+{
+    if (k >= DR_FLOAT_BITS) {
+        for (size_t i = 0; i < n; i++) wq[i] = w[i];
+        return;
+    }
+    if (k == 1) { /* Eq. 7: E * sign(w), sign(0) = +1 */
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) sum += fabsf(w[i]);
+        float e = n ? (float)(sum / (double)n) : 0.0f;
+        st->scale = e;
+        for (size_t i = 0; i < n; i++) wq[i] = w[i] >= 0 ? e : -e;
+        return;
+    }
+    /* Eq. 9: t = tanh(w), w_q = 2 quantize_k(t / (2M) + 1/2) - 1 */
+    float m = 0;
+    size_t arg = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(tanhf(w[i]));
+        if (a > m) m = a, arg = i;
+    }
+    st->scale = m;
+    st->argmax = arg;
+    float inv = m > 0 ? 0.5f / m : 0.0f;
+    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * dr_quantize_k(tanhf(w[i]) * inv + 0.5f, k) - 1.0f;
+}
+
+void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
+                                  const dr_wq_state *st, float *dw)
+{
+    if (k == 1 || k >= DR_FLOAT_BITS) { /* E is treated as a constant */
+        for (size_t i = 0; i < n; i++) dw[i] = dwq[i];
+        return;
+    }
+    float m = st->scale;
+    if (m <= 0) {
+        for (size_t i = 0; i < n; i++) dw[i] = 0;
+        return;
+    }
+    /* With the rounding passed straight through, w_q = t / M. Then
+     *   dL/dt_j = g_j / M - [j = argmax] sign(t_j) sum_i g_i t_i / M^2
+     *   dL/dw_j = dL/dt_j (1 - t_j^2). */
+    double dot = 0;
+    for (size_t i = 0; i < n; i++) dot += (double)dwq[i] * tanhf(w[i]);
+    float inv = 1.0f / m;
+    for (size_t i = 0; i < n; i++) {
+        float t = tanhf(w[i]);
+        dw[i] = dwq[i] * inv * (1.0f - t * t);
+    }
+    float ta = tanhf(w[st->argmax]);
+    float sign = ta > 0 ? 1.0f : (ta < 0 ? -1.0f : 0.0f);
+    dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
+}
+
+void dr_quantize_activations(float *x, size_t n, int k)
+{
+    if (k >= DR_FLOAT_BITS) return;
+    const float levels = dr_levels(k);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = rintf(x[i] * levels) / levels; /* as quantize_k */
+}
+
+void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
+                           uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
+{
+    if (k >= DR_FLOAT_BITS) {
+        if (dq != dr)
+            for (size_t i = 0; i < (size_t)n_samples * per_sample; i++) dq[i] = dr[i];
+        return;
+    }
+    const float levels = dr_levels(k);
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n_samples; s++) {
+        const float *g = dr + (size_t)s * per_sample;
+        float *q = dq + (size_t)s * per_sample, m = 0;
+        for (size_t i = 0; i < per_sample; i++) m = fmaxf(m, fabsf(g[i]));
+        if (scales) scales[s] = m;
+        if (m == 0) {
+            for (size_t i = 0; i < per_sample; i++) q[i] = 0;
+            continue;
+        }
+        dr_rng rng;
+        dr_rng_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
+        float inv2m = 0.5f / m, two_m = 2.0f * m;
+        for (size_t i = 0; i < per_sample; i++) {
+            float x = g[i] * inv2m + 0.5f + (dr_rng_uniform(&rng) - 0.5f) / levels;
+            x = x < 0 ? 0 : (x > 1 ? 1 : x);
+            q[i] = two_m * (rintf(levels * x) / levels - 0.5f);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/* DoReFa-Net quantizers (spec section 1; paper sections 2.2-2.5).
+ * n_k = 2^k - 1; round is round-half-to-even (rintf); 32 bits = no quantization. */
+#ifndef DR_QUANTIZE_H
+#define DR_QUANTIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DR_FLOAT_BITS 32
+
+static inline float dr_levels(int k) { return (float)((1u << k) - 1u); }
+
+/* quantize_k(r) = round(n_k r) / n_k, r in [0, 1]. */
+float dr_quantize_k(float r, int k);
+
+/* Weight quantizer f_w^k over a whole layer. Keeps what the backward pass needs. */
+typedef struct {
+    float scale;     /* k = 1: E = mean |w|;  k > 1: M = max |tanh w| */
+    size_t argmax;   /* k > 1: index of M (first one on ties)           */
+} dr_wq_state;
+
+void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st);
+/* dL/dw from dL/dw_q (straight through the rounding): identity for k = 1,
+ * the tanh / max chain rule of Eq. 10 for k > 1. Overwrites dw. */
+void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
+                                  const dr_wq_state *st, float *dw);
+
+/* Activation quantizer f_a^k, in place; x must already lie in [0, 1]. */
+void dr_quantize_activations(float *x, size_t n, int k);
+
+/* Gradient quantizer f_g^k (Eq. 12), backward only: per sample i of the
+ * batch, m_i = max |dr_i|, x = dr / (2 m_i) + 1/2 + N, N ~ U(-1/2, 1/2) / n_k,
+ * clipped to [0, 1], dq = 2 m_i (quantize_k(x) - 1/2); all-zero samples stay 0.
+ * The noise of sample i comes from (seed, step, layer, i). scales (may be NULL)
+ * receives m_i. dq may equal dr. */
+void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
+                           uint64_t seed, uint64_t step, int layer, float *dq, float *scales);
+
+#endif

@@ -1,0 +1,263 @@
+/* DoReFa quantizers (spec section 1) and where they sit in a network. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/policy.h"
+#include "quant/quantize.h"
+#include "testutil.h"
+
+static int on_grid(double v, int k) /* v * n_k is an integer */
+{
+    double s = v * ((1 << k) - 1);
+    return fabs(s - nearbyint(s)) < 1e-4;
+}
+
+static void test_quantize_k_values(void **s)
+{
+    (void)s;
+    /* n_k r exactly halfway rounds to even: k=1: 0.5 -> 0; k=2: 1.5 -> 2; k=3: 3.5 -> 4 */
+    assert_true(dr_quantize_k(0.5f, 1) == 0.0f);
+    assert_true(dr_quantize_k(0.5f, 2) == 2.0f / 3);
+    assert_true(dr_quantize_k(0.5f, 3) == 4.0f / 7);
+    assert_true(dr_quantize_k(0.5f, 4) == 8.0f / 15);
+    assert_true(dr_quantize_k(0.3f, 2) == 1.0f / 3);  /* 0.9 -> 1   */
+    assert_true(dr_quantize_k(0.7f, 1) == 1.0f);
+    assert_true(dr_quantize_k(0.2f, 8) == 51.0f / 255); /* 51.0 */
+    assert_true(dr_quantize_k(0.1f, 5) == 3.0f / 31);   /* 3.1 -> 3 */
+    for (int k = 1; k <= 8; k++) {
+        assert_true(dr_quantize_k(0.0f, k) == 0.0f);
+        assert_true(dr_quantize_k(1.0f, k) == 1.0f);
+        float x[101];
+        for (int i = 0; i <= 100; i++) x[i] = i / 100.0f;
+        dr_quantize_activations(x, 101, k);
+        for (int i = 0; i <= 100; i++) {
+            assert_true(on_grid(x[i], k));
+            assert_true(fabsf(x[i] - i / 100.0f) <= 0.5f / ((1 << k) - 1) + 1e-6f);
+        }
+    }
+    float y[3] = {0.25f, 0.5f, 0.9f};
+    dr_quantize_activations(y, 3, 32); /* 32 bits: untouched */
+    assert_true(y[0] == 0.25f && y[2] == 0.9f);
+}
+
+static void test_weight_quantizer_values(void **s)
+{
+    (void)s;
+    float w1[4] = {0.5f, -1.0f, 0.0f, 2.5f}, q[4];
+    dr_wq_state st;
+    dr_quantize_weights(w1, 4, 1, q, &st); /* E = mean |w| = 1; sign(0) = +1 */
+    assert_true(st.scale == 1.0f);
+    assert_true(q[0] == 1.0f && q[1] == -1.0f && q[2] == 1.0f && q[3] == 1.0f);
+    /* k = 2: t = tanh w = (0, 0.4621, -0.9640); x = t / 2M + 1/2 = (0.5, 0.7397, 0)
+     * quantize_2: (1.5 -> 2, 2.219 -> 2, 0) / 3; w_q = 2x - 1 = (1/3, 1/3, -1) */
+    float w2[3] = {0.0f, 0.5f, -2.0f};
+    dr_quantize_weights(w2, 3, 2, q, &st);
+    assert_true(fabsf(q[0] - 1.0f / 3) < 1e-6f && fabsf(q[1] - 1.0f / 3) < 1e-6f && q[2] == -1.0f);
+    assert_int_equal(st.argmax, 2);
+    /* every k: values on the grid {(2q - n) / n}, extremes reach +-1 */
+    for (int k = 2; k <= 8; k++) {
+        float w[64], wq[64];
+        tu_fill(w, 64, -2, 2, (uint64_t)k);
+        dr_quantize_weights(w, 64, k, wq, &st);
+        int hit = 0;
+        for (int i = 0; i < 64; i++) {
+            assert_true(on_grid((wq[i] + 1) / 2, k));
+            hit |= fabsf(fabsf(wq[i]) - 1) < 1e-6f;
+        }
+        assert_true(hit);
+    }
+}
+
+/* With the rounding passed straight through, f_w^k(w) = tanh(w) / max|tanh w|
+ * for k > 1; its exact gradient is checked by central differences. */
+static double surrogate(const double *w, const double *c, int n)
+{
+    double m = 0, s = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(tanh(w[i])));
+    for (int i = 0; i < n; i++) s += c[i] * tanh(w[i]) / m;
+    return s;
+}
+
+static void test_weight_quantizer_gradient(void **s)
+{
+    (void)s;
+    enum { N = 12 };
+    float w[N], c[N], wq[N], dw[N];
+    tu_fill(w, N, -1.5f, 1.5f, 4);
+    tu_fill(c, N, -1, 1, 5);
+    for (int k = 1; k <= 8; k++) {
+        dr_wq_state st;
+        dr_quantize_weights(w, N, k, wq, &st);
+        dr_quantize_weights_backward(w, c, N, k, &st, dw);
+        for (int i = 0; i < N; i++) {
+            if (k == 1) { /* identity (E is a constant) */
+                assert_true(dw[i] == c[i]);
+                continue;
+            }
+            double wd[N], cd[N];
+            for (int j = 0; j < N; j++) wd[j] = w[j], cd[j] = c[j];
+            const double h = 1e-6;
+            wd[i] += h;
+            double up = surrogate(wd, cd, N);
+            wd[i] -= 2 * h;
+            double num = (up - surrogate(wd, cd, N)) / (2 * h);
+            if (fabs(num - dw[i]) > 1e-4 * fmax(1, fabs(num)))
+                fail_msg("k=%d dw[%d]: analytic %g numeric %g (argmax %zu)", k, i, dw[i], num, st.argmax);
+        }
+    }
+}
+
+static void test_gradient_quantizer_unbiased(void **s)
+{
+    (void)s;
+    enum { P = 40, DRAWS = 4000 };
+    float g[P], q[P];
+    tu_fill(g, P, -0.3f, 0.3f, 6);
+    g[7] = 0.3f; /* the maximum: m = 0.3 */
+    for (int k = 2; k <= 8; k += 2) {
+        double mean[P] = {0};
+        for (int d = 0; d < DRAWS; d++) {
+            dr_quantize_gradients(g, 1, P, k, 11, (uint64_t)d, 3, q, NULL);
+            for (int i = 0; i < P; i++) mean[i] += q[i];
+        }
+        /* Stochastic rounding: each draw is off by at most one step 2m/n_k, with
+         * variance <= step^2 / 4; the mean of DRAWS draws has sd <= step / (2 sqrt(DRAWS)). */
+        double step = 2 * 0.3 / ((1 << k) - 1), tol = 5 * step / (2 * sqrt((double)DRAWS));
+        for (int i = 0; i < P; i++)
+            if (fabs(mean[i] / DRAWS - g[i]) > tol)
+                fail_msg("k=%d g[%d]=%g: mean of draws %g, tolerance %g", k, i, g[i], mean[i] / DRAWS, tol);
+    }
+}
+
+static void test_gradient_quantizer_scaling_grid_zero_and_seed(void **s)
+{
+    (void)s;
+    enum { P = 30 };
+    float g[3 * P], q[3 * P], q2[3 * P], scales[3];
+    tu_fill(g, 3 * P, -1, 1, 8);
+    for (int i = 0; i < P; i++) g[i] *= 100.0f;     /* sample 0: large            */
+    for (int i = 0; i < P; i++) g[P + i] = 0.0f;    /* sample 1: all zero         */
+    for (int i = 0; i < P; i++) g[2 * P + i] *= 1e-3f; /* sample 2: tiny          */
+    for (int k = 1; k <= 8; k++) {
+        dr_quantize_gradients(g, 3, P, k, 1, 2, 3, q, scales);
+        assert_true(scales[1] == 0.0f);
+        for (int smp = 0; smp < 3; smp++) {
+            float m = 0;
+            for (int i = 0; i < P; i++) m = fmaxf(m, fabsf(g[smp * P + i]));
+            assert_true(scales[smp] == m); /* one scale per sample */
+            for (int i = 0; i < P; i++) {
+                float v = q[smp * P + i];
+                if (smp == 1) {
+                    assert_true(v == 0.0f);
+                    continue;
+                }
+                assert_true(fabsf(v) <= m * (1 + 1e-6f));
+                assert_true(on_grid(v / (2 * m) + 0.5, k)); /* k-bit levels of this sample */
+            }
+        }
+        dr_quantize_gradients(g, 3, P, k, 1, 2, 3, q2, NULL);
+        assert_memory_equal(q, q2, sizeof q); /* same (seed, step, layer): same draw */
+        dr_quantize_gradients(g, 3, P, k, 1, 3, 3, q2, NULL);
+        assert_memory_not_equal(q, q2, sizeof q);
+    }
+    float all_zero[8] = {0}, out[8];
+    memset(out, 0x7f, sizeof out);
+    dr_quantize_gradients(all_zero, 2, 4, 4, 1, 1, 1, out, NULL);
+    for (int i = 0; i < 8; i++) assert_true(out[i] == 0.0f);
+}
+
+/* ---- placement --------------------------------------------------------------- */
+
+static void test_policy_on_model_a(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(path, sizeof path, "%s/svhn-a.net", DOREFA_MODELS);
+    dr_net_options opt = {.channels = 3, .max_batch = 1};
+    dr_net *net = dr_net_load(path, &opt);
+    assert_non_null(net);
+    assert_int_equal(net->default_bits[0], 1);
+    assert_int_equal(net->default_bits[2], 4);
+    dr_bits b = {1, 2, 4, 0, 0};
+    dr_net_apply_bits(net, &b);
+    dr_layer *conv0 = dr_net_find(net, "conv0"), *conv3 = dr_net_find(net, "conv3"),
+             *fc = dr_net_find(net, "fc");
+    assert_int_equal(conv0->wbits, 32); /* first layer float */
+    assert_int_equal(conv0->gbits, 32);
+    assert_int_equal(fc->wbits, 32);    /* last layer float */
+    assert_int_equal(conv3->wbits, 1);
+    assert_int_equal(conv3->gbits, 4);
+    /* activations: the one feeding conv1 (after pool0) is 2-bit; the cabs before fc is not */
+    int quantized_acts = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].ops == &dr_act_ops) quantized_acts += net->layers[i].abits == 2;
+    assert_int_equal(quantized_acts, 6);
+    assert_int_equal(net->layers[fc->in[0]].abits, 32);
+    /* Table 3: quantize first and last too */
+    b.quantize_first = b.quantize_last = 1;
+    dr_net_apply_bits(net, &b);
+    assert_int_equal(conv0->wbits, 1);
+    assert_int_equal(fc->wbits, 1);
+    assert_int_equal(net->layers[fc->in[0]].abits, 2);
+    dr_net_free(net);
+}
+
+static void test_policy_file_overrides(void **s)
+{
+    (void)s;
+    dr_net *net = tu_net("input size=8\n"
+                         "conv name=c0 filters=4 quant=1 wbits=8\n"
+                         "act name=a0 fn=relu abits=4\n"
+                         "maxpool\n"
+                         "conv name=c1 filters=4 gbits=8\n"
+                         "act name=a1 fn=cabs\n"
+                         "dropout\n"
+                         "conv name=c2 filters=4 quant=0\n"
+                         "fc name=f outputs=3\n"
+                         "softmax\n", 1, 2);
+    dr_bits b = {2, 3, 6, 0, 0};
+    dr_net_apply_bits(net, &b);
+    assert_int_equal(dr_net_find(net, "c0")->wbits, 8);
+    assert_int_equal(dr_net_find(net, "c0")->gbits, 6);
+    assert_int_equal(dr_net_find(net, "a0")->abits, 4);
+    assert_int_equal(dr_net_find(net, "c1")->wbits, 2);
+    assert_int_equal(dr_net_find(net, "c1")->gbits, 8);
+    assert_int_equal(dr_net_find(net, "a1")->abits, 32); /* feeds c2, which is float */
+    assert_int_equal(dr_net_find(net, "c2")->wbits, 32);
+    /* A quantized ReLU is clipped to [0, 1] and lands on the 4-bit grid. */
+    float x[8 * 8 * 2];
+    tu_fill(x, 128, 0, 3, 1);
+    dr_net_forward(net, x, NULL, 2, 0);
+    dr_layer *a0 = dr_net_find(net, "a0");
+    for (size_t i = 0; i < 2 * dr_shape_size(a0->out_shape); i++) {
+        assert_true(a0->out[i] >= 0 && a0->out[i] <= 1);
+        assert_true(on_grid(a0->out[i], 4));
+    }
+    dr_net_free(net);
+    dr_net_options opt = {.channels = 1, .max_batch = 1};
+    assert_null(dr_net_parse("input size=8\nconv filters=2 wbits=12\nsoftmax\n", "b.net", &opt));
+    tu_assert_error_has("b.net:2: bitwidth 12");
+    assert_null(dr_net_parse("input size=8 bits=1,2\nsoftmax\n", "b.net", &opt));
+    tu_assert_error_has("b.net:1:");
+    dr_bits parsed;
+    assert_int_equal(dr_bits_parse("1,2,32", &parsed), 0);
+    assert_int_equal(parsed.g, 32);
+    assert_int_equal(dr_bits_parse("1,2,9", &parsed), -1);
+    assert_int_equal(dr_bits_parse("1,2", &parsed), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quantize_k_values),
+        cmocka_unit_test(test_weight_quantizer_values),
+        cmocka_unit_test(test_weight_quantizer_gradient),
+        cmocka_unit_test(test_gradient_quantizer_unbiased),
+        cmocka_unit_test(test_gradient_quantizer_scaling_grid_zero_and_seed),
+        cmocka_unit_test(test_policy_on_model_a),
+        cmocka_unit_test(test_policy_file_overrides),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
