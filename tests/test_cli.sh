@@ -66,6 +66,21 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     mkdir -p "$TMP/cifar" && head -c 6146 /dev/zero >"$TMP/cifar/test_batch.bin"
     expect eval-wrong-channels 1 "images have 3 channels, the checkpoint expects 1" -- \
         "$DOREFA" eval "$TMP/run/last.ckpt" --data "$TMP/cifar"
+    printf 'input size=28\nconv filters=4 size=3 bias=1\nact fn=cabs\nmaxpool size=2\nconv filters=8 size=3\nbn\nact fn=cabs\nmaxpool size=2\nfc outputs=10\nsoftmax\n' >"$TMP/q.net"
+    expect quantized 0 "test accuracy" -- "$DOREFA" train --model "$TMP/q.net" --data "$DATA/mnist" --bits 1,2,4 \
+        --histograms 1 --limit-train 300 --limit-test 100 --epochs 1 -o "$TMP/qrun" -q
+    expect histograms 0 "" -- test -s "$TMP/qrun/histograms/epoch1.json" -a -s "$TMP/qrun/histograms/epoch1-conv3.svg"
+    expect histogram-bits 0 '"bits": \[1, 2, 4\]' -- cat "$TMP/qrun/histograms/epoch1.json"
+    expect accuracy-svg 0 "<polyline" -- cat "$TMP/qrun/accuracy.svg"
+    expect bits-bad 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2
+    expect bits-range 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2,16
+    expect bounded-act-bad 2 "expected cabs or crelu" -- "$DOREFA" train --bounded-act relu
+    expect sweep 0 "| 1 | 2 | 4 | 6 | 2 | 1 |" -- "$DOREFA" sweep --model "$TMP/q.net" --data "$DATA/mnist" \
+        --configs "32,32,32;1,2,4" --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/sweep"
+    expect sweep-rows 0 "" -- test "$(grep -c '^| [0-9]' "$TMP/sweep/table.md")" -eq 2
+    expect sweep-again 0 "already trained" -- "$DOREFA" sweep --model "$TMP/q.net" --data "$DATA/mnist" \
+        --configs "32,32,32;1,2,4" --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/sweep"
+    expect sweep-bad 2 "--configs" -- "$DOREFA" sweep --configs "1,2,4;7,7"
     expect progress 0 "img/s" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
         --limit-train 100 --limit-test 50 --epochs 1 -o "$TMP/run2"
 else

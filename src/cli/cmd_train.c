@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "train_cli.h"
 #include "core/common.h"
 #include "model/net.h"
 #include "train/checkpoint.h"
@@ -29,6 +30,8 @@ static const char USAGE[] =
     "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
     "      --bounded-act H      h for the model's cabs/crelu layers: cabs = min(1,|x|),\n"
     "                           crelu = min(1,max(0,x)) (default: as in the model file)\n"
+    "      --histograms E,E..   after these epochs write per-layer histograms of weights,\n"
+    "                           activations and gradients (RUN/histograms/*.json, *.svg)\n"
     "      --seed N             random seed; the same seed gives the same run (default: 1)\n"
     "      --optimizer NAME     adam or sgd (default: adam)\n"
     "      --lr X               learning rate (default: 0.001)\n"
@@ -46,14 +49,15 @@ static const char USAGE[] =
     "      --limit-train N      use only the first N training images\n"
     "      --limit-test N       use only the first N test images\n"
     "      --resume CKPT        continue a run from its checkpoint (its settings are kept;\n"
-    "                           --epochs, --data, --out, --threads and --quiet may change)\n"
+    "                           --epochs, --data, --out, --histograms, --threads and --quiet\n"
+    "                           may change)\n"
     "      --threads N          worker threads (default: all cores)\n"
     "  -q, --quiet              no progress output\n"
     "  -h, --help               this help\n";
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
        O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT };
+       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -64,103 +68,122 @@ static const struct option LONG[] = {
     {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
     {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
-    {"bounded-act", 1, 0, O_BACT}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"configs", 1, 0, O_CONFIGS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
 static int resumable(int opt)
 {
-    return opt == 'e' || opt == 'd' || opt == 'o' || opt == O_THREADS || opt == 'q' || opt == O_RESUME;
+    return opt == 'e' || opt == 'd' || opt == 'o' || opt == O_THREADS || opt == 'q' || opt == O_RESUME ||
+           opt == O_HIST;
 }
 
-int cmd_train(int argc, char **argv)
+void train_args_init(train_args *a)
 {
-    dr_train_config cfg;
-    dr_train_config_defaults(&cfg);
-    snprintf(cfg.model, sizeof cfg.model, "default");
-    snprintf(cfg.data, sizeof cfg.data, "%s", DR_DEFAULT_DATA);
-    const char *out = NULL, *resume = NULL, *data_arg = NULL;
-    int quiet = 0, epochs_arg = -1, bad_with_resume = 0;
+    memset(a, 0, sizeof *a);
+    dr_train_config_defaults(&a->cfg);
+    snprintf(a->cfg.model, sizeof a->cfg.model, "default");
+    snprintf(a->cfg.data, sizeof a->cfg.data, "%s", DR_DEFAULT_DATA);
+    a->epochs_arg = -1;
+}
+
+int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, train_args *a)
+{
     long v;
     double f;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:d:e:b:o:qh", LONG, NULL)) != -1) {
-        if (!resumable(c) && c != '?' && c != 'h') bad_with_resume = c;
+        if (!resumable(c) && c != '?' && c != 'h') a->bad_with_resume = c;
         switch (c) {
-        case 'm': snprintf(cfg.model, sizeof cfg.model, "%s", optarg); break;
-        case 'd': data_arg = optarg; break;
-        case 'e': if (cli_int("train", "epochs", optarg, 1, 1000000, &v)) return EXIT_USAGE;
-                  epochs_arg = (int)v; break;
-        case 'b': if (cli_int("train", "batch", optarg, 1, 65536, &v)) return EXIT_USAGE;
-                  cfg.batch = (int)v; break;
-        case 'o': out = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(USAGE, stdout); return EXIT_OK;
-        case O_SEED: if (cli_int("train", "seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE;
-                     cfg.seed = (uint64_t)v; break;
+        case 'm': snprintf(a->cfg.model, sizeof a->cfg.model, "%s", optarg); break;
+        case 'd': a->data_arg = optarg; break;
+        case 'e': if (cli_int(cmd, "epochs", optarg, 1, 1000000, &v)) return EXIT_USAGE;
+                  a->epochs_arg = (int)v; break;
+        case 'b': if (cli_int(cmd, "batch", optarg, 1, 65536, &v)) return EXIT_USAGE;
+                  a->cfg.batch = (int)v; break;
+        case 'o': a->out = optarg; break;
+        case 'q': a->quiet = 1; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        case O_SEED: if (cli_int(cmd, "seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE;
+                     a->cfg.seed = (uint64_t)v; break;
         case O_OPT:
-            if (!strcmp(optarg, "adam")) cfg.optim.kind = DR_OPT_ADAM;
-            else if (!strcmp(optarg, "sgd")) cfg.optim.kind = DR_OPT_SGD;
-            else return cli_usage_error("train", "--optimizer %s: expected adam or sgd", optarg);
+            if (!strcmp(optarg, "adam")) a->cfg.optim.kind = DR_OPT_ADAM;
+            else if (!strcmp(optarg, "sgd")) a->cfg.optim.kind = DR_OPT_SGD;
+            else return cli_usage_error(cmd, "--optimizer %s: expected adam or sgd", optarg);
             break;
-        case O_LR: if (cli_float("train", "lr", optarg, 0, 100, &f)) return EXIT_USAGE;
-                   cfg.optim.lr = (float)f; break;
-        case O_EPS: if (cli_float("train", "adam-eps", optarg, 0, 1, &f)) return EXIT_USAGE;
-                    cfg.optim.eps = (float)f; break;
-        case O_MOM: if (cli_float("train", "momentum", optarg, 0, 1, &f)) return EXIT_USAGE;
-                    cfg.optim.momentum = (float)f; break;
-        case O_DECAY: if (cli_float("train", "lr-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
-                      cfg.optim.lr_decay = (float)f; break;
-        case O_EVERY: if (cli_int("train", "lr-decay-every", optarg, 1, 1000000, &v)) return EXIT_USAGE;
-                      cfg.optim.lr_decay_every = (int)v; break;
-        case O_WD: if (cli_float("train", "weight-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
-                   cfg.optim.weight_decay = (float)f; break;
-        case O_BRIGHT: if (cli_float("train", "brightness", optarg, 0, 255, &f)) return EXIT_USAGE;
-                       cfg.aug.brightness = (float)f; break;
+        case O_LR: if (cli_float(cmd, "lr", optarg, 0, 100, &f)) return EXIT_USAGE;
+                   a->cfg.optim.lr = (float)f; break;
+        case O_EPS: if (cli_float(cmd, "adam-eps", optarg, 0, 1, &f)) return EXIT_USAGE;
+                    a->cfg.optim.eps = (float)f; break;
+        case O_MOM: if (cli_float(cmd, "momentum", optarg, 0, 1, &f)) return EXIT_USAGE;
+                    a->cfg.optim.momentum = (float)f; break;
+        case O_DECAY: if (cli_float(cmd, "lr-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
+                      a->cfg.optim.lr_decay = (float)f; break;
+        case O_EVERY: if (cli_int(cmd, "lr-decay-every", optarg, 1, 1000000, &v)) return EXIT_USAGE;
+                      a->cfg.optim.lr_decay_every = (int)v; break;
+        case O_WD: if (cli_float(cmd, "weight-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
+                   a->cfg.optim.weight_decay = (float)f; break;
+        case O_BRIGHT: if (cli_float(cmd, "brightness", optarg, 0, 255, &f)) return EXIT_USAGE;
+                       a->cfg.aug.brightness = (float)f; break;
         case O_CONTRAST: {
             char *end;
-            cfg.aug.contrast_lo = strtof(optarg, &end);
-            if (*end != ',') return cli_usage_error("train", "--contrast %s: expected LO,HI", optarg);
-            cfg.aug.contrast_hi = strtof(end + 1, &end);
-            if (*end || !(cfg.aug.contrast_lo > 0 && cfg.aug.contrast_hi >= cfg.aug.contrast_lo))
-                return cli_usage_error("train", "--contrast %s: expected 0 < LO <= HI", optarg);
+            a->cfg.aug.contrast_lo = strtof(optarg, &end);
+            if (*end != ',') return cli_usage_error(cmd, "--contrast %s: expected LO,HI", optarg);
+            a->cfg.aug.contrast_hi = strtof(end + 1, &end);
+            if (*end || !(a->cfg.aug.contrast_lo > 0 && a->cfg.aug.contrast_hi >= a->cfg.aug.contrast_lo))
+                return cli_usage_error(cmd, "--contrast %s: expected 0 < LO <= HI", optarg);
             break;
         }
-        case O_SVHNAUG: cfg.aug.brightness = 30; cfg.aug.contrast_lo = 0.5f;
-                        cfg.aug.contrast_hi = 1.5f; break;
-        case O_FLIP: cfg.aug.flip = 1; break;
-        case O_CROP: if (cli_int("train", "crop-pad", optarg, 0, 64, &v)) return EXIT_USAGE;
-                     cfg.aug.crop_pad = (int)v; break;
-        case O_EXTRA: cfg.svhn_extra = 1; break;
-        case O_LTRAIN: if (cli_int("train", "limit-train", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
-                       cfg.limit_train = (int)v; break;
-        case O_LTEST: if (cli_int("train", "limit-test", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
-                      cfg.limit_test = (int)v; break;
-        case O_RESUME: resume = optarg; break;
+        case O_SVHNAUG: a->cfg.aug.brightness = 30; a->cfg.aug.contrast_lo = 0.5f;
+                        a->cfg.aug.contrast_hi = 1.5f; break;
+        case O_FLIP: a->cfg.aug.flip = 1; break;
+        case O_CROP: if (cli_int(cmd, "crop-pad", optarg, 0, 64, &v)) return EXIT_USAGE;
+                     a->cfg.aug.crop_pad = (int)v; break;
+        case O_EXTRA: a->cfg.svhn_extra = 1; break;
+        case O_LTRAIN: if (cli_int(cmd, "limit-train", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
+                       a->cfg.limit_train = (int)v; break;
+        case O_LTEST: if (cli_int(cmd, "limit-test", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
+                      a->cfg.limit_test = (int)v; break;
+        case O_RESUME: a->resume = optarg; break;
+        case O_CONFIGS: a->configs = optarg; break;
         case O_BITS:
-            if (dr_bits_parse(optarg, &cfg.bits))
-                return cli_usage_error("train", "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
+            if (dr_bits_parse(optarg, &a->cfg.bits))
+                return cli_usage_error(cmd, "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
             break;
-        case O_QFIRST: cfg.bits.quantize_first = 1; break;
+        case O_QFIRST: a->cfg.bits.quantize_first = 1; break;
+        case O_HIST:
+            if (strlen(optarg) >= sizeof a->cfg.histograms || strspn(optarg, "0123456789,") != strlen(optarg))
+                return cli_usage_error(cmd, "--histograms %s: expected epochs like 1,5,10", optarg);
+            a->hist_arg = optarg;
+            break;
         case O_BACT:
-            cfg.bounded_act = dr_act_parse_name(optarg);
-            if (cfg.bounded_act != DR_ACT_CABS && cfg.bounded_act != DR_ACT_CRELU)
-                return cli_usage_error("train", "--bounded-act %s: expected cabs or crelu", optarg);
+            a->cfg.bounded_act = dr_act_parse_name(optarg);
+            if (a->cfg.bounded_act != DR_ACT_CABS && a->cfg.bounded_act != DR_ACT_CRELU)
+                return cli_usage_error(cmd, "--bounded-act %s: expected cabs or crelu", optarg);
             break;
-        case O_QLAST: cfg.bits.quantize_last = 1; break;
-        case O_THREADS: if (cli_int("train", "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
-                        cfg.threads = (int)v; break;
-        default: return cli_usage_error("train", "unknown option");
+        case O_QLAST: a->cfg.bits.quantize_last = 1; break;
+        case O_THREADS: if (cli_int(cmd, "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
+                        a->cfg.threads = (int)v; break;
+        default: return cli_usage_error(cmd, "unknown option");
         }
     }
-    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
-    if (resume && bad_with_resume)
-        return cli_usage_error("train", "with --resume the run's own settings are used; only "
-                                        "--epochs, --data, --out, --threads and --quiet may be given");
-    int threads = cfg.threads;
-    cli_set_threads(threads);
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (a->configs && strcmp(cmd, "sweep"))
+        return cli_usage_error(cmd, "--configs belongs to 'dorefa sweep'");
+    if (a->resume && a->bad_with_resume)
+        return cli_usage_error(cmd, "with --resume the run's own settings are used; only "
+                                        "--epochs, --data, --out, --histograms, --threads and --quiet "
+                                        "may be given");
+    return -1;
+}
 
+int train_execute(train_args *a, train_result *res)
+{
+    dr_train_config cfg = a->cfg;
+    const char *resume = a->resume, *out = a->out;
+    int quiet = a->quiet;
+    cli_set_threads(cfg.threads);
     dr_checkpoint ck = {0};
     char model_path[1024], *model_text = NULL;
     const char *model_origin = model_path;
@@ -174,8 +197,9 @@ int cmd_train(int argc, char **argv)
             !(model_text = dr_read_file(model_path, NULL)))
             return cli_error();
     }
-    if (epochs_arg > 0) cfg.epochs = epochs_arg;
-    if (data_arg) snprintf(cfg.data, sizeof cfg.data, "%s", data_arg);
+    if (a->epochs_arg > 0) cfg.epochs = a->epochs_arg;
+    if (a->data_arg) snprintf(cfg.data, sizeof cfg.data, "%s", a->data_arg);
+    if (a->hist_arg) snprintf(cfg.histograms, sizeof cfg.histograms, "%s", a->hist_arg);
     if (resume && cfg.epoch >= cfg.epochs) {
         fprintf(stderr, "dorefa: %s has already trained %d of %d epochs; give a larger --epochs\n",
                 resume, cfg.epoch, cfg.epochs);
@@ -256,8 +280,15 @@ int cmd_train(int argc, char **argv)
         rc = cli_error();
         goto done;
     }
-    printf("test accuracy %.2f%% (best %.2f%% at epoch %d) after %d epochs; run folder %s\n",
-           100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
+    if (res) {
+        res->last_acc = t.last_acc;
+        res->best_acc = t.cfg.best_acc;
+        res->best_epoch = t.cfg.best_epoch;
+        res->epochs = t.cfg.epoch;
+    }
+    if (!quiet || !res)
+        printf("test accuracy %.2f%% (best %.2f%% at epoch %d) after %d epochs; run folder %s\n",
+               100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
     rc = EXIT_OK;
 done:
     if (t.opt.n) dr_optim_free(&t.opt);
@@ -267,4 +298,13 @@ done:
     dr_checkpoint_free(&ck);
     free(model_text);
     return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    train_args_init(&a);
+    int rc = train_parse_args("train", USAGE, argc, argv, &a);
+    if (rc >= 0) return rc;
+    return train_execute(&a, NULL);
 }

@@ -10,6 +10,7 @@ static const char USAGE[] =
     "commands:\n"
     "  train     train a network on a data set\n"
     "  eval      evaluate a checkpoint\n"
+    "  sweep     train one model at several bitwidths, write Table 1\n"
     "  bench     measure throughput (bench train)\n"
     "\n"
     "'dorefa COMMAND --help' describes each command.\n";
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     fprintf(stderr, "dorefa: unknown command '%s'\n%s", cmd, USAGE);
     return EXIT_USAGE;
 }

@@ -35,6 +35,14 @@ int dr_layer_is_quantized(const dr_layer *l)
     return l->wbits < 32 || l->abits < 32 || l->gbits < 32;
 }
 
+dr_layer *dr_net_input_act(dr_net *net, const dr_layer *l)
+{
+    int j = l->in[0];
+    while (j >= 0 && (net->layers[j].ops == &dr_maxpool_ops || net->layers[j].ops == &dr_dropout_ops))
+        j = net->layers[j].in[0];
+    return j >= 0 && net->layers[j].ops == &dr_act_ops ? &net->layers[j] : NULL;
+}
+
 int dr_net_apply_bits(dr_net *net, const dr_bits *b)
 {
     int last = -1;
@@ -55,14 +63,8 @@ int dr_net_apply_bits(dr_net *net, const dr_bits *b)
         l->quantized = 1;
         l->wbits = l->file_bits[0] ? l->file_bits[0] : b->w;
         l->gbits = l->file_bits[2] ? l->file_bits[2] : b->g;
-        /* Its input activation: walk back through grid-preserving layers. */
-        int j = l->in[0];
-        while (j >= 0 && (net->layers[j].ops == &dr_maxpool_ops || net->layers[j].ops == &dr_dropout_ops))
-            j = net->layers[j].in[0];
-        if (j >= 0 && net->layers[j].ops == &dr_act_ops) {
-            dr_layer *a = &net->layers[j];
-            a->abits = a->file_bits[1] ? a->file_bits[1] : b->a;
-        }
+        dr_layer *a = dr_net_input_act(net, l); /* it quantizes our input */
+        if (a) a->abits = a->file_bits[1] ? a->file_bits[1] : b->a;
     }
     return 0;
 }

@@ -26,6 +26,10 @@ void dr_bits_format(const dr_bits *b, char *buf, size_t cap);
  * training stages. */
 int dr_net_apply_bits(dr_net *net, const dr_bits *b);
 
+/* The act layer whose output reaches l's input through max-pooling or dropout
+ * only (the layer that quantizes l's input activations), or NULL. */
+dr_layer *dr_net_input_act(dr_net *net, const dr_layer *l);
+
 /* True when a layer computes with quantized values in any way. */
 int dr_layer_is_quantized(const dr_layer *l);
 

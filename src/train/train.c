@@ -12,6 +12,8 @@
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "checkpoint.h"
+#include "histogram.h"
+#include "svg.h"
 
 void dr_train_config_defaults(dr_train_config *c)
 {
@@ -31,15 +33,16 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "beta2=%.9g adam_eps=%.9g momentum=%.9g lr_decay=%.9g lr_decay_every=%d "
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
              "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
-             "quantize_first=%d quantize_last=%d bounded_act=%s epoch=%d step=%llu best_acc=%.9g "
-             "best_epoch=%d",
+             "quantize_first=%d quantize_last=%d bounded_act=%s histograms=%s epoch=%d step=%llu "
+             "best_acc=%.9g best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
              (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
              c->optim.lr, c->optim.beta1, c->optim.beta2, c->optim.eps, c->optim.momentum,
              c->optim.lr_decay, c->optim.lr_decay_every, c->optim.weight_decay, c->aug.brightness,
              c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
              c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
-             c->bits.quantize_last, dr_act_name(c->bounded_act), c->epoch, (unsigned long long)c->step, c->best_acc,
+             c->bits.quantize_last, dr_act_name(c->bounded_act), c->histograms[0] ? c->histograms : "-",
+             c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
 
@@ -47,7 +50,7 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 {
     dr_kv kv;
     static const char *const opts[] = {"adam", "sgd", NULL};
-    const char *model, *data, *seed, *step, *bits, *act;
+    const char *model, *data, *seed, *step, *bits, *act, *hist;
     dr_train_config_defaults(c);
     if (dr_kv_parse(&kv, text, origin, 1)) return -1;
     dr_kv_str(&kv, "model", "-", &model);
@@ -57,6 +60,8 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
     dr_kv_str(&kv, "bits", NULL, &bits);
     dr_kv_str(&kv, "bounded_act", "-", &act);
     c->bounded_act = dr_act_parse_name(act);
+    dr_kv_str(&kv, "histograms", "-", &hist);
+    snprintf(c->histograms, sizeof c->histograms, "%s", strcmp(hist, "-") ? hist : "");
     if (bits && strcmp(bits, "0,0,0") && dr_bits_parse(bits, &c->bits))
         return dr_fail("%s: %s", origin, dr_last_error());
     snprintf(c->model, sizeof c->model, "%s", strcmp(model, "-") ? model : "");
@@ -168,6 +173,52 @@ static void progress_line(progress_t *pr, const dr_trainer *t, int epoch, int do
     fflush(stderr);
 }
 
+static int listed(const char *list, int epoch)
+{
+    for (const char *p = list; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p) return 0;
+        if (v == epoch) return 1;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+int dr_metrics_read(const char *run_dir, double *epoch, double *test_acc, double *train_acc, int cap)
+{
+    char path[1200], line[1024];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0;
+    while (n < cap && fgets(line, sizeof line, f)) {
+        const char *e = strstr(line, "\"epoch\": "), *a = strstr(line, "\"test_acc\": "),
+                   *t = strstr(line, "\"train_err\": ");
+        if (!e || !a || !t) continue;
+        epoch[n] = atof(e + 9);
+        test_acc[n] = 100 * atof(a + 12);
+        train_acc[n] = 100 * (1 - atof(t + 13));
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* RUN/accuracy.svg: test (and training) accuracy against epoch, the paper's Figure 1. */
+static int plot_accuracy(const dr_trainer *t)
+{
+    enum { CAP = 4096 };
+    static double ep[CAP], te[CAP], tr[CAP];
+    int n = dr_metrics_read(t->out_dir, ep, te, tr, CAP);
+    char path[1200], title[600], bits[32];
+    dr_bits_format(&t->cfg.bits, bits, sizeof bits);
+    snprintf(path, sizeof path, "%s/accuracy.svg", t->out_dir);
+    snprintf(title, sizeof title, "%s, W,A,G = %s", t->cfg.model, bits);
+    dr_series s[2] = {{"test", n, ep, te}, {"train (running)", n, ep, tr}};
+    return dr_svg_lines(path, title, "epoch", "accuracy (%)", s, 2);
+}
+
 /* ---- the loop ------------------------------------------------------------------ */
 
 static int make_dir(const char *dir)
@@ -217,7 +268,7 @@ int dr_train(dr_trainer *t)
                                        (uint64_t)epoch, 0);
         double t0 = dr_now(), loss_sum = 0;
         long wrong = 0;
-        int done = 0, n;
+        int done = 0, n, last_n = 0;
         const float *x;
         const int *y;
         while ((n = dr_loader_next(L, &x, &y)) > 0) {
@@ -241,6 +292,7 @@ int dr_train(dr_trainer *t)
                 wrong += best != y[i];
             }
             done += n;
+            last_n = n;
             if (!t->quiet)
                 progress_line(&pr, t, epoch, done, loss_sum / done, (double)wrong / done,
                               (long)epoch * N + done, 0);
@@ -248,6 +300,14 @@ int dr_train(dr_trainer *t)
         dr_loader_stop(L);
         if (rc) break;
         double train_s = dr_now() - t0, acc = 0, test_loss = 0;
+        if (listed(cfg->histograms, epoch + 1)) { /* before evaluation overwrites the buffers */
+            char dir[1200];
+            snprintf(dir, sizeof dir, "%s/histograms", t->out_dir);
+            if (dr_histograms_write(net, last_n, dir, epoch + 1)) {
+                rc = -1;
+                break;
+            }
+        }
         if (t->test) dr_evaluate(net, t->test, &acc, &test_loss);
         cfg->epoch = epoch + 1;
         t->last_acc = acc;
@@ -269,7 +329,7 @@ int dr_train(dr_trainer *t)
                 epoch + 1, (unsigned long long)cfg->step, lr, loss_sum / N, (double)wrong / N, acc,
                 test_loss, ips, train_s, (long)time(NULL));
         fflush(log);
-        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt"))) {
+        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt")) || plot_accuracy(t)) {
             rc = -1;
             break;
         }

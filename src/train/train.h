@@ -20,6 +20,7 @@ typedef struct {
     dr_augment aug;
     int limit_train, limit_test, svhn_extra;
     dr_bits bits; /* w = 0: the model file's default bits (else 32,32,32) */
+    char histograms[128]; /* epochs after which to write histograms, "1,5,10"; "" none */
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */
     int epoch;     /* epochs completed */
@@ -46,6 +47,9 @@ typedef struct {
 } dr_trainer;
 
 int dr_train(dr_trainer *t);
+
+/* Reads a run's metrics.jsonl: epochs and test accuracies (up to cap); returns the count. */
+int dr_metrics_read(const char *run_dir, double *epoch, double *test_acc, double *train_acc, int cap);
 
 /* Accuracy and mean loss of the network in evaluation mode. */
 void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss);
