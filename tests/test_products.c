@@ -11,34 +11,6 @@ typedef struct {
     int n, ih, iw, ic, oc, k, stride, pad, groups;
 } shape_case;
 
-/* Direct loops: out[s][oy][ox][o] = sum w[o][ky][kx][c] * in[s][y][x][g*icg + c]. */
-static void reference(const dr_conv_geom *g, int n, const float *in, const float *w,
-                      const float *dout, double *out, double *din, double *dw)
-{
-    int icg = g->ic / g->groups, ocg = g->oc / g->groups, K = dr_conv_k(g);
-    for (int s = 0; s < n; s++)
-        for (int oy = 0; oy < g->oh; oy++)
-            for (int ox = 0; ox < g->ow; ox++)
-                for (int o = 0; o < g->oc; o++) {
-                    int grp = o / ocg;
-                    size_t oi = (((size_t)s * g->oh + oy) * g->ow + ox) * g->oc + o;
-                    double acc = 0;
-                    for (int ky = 0; ky < g->kh; ky++)
-                        for (int kx = 0; kx < g->kw; kx++) {
-                            int y = oy * g->sh - g->pad_top + ky, x = ox * g->sw - g->pad_left + kx;
-                            if (y < 0 || y >= g->ih || x < 0 || x >= g->iw) continue;
-                            for (int c = 0; c < icg; c++) {
-                                size_t ii = (((size_t)s * g->ih + y) * g->iw + x) * g->ic + grp * icg + c;
-                                size_t wi = (size_t)o * K + (ky * g->kw + kx) * icg + c;
-                                acc += (double)w[wi] * in[ii];
-                                din[ii] += (double)w[wi] * dout[oi];
-                                dw[wi] += (double)in[ii] * dout[oi];
-                            }
-                        }
-                    out[oi] = acc;
-                }
-}
-
 static void check_close(const char *what, const float *got, const double *want, size_t n)
 {
     double err = 0, norm = 0;
@@ -63,13 +35,13 @@ static void run_case(const shape_case *c)
     tu_fill(in, in_n, -1, 1, 1);
     tu_fill(w, w_n, -1, 1, 2);
     tu_fill(dout, out_n, -1, 1, 3);
-    reference(&g, c->n, in, w, dout, rout, rdin, rdw);
+    tu_conv_reference(&g, c->n, in, w, dout, rout, rdin, rdw, NULL);
     dr_workspace ws = {0};
     /* Poison the output: every element must be written. */
     for (size_t i = 0; i < out_n; i++) out[i] = NAN;
-    dr_products_float.forward(&g, c->n, in, w, out, &ws);
-    dr_products_float.backward_input(&g, c->n, dout, w, din, &ws);
-    dr_products_float.backward_weight(&g, c->n, dout, in, dw, &ws);
+    dr_products_float.forward(&g, c->n, in, w, out, &ws, NULL);
+    dr_products_float.backward_input(&g, c->n, dout, w, din, &ws, NULL);
+    dr_products_float.backward_weight(&g, c->n, dout, in, dw, &ws, NULL);
     check_close("forward", out, rout, out_n);
     check_close("backward_input", din, rdin, in_n);
     check_close("backward_weight", dw, rdw, w_n);

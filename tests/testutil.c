@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,4 +42,33 @@ int tu_have(const char *path)
     if (access(path, R_OK) == 0) return 1;
     fprintf(stderr, "[  SKIP    ] %s is missing\n", path);
     return 0;
+}
+
+void tu_conv_reference(const dr_conv_geom *g, int n, const float *in, const float *w, const float *dout,
+                       double *out, double *din, double *dw, double *abs_out)
+{
+    int icg = g->ic / g->groups, ocg = g->oc / g->groups, K = dr_conv_k(g);
+    for (int s = 0; s < n; s++)
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++)
+                for (int o = 0; o < g->oc; o++) {
+                    int grp = o / ocg;
+                    size_t oi = (((size_t)s * g->oh + oy) * g->ow + ox) * g->oc + o;
+                    double acc = 0, mag = 0;
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++) {
+                            int y = oy * g->sh - g->pad_top + ky, x = ox * g->sw - g->pad_left + kx;
+                            if (y < 0 || y >= g->ih || x < 0 || x >= g->iw) continue;
+                            for (int c = 0; c < icg; c++) {
+                                size_t ii = (((size_t)s * g->ih + y) * g->iw + x) * g->ic + grp * icg + c;
+                                size_t wi = (size_t)o * K + (ky * g->kw + kx) * icg + c;
+                                acc += (double)w[wi] * in[ii];
+                                mag += fabs((double)w[wi] * in[ii]);
+                                if (din) din[ii] += (double)w[wi] * dout[oi];
+                                if (dw) dw[wi] += (double)in[ii] * dout[oi];
+                            }
+                        }
+                    out[oi] = acc;
+                    if (abs_out) abs_out[oi] = mag;
+                }
 }

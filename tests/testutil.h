@@ -10,6 +10,7 @@
 
 #include "core/common.h"
 #include "core/rng.h"
+#include "kernels/conv_geom.h"
 #include "model/net.h"
 
 /* Builds a network from model text; fails the test with the parser's message. */
@@ -20,6 +21,12 @@ void tu_fill(float *x, size_t n, float lo, float hi, uint64_t seed);
 const char *tu_tmpdir(void);
 /* Asserts that the last error message contains `needle`. */
 void tu_assert_error_has(const char *needle);
+/* Direct convolution loops in double precision: out = conv(in, w), din = its
+ * input gradient for dout, dw its weight gradient (din, dw accumulate; all
+ * zeroed by the caller). abs_out (may be NULL) gets sum |w a| per output. */
+void tu_conv_reference(const dr_conv_geom *g, int n, const float *in, const float *w, const float *dout,
+                       double *out, double *din, double *dw, double *abs_out);
+
 /* True when a file exists; otherwise prints a skip note. */
 int tu_have(const char *path);
 

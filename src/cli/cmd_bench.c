@@ -8,6 +8,8 @@
 #include "core/common.h"
 #include "model/net.h"
 #include "train/optim.h"
+#include "train/train.h"
+#include "kernels/bitgemm.h"
 
 static const char USAGE[] =
     "usage: dorefa bench train [options]\n"
@@ -20,6 +22,8 @@ static const char USAGE[] =
     "      --channels N       input channels (default: 3)\n"
     "      --steps N          timed steps per repeat (default: 10)\n"
     "      --repeats N        repeats (default: 5)\n"
+    "      --bits W,A,G       bitwidths (default: the model's, else 32,32,32)\n"
+    "      --kernels K        bit or float (quantized layers; default: bit)\n"
     "      --threads N        worker threads (default: all cores)\n"
     "  -h, --help             this help\n";
 
@@ -40,9 +44,12 @@ static int bench_train(int argc, char **argv)
     static const struct option LONG[] = {{"model", 1, 0, 'm'},   {"batch", 1, 0, 'b'},
                                          {"channels", 1, 0, 'c'}, {"steps", 1, 0, 's'},
                                          {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
+                                         {"bits", 1, 0, 'B'},    {"kernels", 1, 0, 'K'},
                                          {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *model = "svhn-a";
     long batch = 128, channels = 3, steps = 10, repeats = 5, threads = 0;
+    dr_bits bits = {0};
+    int float_kernels = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
@@ -53,6 +60,14 @@ static int bench_train(int argc, char **argv)
         case 's': if (cli_int("bench", "steps", optarg, 1, 100000, &steps)) return EXIT_USAGE; break;
         case 'r': if (cli_int("bench", "repeats", optarg, 1, 1000, &repeats)) return EXIT_USAGE; break;
         case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
+        case 'B':
+            if (dr_bits_parse(optarg, &bits)) return cli_usage_error("bench", "--bits %s: expected W,A,G", optarg);
+            break;
+        case 'K':
+            if (strcmp(optarg, "bit") && strcmp(optarg, "float"))
+                return cli_usage_error("bench", "--kernels %s: expected bit or float", optarg);
+            float_kernels = !strcmp(optarg, "float");
+            break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -64,6 +79,11 @@ static int bench_train(int argc, char **argv)
     dr_net *net = dr_net_load(path, &opt);
     if (!net) return cli_error();
     dr_net_init(net, 1);
+    dr_train_config tc;
+    dr_train_config_defaults(&tc);
+    tc.bits = bits;
+    tc.float_kernels = float_kernels;
+    dr_train_config_apply_bits(&tc, net);
     dr_optim_config oc;
     dr_optim_defaults(&oc);
     dr_optim o;
@@ -89,9 +109,11 @@ static int bench_train(int argc, char **argv)
             printf("repeat %ld: %.1f images/s\n", rep + 1, rates[rep]);
         }
     }
-    printf("dorefa train %s batch %ld input %dx%dx%ld: median %.1f images/s (%ld repeats of %ld steps)\n",
-           model, batch, net->input.h, net->input.w, channels, dr_median(rates, (int)repeats),
-           repeats, steps);
+    char bs[32];
+    dr_bits_format(&tc.bits, bs, sizeof bs);
+    printf("dorefa train %s bits %s kernels %s batch %ld input %dx%dx%ld: median %.1f images/s (%ld repeats of %ld steps)\n",
+           model, bs, float_kernels ? "float" : dr_bitgemm_kernel(), batch, net->input.h, net->input.w, channels,
+           dr_median(rates, (int)repeats), repeats, steps);
     free(rates);
     free(x);
     free(y);

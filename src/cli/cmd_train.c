@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "train_cli.h"
+#include "kernels/bitgemm.h"
 #include "core/common.h"
 #include "model/net.h"
 #include "train/checkpoint.h"
@@ -28,6 +29,8 @@ static const char USAGE[] =
     "                           (default: the model file's bits=, else 32,32,32)\n"
     "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
     "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
+    "      --kernels K          bit: quantized layers compute with bit-serial integer kernels\n"
+    "                           (default); float: simulate them with float products\n"
     "      --bounded-act H      h for the model's cabs/crelu layers: cabs = min(1,|x|),\n"
     "                           crelu = min(1,max(0,x)) (default: as in the model file)\n"
     "      --histograms E,E..   after these epochs write per-layer histograms of weights,\n"
@@ -57,7 +60,7 @@ static const char USAGE[] =
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
        O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS };
+       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -68,7 +71,7 @@ static const struct option LONG[] = {
     {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
     {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
-    {"configs", 1, 0, O_CONFIGS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"configs", 1, 0, O_CONFIGS},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
@@ -152,6 +155,11 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
                 return cli_usage_error(cmd, "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
             break;
         case O_QFIRST: a->cfg.bits.quantize_first = 1; break;
+        case O_KERNELS:
+            if (strcmp(optarg, "bit") && strcmp(optarg, "float"))
+                return cli_usage_error(cmd, "--kernels %s: expected bit or float", optarg);
+            a->cfg.float_kernels = !strcmp(optarg, "float");
+            break;
         case O_HIST:
             if (strlen(optarg) >= sizeof a->cfg.histograms || strspn(optarg, "0123456789,") != strlen(optarg))
                 return cli_usage_error(cmd, "--histograms %s: expected epochs like 1,5,10", optarg);
@@ -272,6 +280,8 @@ int train_execute(train_args *a, train_result *res)
                 cfg.bits.quantize_last ? ", last layer quantized" : "",
                 cfg.bounded_act >= 0 ? ", bounded activation " : "",
                 cfg.bounded_act >= 0 ? dr_act_name(cfg.bounded_act) : "");
+        fprintf(stderr, "dorefa: quantized products: %s\n",
+                cfg.float_kernels ? "float simulation" : dr_bitgemm_kernel());
         fprintf(stderr, "dorefa: data %s: %d training, %d test images, %d classes; run folder %s\n",
                 cfg.data, train.n, test.n, classes, out_dir);
         if (resume) fprintf(stderr, "dorefa: resuming after epoch %d\n", cfg.epoch);

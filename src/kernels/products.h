@@ -21,16 +21,38 @@ typedef struct {
 float *dr_workspace_get(dr_workspace *ws, size_t floats);
 void dr_workspace_free(dr_workspace *ws);
 
+/* What the bit products need to know about the quantized operands (spec section 2):
+ * activations a = q_a * ascale, q_a in 0..2^abits-1 (ascale = 1/n_A, or
+ * 1/(keep n_A) after dropout); weights w = (2 q_w - n_W) / n_W, or E (2b - 1)
+ * for 1 bit; gradients of sample i g = m_i (2 q_g - n_G) / n_G. */
+typedef struct dr_bitbuf dr_bitbuf; /* per-layer scratch of the bit products */
+
+typedef struct {
+    int abits, wbits, gbits;
+    float ascale;
+    float wscale;         /* E of 1-bit weights                  */
+    const float *gscale;  /* m_i per sample                      */
+    dr_bitbuf **buf;      /* the layer's scratch (created on use) */
+} dr_qinfo;
+
 typedef struct dr_products {
     const char *name;
     void (*forward)(const dr_conv_geom *g, int n, const float *in, const float *w, float *out,
-                    dr_workspace *ws);
+                    dr_workspace *ws, const dr_qinfo *q);
     void (*backward_input)(const dr_conv_geom *g, int n, const float *dout, const float *w,
-                           float *din, dr_workspace *ws);
+                           float *din, dr_workspace *ws, const dr_qinfo *q);
     void (*backward_weight)(const dr_conv_geom *g, int n, const float *dout, const float *in,
-                            float *dw, dr_workspace *ws);
+                            float *dw, dr_workspace *ws, const dr_qinfo *q);
 } dr_products;
 
+/* im2col + OpenBLAS sgemm; ignores q. */
 extern const dr_products dr_products_float;
+/* Bit-serial integer products (AND + popcount over bit-planes); each falls
+ * back to the float product when one of its operands is not quantized. */
+extern const dr_products dr_products_bit;
+void dr_bitbuf_free(dr_bitbuf *b);
+/* 1: use the bit products wherever the operands are quantized, even where the
+ * cost model prefers float (tests, kernel benchmarks); 0: the cost model. */
+void dr_products_bit_always(int on);
 
 #endif

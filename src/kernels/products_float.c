@@ -35,8 +35,9 @@ static int chunk_samples(const dr_conv_geom *g, int n)
 }
 
 static void float_forward(const dr_conv_geom *g, int n, const float *in, const float *w,
-                          float *out, dr_workspace *ws)
+                          float *out, dr_workspace *ws, const dr_qinfo *q)
 {
+    (void)q;
     const int K = dr_conv_k(g), P = dr_conv_p(g), ocg = g->oc / g->groups;
     const size_t in_stride = (size_t)g->ih * g->iw * g->ic, out_stride = (size_t)P * g->oc;
     if (dr_conv_is_identity(g)) {
@@ -58,8 +59,9 @@ static void float_forward(const dr_conv_geom *g, int n, const float *in, const f
 }
 
 static void float_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w,
-                                 float *din, dr_workspace *ws)
+                                 float *din, dr_workspace *ws, const dr_qinfo *q)
 {
+    (void)q;
     const int K = dr_conv_k(g), P = dr_conv_p(g), ocg = g->oc / g->groups;
     const size_t in_stride = (size_t)g->ih * g->iw * g->ic, out_stride = (size_t)P * g->oc;
     if (dr_conv_is_identity(g)) {
@@ -81,8 +83,9 @@ static void float_backward_input(const dr_conv_geom *g, int n, const float *dout
 }
 
 static void float_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
-                                  float *dw, dr_workspace *ws)
+                                  float *dw, dr_workspace *ws, const dr_qinfo *q)
 {
+    (void)q;
     const int K = dr_conv_k(g), P = dr_conv_p(g), ocg = g->oc / g->groups;
     const size_t in_stride = (size_t)g->ih * g->iw * g->ic, out_stride = (size_t)P * g->oc;
     if (dr_conv_is_identity(g)) {

@@ -9,6 +9,7 @@
 #include "../model/net.h"
 #include "layer.h"
 #include "linear.h"
+#include "../quant/policy.h"
 
 static const char *const pad_names[] = {"valid", "same", NULL};
 
@@ -93,11 +94,31 @@ static const float *layer_weights(dr_layer *l)
     return c->wq;
 }
 
+/* The products and what they need to know of the quantized operands. */
+static const dr_products *products(dr_layer *l, dr_net *net, dr_qinfo *q)
+{
+    dr_linear *c = l->priv;
+    *q = (dr_qinfo){.abits = 32, .wbits = l->wbits, .gbits = l->gbits, .ascale = 1, .wscale = c->wst.scale,
+                    .gscale = c->gscale, .buf = &c->bits};
+    /* The input activation: an act layer's k-bit output, through max-pooling
+     * (stays on the grid) and dropout (scales by 1/keep while training). */
+    const dr_layer *act = dr_net_input_act(net, l);
+    if (act && act->abits < 32) {
+        q->abits = act->abits;
+        q->ascale = 1.0f / (float)((1u << act->abits) - 1u);
+        for (int j = l->in[0]; j >= 0 && &net->layers[j] != act; j = net->layers[j].in[0])
+            if (net->layers[j].ops == &dr_dropout_ops && net->train) q->ascale /= dr_dropout_keep(&net->layers[j]);
+    }
+    return net->bit_kernels ? &dr_products_bit : c->products;
+}
+
 static void linear_forward(dr_layer *l, dr_net *net, int n)
 {
     dr_linear *c = l->priv;
     const float *in = dr_net_input(net, l, 0);
-    c->products->forward(&c->g, n, in, layer_weights(l), l->out, &net->ws);
+    const float *w = layer_weights(l);
+    dr_qinfo q;
+    products(l, net, &q)->forward(&c->g, n, in, w, l->out, &net->ws, &q);
     if (c->bias) {
         const float *b = l->params[1].value;
         size_t rows = (size_t)n * c->g.oh * c->g.ow;
@@ -127,17 +148,18 @@ static void linear_backward(dr_layer *l, dr_net *net, int n)
         dout = c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
+    dr_qinfo q;
+    const dr_products *prod = products(l, net, &q);
     if (l->wbits < DR_FLOAT_BITS) {
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
-        c->products->backward_weight(&c->g, n, dout, in, c->dwq, &net->ws);
+        prod->backward_weight(&c->g, n, dout, in, c->dwq, &net->ws, &q);
         dr_quantize_weights_backward(w->value, c->dwq, w->size, l->wbits, &c->wst, w->grad);
     } else {
-        c->products->backward_weight(&c->g, n, dout, in, w->grad, &net->ws);
+        prod->backward_weight(&c->g, n, dout, in, w->grad, &net->ws, &q);
     }
     if (din)
-        c->products->backward_input(&c->g, n, dout, l->wbits < DR_FLOAT_BITS ? c->wq : w->value, din,
-                                    &net->ws);
+        prod->backward_input(&c->g, n, dout, l->wbits < DR_FLOAT_BITS ? c->wq : w->value, din, &net->ws, &q);
 }
 
 static void linear_destroy(dr_layer *l)
@@ -148,6 +170,7 @@ static void linear_destroy(dr_layer *l)
     free(c->dwq);
     free(c->dq);
     free(c->gscale);
+    dr_bitbuf_free(c->bits);
 }
 
 const dr_layer_ops dr_conv_ops = {"conv", conv_parse, linear_setup, linear_init,

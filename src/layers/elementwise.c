@@ -132,6 +132,8 @@ typedef struct {
     uint8_t *mask;
 } dropout_priv;
 
+float dr_dropout_keep(const dr_layer *l) { return 1.0f - ((const dropout_priv *)l->priv)->rate; }
+
 static int dropout_parse(dr_layer *l, dr_kv *kv)
 {
     dropout_priv *d = l->priv = dr_xcalloc(1, sizeof *d);

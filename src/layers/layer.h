@@ -80,6 +80,8 @@ extern const dr_layer_ops dr_conv_ops, dr_fc_ops, dr_bn_ops, dr_maxpool_ops, dr_
 /* Activation functions of act layers. */
 enum { DR_ACT_RELU, DR_ACT_CRELU, DR_ACT_CABS, DR_ACT_IDENTITY };
 int dr_act_parse_name(const char *name); /* -1 when unknown */
+/* Keep probability of a dropout layer (1 - rate). */
+float dr_dropout_keep(const dr_layer *l);
 const char *dr_act_name(int fn);
 
 /* Finds the ops table for a model-file keyword, NULL when unknown. */

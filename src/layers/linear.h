@@ -16,6 +16,7 @@ typedef struct {
     float *dq;       /* f_g(dL/dY), the gradient the products see   */
     float *gscale;   /* per-sample gradient scales m_i             */
     dr_wq_state wst;
+    dr_bitbuf *bits; /* scratch of the bit products */
 } dr_linear;
 
 #endif

@@ -12,6 +12,7 @@ struct dr_net {
     dr_shape input;
     int default_bits[3]; /* W, A, G the model file recommends (input bits=); 0: none */
     int bounded_act;     /* h for cabs/crelu layers chosen by the run (DR_ACT_*); -1: the file's */
+    int bit_kernels;     /* quantized layers use the bit-serial products (else float simulation) */
     int max_batch;
     int n_layers;
     dr_layer *layers;

@@ -33,7 +33,7 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "beta2=%.9g adam_eps=%.9g momentum=%.9g lr_decay=%.9g lr_decay_every=%d "
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
              "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
-             "quantize_first=%d quantize_last=%d bounded_act=%s histograms=%s epoch=%d step=%llu "
+             "quantize_first=%d quantize_last=%d bounded_act=%s kernels=%s histograms=%s epoch=%d step=%llu "
              "best_acc=%.9g best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
              (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
@@ -41,7 +41,8 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              c->optim.lr_decay, c->optim.lr_decay_every, c->optim.weight_decay, c->aug.brightness,
              c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
              c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
-             c->bits.quantize_last, dr_act_name(c->bounded_act), c->histograms[0] ? c->histograms : "-",
+             c->bits.quantize_last, dr_act_name(c->bounded_act), c->float_kernels ? "float" : "bit",
+             c->histograms[0] ? c->histograms : "-",
              c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
@@ -50,7 +51,7 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 {
     dr_kv kv;
     static const char *const opts[] = {"adam", "sgd", NULL};
-    const char *model, *data, *seed, *step, *bits, *act, *hist;
+    const char *model, *data, *seed, *step, *bits, *act, *hist, *kern;
     dr_train_config_defaults(c);
     if (dr_kv_parse(&kv, text, origin, 1)) return -1;
     dr_kv_str(&kv, "model", "-", &model);
@@ -61,6 +62,8 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
     dr_kv_str(&kv, "bounded_act", "-", &act);
     c->bounded_act = dr_act_parse_name(act);
     dr_kv_str(&kv, "histograms", "-", &hist);
+    dr_kv_str(&kv, "kernels", "bit", &kern);
+    c->float_kernels = !strcmp(kern, "float");
     snprintf(c->histograms, sizeof c->histograms, "%s", strcmp(hist, "-") ? hist : "");
     if (bits && strcmp(bits, "0,0,0") && dr_bits_parse(bits, &c->bits))
         return dr_fail("%s: %s", origin, dr_last_error());
@@ -106,6 +109,7 @@ int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
         c->bits.g = has ? net->default_bits[2] : 32;
     }
     net->bounded_act = c->bounded_act;
+    net->bit_kernels = !c->float_kernels;
     return dr_net_apply_bits(net, &c->bits);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     dr_augment aug;
     int limit_train, limit_test, svhn_extra;
     dr_bits bits; /* w = 0: the model file's default bits (else 32,32,32) */
+    int float_kernels;    /* 1: quantized layers simulate in float (--kernels float) */
     char histograms[128]; /* epochs after which to write histograms, "1,5,10"; "" none */
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */

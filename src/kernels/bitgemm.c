@@ -1,0 +1,291 @@
+/* Bit-GEMM kernels and their run-time selection. Each kernel computes one
+ * block of DR_BG_ROWS rows x DR_BG_COLS columns; dr_bitgemm() spreads the
+ * blocks over threads. */
+#include "bitgemm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DR_X86 1
+#endif
+
+typedef void (*block_fn)(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y,
+                         size_t ldy, int yplanes, int32_t *s, size_t lds);
+
+/* ---- plain C -------------------------------------------------------------- */
+
+#define C_BLOCK_BODY                                                                        \
+    int64_t tot[DR_BG_ROWS][DR_BG_COLS] = {{0}};                                            \
+    for (int m = 0; m < xplanes; m++)                                                       \
+        for (int k = 0; k < yplanes; k++) {                                                 \
+            int64_t acc[DR_BG_ROWS][DR_BG_COLS] = {{0}};                                    \
+            const uint64_t *ym = y + (size_t)k * words * ldy;                               \
+            for (int w = 0; w < words; w++) {                                               \
+                const uint64_t *yw = ym + (size_t)w * ldy;                                  \
+                for (int r = 0; r < DR_BG_ROWS; r++) {                                      \
+                    uint64_t a = x[r * xrow + (size_t)m * words + w];                       \
+                    if (!a) continue;                                                       \
+                    for (int c = 0; c < DR_BG_COLS; c++) acc[r][c] += __builtin_popcountll(a & yw[c]); \
+                }                                                                           \
+            }                                                                               \
+            for (int r = 0; r < DR_BG_ROWS; r++)                                            \
+                for (int c = 0; c < DR_BG_COLS; c++) tot[r][c] += acc[r][c] << (m + k);     \
+        }                                                                                   \
+    for (int r = 0; r < DR_BG_ROWS; r++)                                                    \
+        for (int c = 0; c < DR_BG_COLS; c++) s[r * lds + c] = (int32_t)tot[r][c];
+
+static void block_c(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y,
+                    size_t ldy, int yplanes, int32_t *s, size_t lds)
+{
+    C_BLOCK_BODY
+}
+
+#ifdef DR_X86
+/* The same C, compiled for the popcnt instruction. */
+__attribute__((target("popcnt"))) static void block_c_popcnt(const uint64_t *x, size_t xrow, int words,
+                                                              int xplanes, const uint64_t *y, size_t ldy,
+                                                              int yplanes, int32_t *s, size_t lds)
+{
+    C_BLOCK_BODY
+}
+
+/* ---- AVX2: popcount by nibble lookup (vpshufb), byte sums by vpsadbw ------ */
+
+__attribute__((target("avx2"))) static inline __m256i popcnt_bytes_avx2(__m256i v)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1,
+                                         2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
+}
+
+__attribute__((target("avx2"))) static void block_avx2(const uint64_t *x, size_t xrow, int words,
+                                                        int xplanes, const uint64_t *y, size_t ldy,
+                                                        int yplanes, int32_t *s, size_t lds)
+{
+    /* 4 rows x 32 columns, done as 4 passes of 8 columns (2 ymm of 4 lanes). */
+    for (int c0 = 0; c0 < DR_BG_COLS; c0 += 8) {
+        __m256i tot[DR_BG_ROWS][2];
+        for (int r = 0; r < DR_BG_ROWS; r++) tot[r][0] = tot[r][1] = _mm256_setzero_si256();
+        for (int m = 0; m < xplanes; m++)
+            for (int k = 0; k < yplanes; k++) {
+                const uint64_t *ym = y + (size_t)k * words * ldy + c0;
+                __m256i acc[DR_BG_ROWS][2];
+                for (int r = 0; r < DR_BG_ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+                for (int w0 = 0; w0 < words; w0 += 31) { /* byte counters hold 31 words of 8 */
+                    int w1 = DR_MIN(words, w0 + 31);
+                    __m256i bytes[DR_BG_ROWS][2];
+                    for (int r = 0; r < DR_BG_ROWS; r++) bytes[r][0] = bytes[r][1] = _mm256_setzero_si256();
+                    for (int w = w0; w < w1; w++) {
+                        __m256i b0 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy));
+                        __m256i b1 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy + 4));
+                        for (int r = 0; r < DR_BG_ROWS; r++) {
+                            __m256i a = _mm256_set1_epi64x((long long)x[r * xrow + (size_t)m * words + w]);
+                            bytes[r][0] = _mm256_add_epi8(bytes[r][0], popcnt_bytes_avx2(_mm256_and_si256(a, b0)));
+                            bytes[r][1] = _mm256_add_epi8(bytes[r][1], popcnt_bytes_avx2(_mm256_and_si256(a, b1)));
+                        }
+                    }
+                    for (int r = 0; r < DR_BG_ROWS; r++)
+                        for (int j = 0; j < 2; j++)
+                            acc[r][j] = _mm256_add_epi64(acc[r][j], _mm256_sad_epu8(bytes[r][j], _mm256_setzero_si256()));
+                }
+                for (int r = 0; r < DR_BG_ROWS; r++)
+                    for (int j = 0; j < 2; j++)
+                        tot[r][j] = _mm256_add_epi64(tot[r][j], _mm256_slli_epi64(acc[r][j], m + k));
+            }
+        for (int r = 0; r < DR_BG_ROWS; r++)
+            for (int j = 0; j < 2; j++) {
+                int64_t v[4];
+                _mm256_storeu_si256((__m256i *)v, tot[r][j]);
+                for (int l = 0; l < 4; l++) s[r * lds + c0 + j * 4 + l] = (int32_t)v[l];
+            }
+    }
+}
+
+/* ---- AVX-512 VPOPCNTDQ: 4 rows x 4 vectors of 8 columns = 16 accumulators -- */
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static void
+block_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
+             int yplanes, int32_t *s, size_t lds)
+{
+    __m512i tot[DR_BG_ROWS][4];
+    for (int r = 0; r < DR_BG_ROWS; r++)
+        for (int j = 0; j < 4; j++) tot[r][j] = _mm512_setzero_si512();
+    for (int m = 0; m < xplanes; m++)
+        for (int k = 0; k < yplanes; k++) {
+            const uint64_t *ym = y + (size_t)k * words * ldy;
+            const uint64_t *x0 = x + (size_t)m * words, *x1 = x0 + xrow, *x2 = x1 + xrow, *x3 = x2 + xrow;
+            __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+            __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+            __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            for (int w = 0; w < words; w++) {
+                const uint64_t *yw = ym + (size_t)w * ldy;
+                __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);
+                __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24);
+                __m512i v = _mm512_set1_epi64((long long)x0[w]);
+                a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
+                a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
+                a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
+                a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
+                v = _mm512_set1_epi64((long long)x1[w]);
+                a10 = _mm512_add_epi64(a10, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
+                a11 = _mm512_add_epi64(a11, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
+                a12 = _mm512_add_epi64(a12, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
+                a13 = _mm512_add_epi64(a13, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
+                v = _mm512_set1_epi64((long long)x2[w]);
+                a20 = _mm512_add_epi64(a20, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
+                a21 = _mm512_add_epi64(a21, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
+                a22 = _mm512_add_epi64(a22, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
+                a23 = _mm512_add_epi64(a23, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
+                v = _mm512_set1_epi64((long long)x3[w]);
+                a30 = _mm512_add_epi64(a30, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
+                a31 = _mm512_add_epi64(a31, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
+                a32 = _mm512_add_epi64(a32, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
+                a33 = _mm512_add_epi64(a33, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
+            }
+            int sh = m + k;
+#define ADDSH(t, a) t = _mm512_add_epi64(t, _mm512_slli_epi64(a, (unsigned)sh))
+            ADDSH(tot[0][0], a00); ADDSH(tot[0][1], a01); ADDSH(tot[0][2], a02); ADDSH(tot[0][3], a03);
+            ADDSH(tot[1][0], a10); ADDSH(tot[1][1], a11); ADDSH(tot[1][2], a12); ADDSH(tot[1][3], a13);
+            ADDSH(tot[2][0], a20); ADDSH(tot[2][1], a21); ADDSH(tot[2][2], a22); ADDSH(tot[2][3], a23);
+            ADDSH(tot[3][0], a30); ADDSH(tot[3][1], a31); ADDSH(tot[3][2], a32); ADDSH(tot[3][3], a33);
+#undef ADDSH
+        }
+    for (int r = 0; r < DR_BG_ROWS; r++)
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_si256((__m256i *)(s + r * lds + j * 8), _mm512_cvtepi64_epi32(tot[r][j]));
+}
+#endif
+
+/* ---- selection -------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    block_fn fn;
+    int (*supported)(void);
+} kernel_t;
+
+static int always(void) { return 1; }
+#ifdef DR_X86
+static int has_popcnt(void) { return __builtin_cpu_supports("popcnt"); }
+static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static int has_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+}
+#endif
+
+static const kernel_t KERNELS[] = {
+#ifdef DR_X86
+    {"avx512", block_avx512, has_avx512},
+    {"avx2", block_avx2, has_avx2},
+    {"c", block_c_popcnt, has_popcnt},
+#endif
+    {"c", block_c, always},
+};
+#define N_KERNELS (int)(sizeof KERNELS / sizeof KERNELS[0])
+
+static const kernel_t *selected;
+
+int dr_bitgemm_select(const char *name)
+{
+    for (int i = 0; i < N_KERNELS; i++)
+        if (!strcmp(KERNELS[i].name, name)) {
+            if (!KERNELS[i].supported()) continue; /* e.g. "c" without popcnt: the next one */
+            selected = &KERNELS[i];
+            return 0;
+        }
+    for (int i = 0; i < N_KERNELS; i++)
+        if (!strcmp(KERNELS[i].name, name))
+            return dr_fail("kernel '%s' needs instructions this CPU lacks", name);
+    return dr_fail("unknown kernel '%s' (known: avx512, avx2, c)", name);
+}
+
+static const kernel_t *current(void)
+{
+    if (selected) return selected;
+    const char *env = getenv("DOREFA_KERNEL");
+    if (env && *env && dr_bitgemm_select(env)) {
+        fprintf(stderr, "dorefa: DOREFA_KERNEL=%s: %s\n", env, dr_last_error());
+        exit(2);
+    }
+    for (int i = 0; !selected && i < N_KERNELS; i++)
+        if (KERNELS[i].supported()) selected = &KERNELS[i];
+    return selected;
+}
+
+const char *dr_bitgemm_kernel(void) { return current()->name; }
+
+const char *const *dr_bitgemm_available(void)
+{
+    static const char *names[N_KERNELS + 1];
+    int n = 0;
+    for (int i = 0; i < N_KERNELS; i++) {
+        int dup = 0;
+        for (int j = 0; j < n; j++) dup |= !strcmp(names[j], KERNELS[i].name);
+        if (!dup && KERNELS[i].supported()) names[n++] = KERNELS[i].name;
+    }
+    names[n] = NULL;
+    return names;
+}
+
+void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
+                      int yplanes, int32_t *s, size_t lds)
+{
+    current()->fn(x, xrow, words, xplanes, y, ldy, yplanes, s, lds);
+}
+
+static void planes_c(const uint8_t codes[64], int planes, uint64_t *words)
+{
+    for (int b = 0; b < planes; b++) {
+        uint64_t w = 0;
+        for (int j = 0; j < 64; j++) w |= (uint64_t)((codes[j] >> b) & 1) << j;
+        words[b] = w;
+    }
+}
+
+#ifdef DR_X86
+/* Shift bit b of every byte to its top bit, then collect the top bits. */
+__attribute__((target("avx2"))) static void planes_avx2(const uint8_t codes[64], int planes, uint64_t *words)
+{
+    __m256i lo = _mm256_loadu_si256((const __m256i *)codes), hi = _mm256_loadu_si256((const __m256i *)(codes + 32));
+    for (int b = 0; b < planes; b++) {
+        __m128i sh = _mm_cvtsi32_si128(7 - b);
+        uint32_t l = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(lo, sh));
+        uint32_t h = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(hi, sh));
+        words[b] = (uint64_t)h << 32 | l;
+    }
+}
+#endif
+
+void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words)
+{
+#ifdef DR_X86
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) {
+        planes_avx2(codes, planes, words);
+        return;
+    }
+#endif
+    planes_c(codes, planes, words);
+}
+
+void dr_bitgemm(const dr_bitgemm_args *a)
+{
+    block_fn fn = current()->fn;
+    const int row_blocks = (a->rows + DR_BG_ROWS - 1) / DR_BG_ROWS, col_blocks = a->cols_pad / DR_BG_COLS;
+    const size_t xrow = (size_t)a->xplanes * a->words;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int rb = 0; rb < row_blocks; rb++)
+        for (int cb = 0; cb < col_blocks; cb++)
+            fn(a->x + (size_t)rb * DR_BG_ROWS * xrow, xrow, a->words, a->xplanes,
+               a->y + (size_t)cb * DR_BG_COLS, (size_t)a->cols_pad, a->yplanes,
+               a->s + (size_t)rb * DR_BG_ROWS * a->cols_pad + (size_t)cb * DR_BG_COLS, (size_t)a->cols_pad);
+}

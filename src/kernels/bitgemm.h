@@ -1,0 +1,51 @@
+/* The multi-bit product at the heart of every bit convolution (Eq. 3):
+ *
+ *   S[r][c] = sum_{m < MX} sum_{k < MY} 2^(m+k) sum_w popcount(X[r][m][w] & Y[k][w][c])
+ *
+ * X holds one row per output row (a pixel, or a channel), bit-plane m of its
+ * k-bit integers packed in `words` 64-bit words. Y is lane-interleaved: for
+ * plane k and word w, the words of all columns sit side by side, so a vector
+ * register holds the same word of 8 columns and one broadcast X word meets 8
+ * columns at once (no horizontal sums; any reduction length). */
+#ifndef DR_BITGEMM_H
+#define DR_BITGEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DR_BG_ROWS 4  /* rows per block: X row counts are padded to this  */
+#define DR_BG_COLS 32 /* columns per block: Y column counts are padded to this */
+
+static inline int dr_round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+typedef struct {
+    const uint64_t *x; /* [rows_pad][xplanes][words]            */
+    int rows;          /* rows to compute (x holds rows_pad)    */
+    int xplanes;
+    const uint64_t *y; /* [yplanes][words][cols_pad]            */
+    int cols_pad, yplanes;
+    int words;
+    int32_t *s; /* [rows_pad][cols_pad]                           */
+} dr_bitgemm_args;
+
+/* Runs on all threads (OpenMP) with the selected kernel. */
+void dr_bitgemm(const dr_bitgemm_args *a);
+
+/* One block of DR_BG_ROWS rows x DR_BG_COLS columns (for callers that
+ * schedule blocks themselves): x at the block's first row (row stride xrow
+ * words), y at the block's first column, s at the block's first cell. */
+void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
+                      int yplanes, int32_t *s, size_t lds);
+
+/* Bit-planes of 64 codes: words[b] bit j = bit b of codes[j], for b < planes. */
+void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words);
+
+/* Kernel selection: "avx512" (AVX-512 VPOPCNTDQ), "avx2", "c" (scalar popcount).
+ * Chosen from the CPU at first use; DOREFA_KERNEL=c|avx2|avx512 forces one. */
+const char *dr_bitgemm_kernel(void);
+/* Forces a kernel by name; -1 with an error when the CPU lacks it. */
+int dr_bitgemm_select(const char *name);
+/* Names of the kernels this CPU can run, most capable first (NULL-terminated). */
+const char *const *dr_bitgemm_available(void);
+
+#endif

@@ -1,0 +1,398 @@
+/* Bit-serial products of quantized layers (spec section 2).
+ *
+ * Every operand is an affine image of unsigned k-bit integers, so each product
+ * is an integer product S computed by dr_bitgemm() plus cheap row and column
+ * sums:
+ *   forward          y[p,o]  = ascale (aw S[p,o] + bw asum[p])            S = sum_k qw qa
+ *   backward-input   dA[p,k] = ag ( aw S + bw gsum[p]) + bg (aw wsum[k] + bw O)   S = sum_o qg qw
+ *   backward-weight  dW[o,k] += ascale (ag S_i[o,k] + bg asum_i[k]) per sample i   S_i = sum_p qg qa
+ * with w = aw qw + bw, g = ag qg + bg (ag = 2 m_i / n_G, bg = -m_i). Padding is
+ * exact: a padded activation is the integer 0. The integer part is exact; only
+ * the final scaling rounds. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "bitgemm.h"
+#include "products.h"
+
+struct dr_bitbuf {
+    uint8_t *acodes, *wcodes, *gcodes;
+    uint64_t *xpix, *x, *y;
+    int32_t *s, *rsum, *csum;
+    size_t cap[9];
+};
+
+void dr_bitbuf_free(dr_bitbuf *b)
+{
+    if (!b) return;
+    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->xpix), free(b->x), free(b->y);
+    free(b->s), free(b->rsum), free(b->csum);
+    free(b);
+}
+
+/* Grows buffer i of b to at least `bytes` (contents not kept). */
+static void *grow(dr_bitbuf *b, void **p, int i, size_t bytes)
+{
+    if (bytes > b->cap[i]) {
+        free(*p);
+        *p = dr_xalign(bytes);
+        b->cap[i] = bytes;
+    }
+    return *p;
+}
+#define GROW(b, field, i, n) ((__typeof__((b)->field))grow(b, (void **)&(b)->field, i, (n) * sizeof *(b)->field))
+
+static dr_bitbuf *bitbuf(const dr_qinfo *q)
+{
+    if (!*q->buf) *q->buf = dr_xcalloc(1, sizeof(dr_bitbuf));
+    return *q->buf;
+}
+
+static inline int nwords(int bits) { return (bits + 63) / 64; }
+static inline float levels(int k) { return (float)((1u << k) - 1u); }
+
+/* ---- integer codes --------------------------------------------------------- */
+
+static void activation_codes(const float *x, size_t count, float ascale, uint8_t *codes)
+{
+    const float inv = 1.0f / ascale;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)(x[i] * inv + 0.5f);
+}
+
+static void weight_codes(const float *wq, size_t count, int bits, uint8_t *codes)
+{
+    if (bits == 1) {
+        for (size_t i = 0; i < count; i++) codes[i] = wq[i] > 0;
+        return;
+    }
+    const float half = levels(bits) * 0.5f;
+    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)((wq[i] + 1.0f) * half + 0.5f);
+}
+
+static void gradient_codes(const float *dq, int n, size_t per, int bits, const float *scale, uint8_t *codes)
+{
+    const float half = levels(bits) * 0.5f;
+#pragma omp parallel for schedule(static)
+    for (int s = 0; s < n; s++) {
+        const float *g = dq + (size_t)s * per;
+        uint8_t *c = codes + (size_t)s * per;
+        if (scale[s] == 0) {
+            memset(c, 0, per);
+            continue;
+        }
+        const float inv = 1.0f / scale[s];
+        for (size_t i = 0; i < per; i++) c[i] = (uint8_t)((g[i] * inv + 1.0f) * half + 0.5f);
+    }
+}
+
+/* Affine form of the weights: w = aw q + bw. */
+static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
+{
+    if (q->wbits == 1) *aw = 2 * q->wscale, *bw = -q->wscale;
+    else *aw = 2 / levels(q->wbits), *bw = -1;
+}
+
+/* ---- packing ------------------------------------------------------------------ */
+
+/* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
+static void pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *c = codes + (size_t)r * len;
+        uint64_t *o = out + (size_t)r * planes * words, pl[8];
+        for (int w = 0; w < words; w++) {
+            uint8_t chunk[64];
+            int n = DR_MIN(64, len - w * 64);
+            if (n == 64) {
+                memcpy(chunk, c + w * 64, 64);
+            } else {
+                memset(chunk, 0, 64);
+                if (n > 0) memcpy(chunk, c + w * 64, (size_t)n);
+            }
+            dr_bytes_to_planes(chunk, planes, pl);
+            for (int b = 0; b < planes; b++) o[b * words + w] = pl[b];
+        }
+    }
+}
+
+/* Column packing, lane-interleaved: codes[col][seg][seglen] -> out[plane][seg * segw + i / 64][cols_pad];
+ * csum[col] = sum of the column's codes. */
+static void pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int planes, int cols_pad,
+                      uint64_t *out, int32_t *csum)
+{
+    const int segw = nwords(seglen), words = nseg * segw;
+    memset(out, 0, sizeof(uint64_t) * planes * words * cols_pad);
+#pragma omp parallel for schedule(static)
+    for (int col = 0; col < cols; col++) {
+        const uint8_t *c = codes + (size_t)col * nseg * seglen;
+        int32_t sum = 0;
+        for (int s = 0; s < nseg; s++)
+            for (int i = 0; i < seglen; i++) {
+                unsigned v = c[s * seglen + i];
+                sum += (int32_t)v;
+                int w = s * segw + i / 64;
+                for (int b = 0; v; b++, v >>= 1)
+                    if (v & 1) out[((size_t)b * words + w) * cols_pad + col] |= 1ull << (i % 64);
+            }
+        if (csum) csum[col] = sum;
+    }
+}
+
+/* Sum of each row's integers from its bit-planes: sum_m 2^m popcount(plane m). */
+static void row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+{
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int32_t s = 0;
+        for (int b = 0; b < planes; b++)
+            for (int w = 0; w < words; w++) s += __builtin_popcountll(x[((size_t)r * planes + b) * words + w]) << b;
+        sum[r] = s;
+    }
+}
+
+/* Bit im2col: rows p of n samples, each the words of its window's pixels
+ * (channels padded to 64 per pixel), zero words for padding. */
+static void bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad)
+{
+    const int cw = nwords(g->ic), KW = g->kh * g->kw * cw, P = dr_conv_p(g), rows = n * P;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows_pad; r++) {
+        uint64_t *dst = x + (size_t)r * planes * KW;
+        if (r >= rows) {
+            memset(dst, 0, sizeof(uint64_t) * planes * KW);
+            continue;
+        }
+        int s = r / P, p = r % P, oy = p / g->ow, ox = p % g->ow;
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                int y = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
+                int seg = ky * g->kw + kx;
+                int inside = y >= 0 && y < g->ih && xx >= 0 && xx < g->iw;
+                const uint64_t *src = xpix + (((size_t)s * g->ih + (inside ? y : 0)) * g->iw + (inside ? xx : 0)) * planes * cw;
+                for (int b = 0; b < planes; b++)
+                    for (int w = 0; w < cw; w++) dst[b * KW + seg * cw + w] = inside ? src[b * cw + w] : 0;
+            }
+    }
+}
+
+/* ---- the three products -------------------------------------------------------- */
+
+static int bit_ok(int a, int b) { return a < 32 && b < 32; }
+
+/* A binary AND+popcount runs about 27x more bit-MACs per second than sgemm runs
+ * float MACs here (performance notes: 2,100 vs 77 G/s on 2 cores). A bit product
+ * whose padded bit work exceeds its float work by more than this loses. */
+#define BIT_OVER_FLOAT 24.0
+
+/* Backward-weight reduces over each sample's output pixels alone (the gradient
+ * scale m_i is per sample), so a layer with few output pixels fills 64-bit
+ * words poorly: conv6 of SVHN Model A (1x1 output) uses 1 bit in 64. */
+static int always_bits;
+
+void dr_products_bit_always(int on) { always_bits = on; }
+
+static int backward_weight_pays(const dr_conv_geom *g, int gbits, int abits)
+{
+    const int P = dr_conv_p(g);
+    if (always_bits) return 1;
+    return 64.0 * nwords(P) * gbits * abits / P <= BIT_OVER_FLOAT;
+}
+
+static void bit_forward(const dr_conv_geom *g, int n, const float *in, const float *w, float *out,
+                        dr_workspace *ws, const dr_qinfo *q)
+{
+    if (!q || g->groups != 1 || !bit_ok(q->abits, q->wbits)) {
+        dr_products_float.forward(g, n, in, w, out, ws, q);
+        return;
+    }
+    dr_bitbuf *b = bitbuf(q);
+    const int A = q->abits, W = q->wbits, cw = nwords(g->ic), KW = g->kh * g->kw * cw;
+    const int K = dr_conv_k(g), P = dr_conv_p(g), rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
+    const int oc_pad = dr_round_up(g->oc, DR_BG_COLS);
+    const size_t pixels = (size_t)n * g->ih * g->iw;
+    /* codes and packed operands (activation codes are kept for backward-weight) */
+    uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
+    activation_codes(in, pixels * g->ic, q->ascale, ac);
+    uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
+    weight_codes(w, (size_t)g->oc * K, W, wc);
+    uint64_t *xpix = GROW(b, xpix, 3, pixels * A * cw);
+    pack_rows(ac, (int)pixels, g->ic, A, cw, xpix);
+    uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
+    bit_im2col(g, n, xpix, A, x, rows_pad);
+    uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
+    pack_cols(wc, g->oc, g->kh * g->kw, g->ic, W, oc_pad, y, NULL);
+    int32_t *asum = GROW(b, rsum, 7, (size_t)rows_pad);
+    row_sums(x, rows, A, KW, asum);
+    int32_t *s = GROW(b, s, 6, (size_t)rows_pad * oc_pad);
+    dr_bitgemm(&(dr_bitgemm_args){x, rows, A, y, oc_pad, W, KW, s});
+    float aw, bw;
+    weight_affine(q, &aw, &bw);
+    const float ca = q->ascale * aw, cb = q->ascale * bw;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < g->oc; o++) out[(size_t)r * g->oc + o] = ca * (float)s[(size_t)r * oc_pad + o] + cb * (float)asum[r];
+}
+
+static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,
+                               dr_workspace *ws, const dr_qinfo *q)
+{
+    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->wbits)) {
+        dr_products_float.backward_input(g, n, dout, w, din, ws, q);
+        return;
+    }
+    dr_bitbuf *b = bitbuf(q);
+    const int G = q->gbits, W = q->wbits, ow = nwords(g->oc), K = dr_conv_k(g), P = dr_conv_p(g);
+    const int k_pad = dr_round_up(K, DR_BG_COLS);
+    /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
+    uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
+    weight_codes(w, (size_t)g->oc * K, W, wc);
+    uint8_t *wt = GROW(b, gcodes, 2, (size_t)g->oc * K); /* transposed weight codes, then reused */
+    for (int o = 0; o < g->oc; o++)
+        for (int k = 0; k < K; k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
+    uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
+    int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
+    pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
+    float aw, bw;
+    weight_affine(q, &aw, &bw);
+    /* samples in chunks: the float columns are the size of an im2col */
+    int chunk = (int)DR_MAX(1, ((size_t)8 << 20) / ((size_t)P * K));
+    chunk = DR_MIN(chunk, n);
+    float *col = dr_workspace_get(ws, (size_t)chunk * P * K);
+    for (int s0 = 0; s0 < n; s0 += chunk) {
+        const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
+        uint8_t *gc = GROW(b, gcodes, 2, (size_t)DR_MAX((size_t)rows * g->oc, (size_t)g->oc * K));
+        gradient_codes(dout + (size_t)s0 * P * g->oc, cn, (size_t)P * g->oc, G, q->gscale + s0, gc);
+        uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * G * ow);
+        pack_rows(gc, rows, g->oc, G, ow, x);
+        memset(x + (size_t)rows * G * ow, 0, sizeof(uint64_t) * (rows_pad - rows) * G * ow);
+        int32_t *gsum = GROW(b, rsum, 7, (size_t)rows_pad);
+        row_sums(x, rows, G, ow, gsum);
+        int32_t *s = GROW(b, s, 6, (size_t)rows_pad * k_pad);
+        dr_bitgemm(&(dr_bitgemm_args){x, rows, G, y, k_pad, W, ow, s});
+        const float nG = levels(G);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float m = q->gscale[s0 + r / P], ag = 2 * m / nG, bg = -m;
+            const float c1 = ag * aw, c0 = ag * bw * (float)gsum[r] + bg * bw * (float)g->oc, c2 = bg * aw;
+            for (int k = 0; k < K; k++)
+                col[(size_t)r * K + k] = c1 * (float)s[(size_t)r * k_pad + k] + c2 * (float)wsum[k] + c0;
+        }
+        dr_col2im_add(g, col, cn, 0, din + (size_t)s0 * g->ih * g->iw * g->ic);
+    }
+}
+
+/* Transposed bit im2col of one sample: column k (window offset and channel),
+ * its bits along the sample's output pixels; csum[k] = sum of the codes. */
+static void bit_im2col_t(const dr_conv_geom *g, const uint8_t *ac, int planes, int pw, int k_pad, uint64_t *y,
+                         int32_t *csum, uint8_t *tmp /* 64 x ic */)
+{
+    const int P = dr_conv_p(g), K = dr_conv_k(g), kk_n = g->kh * g->kw, ic = g->ic;
+    memset(csum, 0, sizeof(int32_t) * k_pad);
+    for (int b = 0; b < planes; b++)
+        for (int pb = 0; pb < pw; pb++) memset(y + ((size_t)b * pw + pb) * k_pad + K, 0, sizeof(uint64_t) * (k_pad - K));
+    for (int kk = 0; kk < kk_n; kk++) {
+        int ky = kk / g->kw, kx = kk % g->kw;
+        for (int pb = 0; pb < pw; pb++) {
+            /* tmp[c][j]: code of channel c at the window pixel of output pixel pb*64 + j */
+            for (int j = 0; j < 64; j++) {
+                int p = pb * 64 + j, oy = p / g->ow, ox = p % g->ow;
+                int yy = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
+                if (p < P && yy >= 0 && yy < g->ih && xx >= 0 && xx < g->iw) {
+                    const uint8_t *src = ac + ((size_t)yy * g->iw + xx) * ic;
+                    for (int c = 0; c < ic; c++) tmp[c * 64 + j] = src[c];
+                } else {
+                    for (int c = 0; c < ic; c++) tmp[c * 64 + j] = 0;
+                }
+            }
+            for (int c = 0; c < ic; c++) {
+                const int k = kk * ic + c;
+                uint64_t pl[8];
+                dr_bytes_to_planes(tmp + c * 64, planes, pl);
+                for (int b = 0; b < planes; b++) y[((size_t)b * pw + pb) * k_pad + k] = pl[b];
+                int32_t sum = 0;
+                for (int j = 0; j < 64; j++) sum += tmp[c * 64 + j];
+                csum[k] += sum;
+            }
+        }
+    }
+}
+
+static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in, float *dw,
+                                dr_workspace *ws, const dr_qinfo *q)
+{
+    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->abits) || !backward_weight_pays(g, q->gbits, q->abits)) {
+        dr_products_float.backward_weight(g, n, dout, in, dw, ws, q);
+        return;
+    }
+    dr_bitbuf *b = bitbuf(q);
+    const int G = q->gbits, A = q->abits, K = dr_conv_k(g), P = dr_conv_p(g), pw = nwords(P), oc = g->oc;
+    const int k_pad = dr_round_up(K, DR_BG_COLS), oc_pad = dr_round_up(oc, DR_BG_ROWS);
+    const size_t in_per = (size_t)g->ih * g->iw * g->ic, xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
+    /* 1. every sample's operands: G_i^T (rows o, bits along pixels) and the
+     *    transposed bit im2col (columns k, bits along pixels), with asum_i[k] */
+    uint8_t *ac = GROW(b, acodes, 0, (size_t)n * in_per);
+    activation_codes(in, (size_t)n * in_per, q->ascale, ac);
+    uint8_t *gc = GROW(b, gcodes, 2, (size_t)n * P * oc);
+    gradient_codes(dout, n, (size_t)P * oc, G, q->gscale, gc);
+    uint64_t *x = GROW(b, x, 4, (size_t)n * xs), *y = GROW(b, y, 5, (size_t)n * ys);
+    int32_t *asum = GROW(b, csum, 8, (size_t)n * k_pad);
+    uint8_t *tmp = GROW(b, wcodes, 1, (size_t)n * 64 * DR_MAX(g->ic, oc) + (size_t)oc * K);
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < n; i++) {
+        if (q->gscale[i] == 0) continue; /* an all-zero gradient adds nothing */
+        uint8_t *t = tmp + (size_t)i * 64 * DR_MAX(g->ic, oc);
+        const uint8_t *gi = gc + (size_t)i * P * oc;
+        uint64_t *xi = x + (size_t)i * xs;
+        memset(xi, 0, sizeof(uint64_t) * xs);
+        for (int pb = 0; pb < pw; pb++) { /* 64 pixels of all channels, transposed, then planes */
+            for (int j = 0; j < 64; j++) {
+                int p = pb * 64 + j;
+                for (int o = 0; o < oc; o++) t[o * 64 + j] = p < P ? gi[(size_t)p * oc + o] : 0;
+            }
+            for (int o = 0; o < oc; o++) {
+                uint64_t pl[8];
+                dr_bytes_to_planes(t + o * 64, G, pl);
+                for (int bb = 0; bb < G; bb++) xi[((size_t)o * G + bb) * pw + pb] = pl[bb];
+            }
+        }
+        bit_im2col_t(g, ac + (size_t)i * in_per, A, pw, k_pad, y + (size_t)i * ys, asum + (size_t)i * k_pad, t);
+    }
+    /* 2. each thread owns blocks of output channels and walks the samples in
+     *    order: dW rows are summed in the same order for any thread count */
+    const float nG = levels(G);
+    const int row_blocks = oc_pad / DR_BG_ROWS, col_blocks = k_pad / DR_BG_COLS;
+#pragma omp parallel
+    {
+        int32_t s[DR_BG_ROWS * DR_BG_COLS];
+#pragma omp for schedule(static)
+        for (int rb = 0; rb < row_blocks; rb++)
+            for (int i = 0; i < n; i++) {
+                if (q->gscale[i] == 0) continue;
+                const float m = q->gscale[i], c1 = q->ascale * 2 * m / nG, c2 = -q->ascale * m;
+                const uint64_t *xi = x + (size_t)i * xs + (size_t)rb * DR_BG_ROWS * G * pw;
+                const int32_t *as = asum + (size_t)i * k_pad;
+                for (int cb = 0; cb < col_blocks; cb++) {
+                    dr_bitgemm_block(xi, (size_t)G * pw, pw, G, y + (size_t)i * ys + (size_t)cb * DR_BG_COLS,
+                                     (size_t)k_pad, A, s, DR_BG_COLS);
+                    for (int r = 0; r < DR_BG_ROWS; r++) {
+                        int o = rb * DR_BG_ROWS + r;
+                        if (o >= oc) break;
+                        int k0 = cb * DR_BG_COLS, k1 = DR_MIN(K, k0 + DR_BG_COLS);
+                        float *d = dw + (size_t)o * K;
+                        for (int k = k0; k < k1; k++) d[k] += c1 * (float)s[r * DR_BG_COLS + k - k0] + c2 * (float)as[k];
+                    }
+                }
+            }
+    }
+}
+
+const dr_products dr_products_bit = {
+    .name = "bit",
+    .forward = bit_forward,
+    .backward_input = bit_backward_input,
+    .backward_weight = bit_backward_weight,
+};

@@ -1,0 +1,185 @@
+/* Bit-serial products (spec section 2) against the float product of the
+ * dequantized tensors: every kernel variant the CPU runs, every pair of
+ * bitwidths 1..8 x 1..8, odd shapes, padding, strides 1 and 2, batches 1 and 3. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/bitgemm.h"
+#include "kernels/products.h"
+#include "testutil.h"
+
+/* ---- the bit-GEMM itself ------------------------------------------------------ */
+
+static void test_bitgemm_matches_naive_counts(void **s)
+{
+    (void)s;
+    const char *const *kernels = dr_bitgemm_available();
+    assert_non_null(kernels[0]);
+    dr_rng r;
+    dr_rng_seed(&r, 5, DR_RNG_TEST, 0, 0);
+    for (int kv = 0; kernels[kv]; kv++) {
+        assert_int_equal(dr_bitgemm_select(kernels[kv]), 0);
+        for (int trial = 0; trial < 12; trial++) {
+            int rows = 1 + (int)dr_rng_below(&r, 13), cols = 1 + (int)dr_rng_below(&r, 70);
+            int words = 1 + (int)dr_rng_below(&r, 40), mx = 1 + (int)dr_rng_below(&r, 8), my = 1 + (int)dr_rng_below(&r, 8);
+            if (trial == 0) words = 70; /* more than the AVX2 byte counters hold at once */
+            int rows_pad = dr_round_up(rows, DR_BG_ROWS), cols_pad = dr_round_up(cols, DR_BG_COLS);
+            uint64_t *x = calloc((size_t)rows_pad * mx * words, 8), *y = calloc((size_t)my * words * cols_pad, 8);
+            int32_t *out = malloc(sizeof(int32_t) * rows_pad * cols_pad);
+            for (size_t i = 0; i < (size_t)rows * mx * words; i++) x[i] = dr_rng_u64(&r);
+            for (int k = 0; k < my; k++)
+                for (int w = 0; w < words; w++)
+                    for (int c = 0; c < cols; c++) y[((size_t)k * words + w) * cols_pad + c] = dr_rng_u64(&r);
+            dr_bitgemm(&(dr_bitgemm_args){x, rows, mx, y, cols_pad, my, words, out});
+            for (int i = 0; i < rows; i++)
+                for (int c = 0; c < cols; c++) {
+                    int64_t want = 0;
+                    for (int m = 0; m < mx; m++)
+                        for (int k = 0; k < my; k++)
+                            for (int w = 0; w < words; w++)
+                                want += (int64_t)__builtin_popcountll(x[((size_t)i * mx + m) * words + w] &
+                                                                      y[((size_t)k * words + w) * cols_pad + c])
+                                        << (m + k);
+                    if (out[(size_t)i * cols_pad + c] != want)
+                        fail_msg("%s: S[%d][%d] = %d, expected %lld", kernels[kv], i, c, out[(size_t)i * cols_pad + c],
+                                 (long long)want);
+                }
+            free(x), free(y), free(out);
+        }
+    }
+    dr_bitgemm_select(kernels[0]);
+}
+
+/* ---- the three products ---------------------------------------------------------- */
+
+typedef struct {
+    int n, ih, iw, ic, oc, k, stride, pad;
+} shape;
+
+static const shape SHAPES[] = {
+    {3, 7, 6, 37, 11, 3, 1, DR_PAD_SAME},   /* odd channels, padding      */
+    {1, 9, 9, 70, 33, 3, 2, DR_PAD_SAME},   /* stride 2, > 64 channels    */
+    {2, 6, 6, 5, 9, 5, 1, DR_PAD_VALID},    /* FC-like: kernel covers most */
+    {3, 4, 4, 64, 8, 1, 1, DR_PAD_VALID},   /* 1x1                         */
+};
+
+/* Random quantized operands and their dequantized floats. */
+static void make_operands(const dr_conv_geom *g, int n, int A, int W, int G, float ascale, uint64_t seed,
+                          float *in, float *w, float *dout, float *gscale, float *wscale)
+{
+    dr_rng r;
+    dr_rng_seed(&r, seed, DR_RNG_TEST, (uint64_t)(A * 100 + W * 10 + G), 1);
+    const float nA = (float)((1u << A) - 1), nW = (float)((1u << W) - 1), nG = (float)((1u << G) - 1);
+    for (size_t i = 0; i < (size_t)n * g->ih * g->iw * g->ic; i++) in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) * ascale;
+    *wscale = 0.05f + dr_rng_uniform(&r);
+    for (size_t i = 0; i < (size_t)g->oc * dr_conv_k(g); i++) {
+        uint32_t q = dr_rng_below(&r, (uint32_t)nW + 1);
+        w[i] = W == 1 ? (q ? *wscale : -*wscale) : (2.0f * q - nW) / nW;
+    }
+    size_t per = (size_t)g->oh * g->ow * g->oc;
+    for (int s = 0; s < n; s++) {
+        gscale[s] = s == 1 ? 0.0f : 1e-3f + dr_rng_uniform(&r); /* sample 1: an all-zero gradient */
+        for (size_t i = 0; i < per; i++)
+            dout[s * per + i] = gscale[s] * (2.0f * (float)dr_rng_below(&r, (uint32_t)nG + 1) - nG) / nG;
+    }
+}
+
+static void close_enough(const char *what, int A, int W, int G, const float *got, const double *want,
+                         const double *mag, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double tol = 2e-6 * (mag ? mag[i] : fabs(want[i])) + 1e-7;
+        if (!(fabs(got[i] - want[i]) <= tol))
+            fail_msg("%s (W,A,G = %d,%d,%d, kernel %s): element %zu is %.9g, float product %.9g", what, W, A, G,
+                     dr_bitgemm_kernel(), i, got[i], want[i]);
+    }
+}
+
+static void check_products(const shape *sh, int A, int W, int G, float ascale)
+{
+    dr_conv_geom g = {.ih = sh->ih, .iw = sh->iw, .ic = sh->ic, .oc = sh->oc, .kh = sh->k, .kw = sh->k,
+                      .sh = sh->stride, .sw = sh->stride, .groups = 1};
+    dr_conv_geom_resolve(&g, sh->pad);
+    const int n = sh->n;
+    size_t in_n = (size_t)n * g.ih * g.iw * g.ic, w_n = (size_t)g.oc * dr_conv_k(&g), out_n = (size_t)n * g.oh * g.ow * g.oc;
+    float *in = malloc(in_n * 4), *w = malloc(w_n * 4), *dout = malloc(out_n * 4), *gs = malloc(n * 4), ws_e;
+    float *out = malloc(out_n * 4), *din = calloc(in_n, 4), *dw = calloc(w_n, 4);
+    double *rout = calloc(out_n, 8), *rmag = calloc(out_n, 8), *rdin = calloc(in_n, 8), *rdw = calloc(w_n, 8);
+    make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e);
+    tu_conv_reference(&g, n, in, w, dout, rout, rdin, rdw, rmag);
+    dr_bitbuf *buf = NULL;
+    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf};
+    dr_workspace wsp = {0};
+    for (size_t i = 0; i < out_n; i++) out[i] = NAN; /* every output must be written */
+    dr_products_bit.forward(&g, n, in, w, out, &wsp, &q);
+    dr_products_bit.backward_input(&g, n, dout, w, din, &wsp, &q);
+    dr_products_bit.backward_weight(&g, n, dout, in, dw, &wsp, &q);
+    close_enough("forward", A, W, G, out, rout, rmag, out_n);
+    /* gradient magnitudes: bound by the sums of |terms| in double */
+    double *mag_in = calloc(in_n, 8), *mag_w = calloc(w_n, 8), *dummy = calloc(out_n, 8);
+    float *aw = malloc(w_n * 4), *aa = malloc(in_n * 4), *ad = malloc(out_n * 4);
+    for (size_t i = 0; i < w_n; i++) aw[i] = fabsf(w[i]);
+    for (size_t i = 0; i < in_n; i++) aa[i] = fabsf(in[i]);
+    for (size_t i = 0; i < out_n; i++) ad[i] = fabsf(dout[i]);
+    tu_conv_reference(&g, n, aa, aw, ad, dummy, mag_in, mag_w, NULL);
+    close_enough("backward_input", A, W, G, din, rdin, mag_in, in_n);
+    close_enough("backward_weight", A, W, G, dw, rdw, mag_w, w_n);
+    dr_bitbuf_free(buf);
+    dr_workspace_free(&wsp);
+    free(in), free(w), free(dout), free(gs), free(out), free(din), free(dw), free(rout), free(rmag), free(rdin), free(rdw);
+    free(mag_in), free(mag_w), free(dummy), free(aw), free(aa), free(ad);
+}
+
+static void test_products_all_bitwidths(void **s)
+{
+    (void)s;
+    const char *const *kernels = dr_bitgemm_available();
+    for (int kv = 0; kernels[kv]; kv++) {
+        assert_int_equal(dr_bitgemm_select(kernels[kv]), 0);
+        for (int A = 1; A <= 8; A++)
+            for (int W = 1; W <= 8; W++) {
+                int G = 1 + (A * 3 + W) % 8; /* G runs through 1..8 as well */
+                float nA = (float)((1u << A) - 1);
+                check_products(&SHAPES[(A + W) % 4], A, W, G, 1.0f / nA);
+            }
+    }
+    dr_bitgemm_select(kernels[0]);
+}
+
+static void test_products_every_shape_and_dropout_scale(void **s)
+{
+    (void)s;
+    /* each shape at a few bitwidths, and activations scaled by 1/(keep n_A) as after dropout */
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+        check_products(&SHAPES[i], 2, 1, 4, 1.0f / 3);
+        check_products(&SHAPES[i], 8, 8, 8, 1.0f / 255);
+        check_products(&SHAPES[i], 2, 1, 4, 1.0f / (3 * 0.5f));
+    }
+}
+
+static void test_forced_kernel_by_name(void **s)
+{
+    (void)s;
+    assert_int_equal(dr_bitgemm_select("c"), 0);
+    assert_string_equal(dr_bitgemm_kernel(), "c");
+    assert_int_equal(dr_bitgemm_select("nonsense"), -1);
+    tu_assert_error_has("unknown kernel 'nonsense'");
+    dr_bitgemm_select(dr_bitgemm_available()[0]);
+    printf("kernels on this CPU:");
+    for (const char *const *k = dr_bitgemm_available(); *k; k++) printf(" %s", *k);
+    printf("\n");
+}
+
+int main(void)
+{
+    dr_products_bit_always(1); /* test the bit path even where the cost model would not use it */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bitgemm_matches_naive_counts),
+        cmocka_unit_test(test_products_all_bitwidths),
+        cmocka_unit_test(test_products_every_shape_and_dropout_scale),
+        cmocka_unit_test(test_forced_kernel_by_name),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
