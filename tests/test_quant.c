@@ -17,6 +17,10 @@ static int on_grid(double v, int k) /* v * n_k is an integer */
 static void test_quantize_k_values(void **s)
 {
     (void)s;
+    for (float v = 0; v <= 300; v += 0.125f) { /* the fast rint used in hot loops, ties included */
+        assert_true(dr_rint(v) == rintf(v));
+        assert_true(dr_rint(-v) == rintf(-v));
+    }
     /* n_k r exactly halfway rounds to even: k=1: 0.5 -> 0; k=2: 1.5 -> 2; k=3: 3.5 -> 4 */
     assert_true(dr_quantize_k(0.5f, 1) == 0.0f);
     assert_true(dr_quantize_k(0.5f, 2) == 2.0f / 3);

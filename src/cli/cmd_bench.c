@@ -8,8 +8,26 @@
 #include "core/common.h"
 #include "model/net.h"
 #include "train/optim.h"
+#include "layers/linear.h"
+#include "kernels/products.h"
+#include <cblas.h>
+#include <omp.h>
 #include "train/train.h"
 #include "kernels/bitgemm.h"
+
+static const char USAGE_KERNELS[] =
+    "usage: dorefa bench kernels [options]\n"
+    "\n"
+    "Throughput of the bit-serial products on the conv layers of a model (default SVHN\n"
+    "Model A, batch 128): forward at (W,A) = (1,1) (1,2) (1,4) (2,2), backward-input\n"
+    "(G x W, W = 1) and backward-weight (G x A, A = 2) at G = 4, 6, 8. For each: the\n"
+    "bit-GEMM alone and the whole product (packing, corrections), beside OpenBLAS sgemm\n"
+    "on the same shape and beside the measured AND+popcount peak. Medians of --repeats.\n"
+    "\n"
+    "  -m, --model NAME|FILE  model (default: svhn-a)\n"
+    "  -b, --batch N          batch size (default: 128)\n"
+    "      --repeats N        timed repeats per entry, at least 5 (default: 5)\n"
+    "      --threads N        worker threads (default: all cores)\n";
 
 static const char USAGE[] =
     "usage: dorefa bench train [options]\n"
@@ -122,6 +140,165 @@ static int bench_train(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* Median seconds per call of fn over `repeats` timings of at least 30 ms each. */
+typedef void (*bench_fn)(void *ctx);
+static double time_median(bench_fn fn, void *ctx, int repeats)
+{
+    double t[64];
+    fn(ctx); /* warm up */
+    for (int r = 0; r < repeats; r++) {
+        long calls = 0;
+        double t0 = dr_now(), el;
+        do {
+            fn(ctx);
+            calls++;
+            el = dr_now() - t0;
+        } while (el < 0.03);
+        t[r] = el / calls;
+    }
+    return dr_median(t, repeats);
+}
+
+typedef struct {
+    const dr_conv_geom *g;
+    int n, W, A, G, which; /* which: 0 forward, 1 backward-input, 2 backward-weight */
+    float *in, *w, *dout, *out, *din, *dw, *gscale;
+    dr_bitbuf *buf;
+    dr_workspace ws;
+    dr_bitgemm_args kargs;
+    int m, nn, k; /* sgemm shape */
+    float *sa, *sb, *sc;
+} kbench;
+
+static void run_product(void *p)
+{
+    kbench *b = p;
+    dr_qinfo q = {b->A, b->W, b->G, 1.0f / (float)((1u << b->A) - 1), 0.5f, b->gscale, &b->buf};
+    if (b->which == 0) dr_products_bit.forward(b->g, b->n, b->in, b->w, b->out, &b->ws, &q);
+    if (b->which == 1) dr_products_bit.backward_input(b->g, b->n, b->dout, b->w, b->din, &b->ws, &q);
+    if (b->which == 2) dr_products_bit.backward_weight(b->g, b->n, b->dout, b->in, b->dw, &b->ws, &q);
+}
+
+static void run_kernel(void *p) { dr_bitgemm(&((kbench *)p)->kargs); }
+
+static void run_kernel_per_sample(void *p)
+{
+    kbench *b = p; /* backward-weight: one bit-GEMM per sample */
+    for (int i = 0; i < b->n; i++) dr_bitgemm(&b->kargs);
+}
+
+static void run_sgemm(void *p)
+{
+    kbench *b = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b->m, b->nn, b->k, 1.0f, b->sa, b->k, b->sb, b->k, 0.0f,
+                b->sc, b->nn);
+}
+
+static uint64_t *random_words(size_t n, dr_rng *r)
+{
+    uint64_t *p = dr_xalign(n * sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++) p[i] = dr_rng_u64(r);
+    return p;
+}
+
+static int bench_kernels(int argc, char **argv)
+{
+    static const struct option LONG[] = {{"model", 1, 0, 'm'}, {"batch", 1, 0, 'b'}, {"repeats", 1, 0, 'r'},
+                                         {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model = "svhn-a";
+    long batch = 128, repeats = 5, threads = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'b': if (cli_int("bench", "batch", optarg, 1, 4096, &batch)) return EXIT_USAGE; break;
+        case 'r': if (cli_int("bench", "repeats", optarg, 5, 64, &repeats)) return EXIT_USAGE; break;
+        case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
+        case 'h': fputs(USAGE_KERNELS, stdout); return EXIT_OK;
+        default: return cli_usage_error("bench", "unknown option");
+        }
+    }
+    cli_set_threads((int)threads);
+    char path[1024];
+    if (dr_model_resolve(model, path, sizeof path)) return cli_error();
+    dr_net_options opt = {.channels = 3, .max_batch = 1};
+    dr_net *net = dr_net_load(path, &opt);
+    if (!net) return cli_error();
+    dr_products_bit_always(1);
+    double peak = dr_popcount_peak(1.0);
+    printf("kernel %s, %d threads; AND+popcount peak %.0f G bit-MAC/s\n", dr_bitgemm_kernel(),
+           omp_get_max_threads(), peak / 1e9);
+    printf("%-6s %-9s %-5s %10s | %9s %6s %7s | %9s %7s | %9s %8s\n", "layer", "product", "bits", "MACs",
+           "kernel", "%peak", "x sgemm", "product", "x sgemm", "sgemm", "G MAC/s");
+    dr_rng r;
+    dr_rng_seed(&r, 1, DR_RNG_TEST, 0, 0);
+    const int n = (int)batch;
+    for (int li = 0; li < net->n_layers; li++) {
+        dr_layer *l = &net->layers[li];
+        if (l->ops != &dr_conv_ops || l->in[0] < 0) continue; /* the quantizable conv layers */
+        const dr_linear *lin = l->priv;
+        const dr_conv_geom *g = &lin->g;
+        const int K = dr_conv_k(g), P = dr_conv_p(g), M = n * P;
+        const double macs = (double)M * g->oc * K;
+        kbench b = {.g = g, .n = n};
+        size_t in_n = (size_t)n * g->ih * g->iw * g->ic, out_n = (size_t)M * g->oc, w_n = (size_t)g->oc * K;
+        b.in = dr_xalign(in_n * 4), b.w = dr_xalign(w_n * 4), b.dout = dr_xalign(out_n * 4);
+        b.out = dr_xalign(out_n * 4), b.din = dr_xalign(in_n * 4), b.dw = dr_xalign(w_n * 4);
+        b.gscale = dr_xalign((size_t)n * 4);
+        for (int i = 0; i < n; i++) b.gscale[i] = 0.5f;
+        for (size_t i = 0; i < w_n; i++) b.w[i] = dr_rng_uniform(&r) < 0.5f ? 0.5f : -0.5f; /* 1-bit, E = 0.5 */
+        const int configs[7][4] = {{0, 1, 1, 32}, {0, 1, 2, 32}, {0, 1, 4, 32}, {0, 2, 2, 32},
+                                   {1, 1, 2, 4},  {1, 1, 2, 6},  {1, 1, 2, 8}};
+        for (int ci = 0; ci < 7 + 6; ci++) {
+            int which, W, A, G;
+            if (ci < 7) which = configs[ci][0], W = configs[ci][1], A = configs[ci][2], G = configs[ci][3];
+            else which = 1 + (ci - 7) % 2, W = 1, A = 2, G = 4 + 2 * ((ci - 7) / 2);
+            if (ci >= 4 && ci < 7) continue; /* (listed above for readability) */
+            b.W = W, b.A = A, b.G = G, b.which = which;
+            const float nA = (float)((1u << A) - 1), nG = (float)((1u << (G < 32 ? G : 1)) - 1);
+            for (size_t i = 0; i < in_n; i++) b.in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) / nA;
+            for (size_t i = 0; i < out_n; i++) b.dout[i] = 0.5f * (2.0f * (float)dr_rng_below(&r, (uint32_t)nG + 1) - nG) / nG;
+            memset(b.din, 0, in_n * 4);
+            /* the bit-GEMM alone, on random operands of the product's shape */
+            int rows, xpl, ypl, words, cols_pad, per_sample = 0;
+            if (which == 0) rows = M, xpl = A, ypl = W, words = g->kh * g->kw * ((g->ic + 63) / 64), cols_pad = dr_round_up(g->oc, DR_BG_COLS);
+            else if (which == 1) rows = M, xpl = G, ypl = W, words = (g->oc + 63) / 64, cols_pad = dr_round_up(K, DR_BG_COLS);
+            else rows = g->oc, xpl = G, ypl = A, words = (P + 63) / 64, cols_pad = dr_round_up(K, DR_BG_COLS), per_sample = 1;
+            int rows_pad = dr_round_up(rows, DR_BG_ROWS);
+            uint64_t *x = random_words((size_t)rows_pad * xpl * words, &r), *y = random_words((size_t)ypl * words * cols_pad, &r);
+            int32_t *s = dr_xalign((size_t)rows_pad * cols_pad * 4);
+            b.kargs = (dr_bitgemm_args){x, rows, xpl, y, cols_pad, ypl, words, s};
+            double tk = time_median(per_sample ? run_kernel_per_sample : run_kernel, &b, (int)repeats);
+            double tp = time_median(run_product, &b, (int)repeats);
+            /* sgemm of the same product shape */
+            b.m = which == 2 ? g->oc : M, b.nn = which == 0 ? g->oc : K, b.k = which == 0 ? K : which == 1 ? g->oc : M;
+            b.sa = dr_xalign((size_t)b.m * b.k * 4), b.sb = dr_xalign((size_t)b.nn * b.k * 4), b.sc = dr_xalign((size_t)b.m * b.nn * 4);
+            for (size_t i = 0; i < (size_t)b.m * b.k; i++) b.sa[i] = dr_rng_uniform(&r);
+            for (size_t i = 0; i < (size_t)b.nn * b.k; i++) b.sb[i] = dr_rng_uniform(&r);
+            double ts = time_median(run_sgemm, &b, (int)repeats);
+            const int pa = which == 0 ? W : which == 1 ? G : G, pb = which == 0 ? A : which == 1 ? W : A;
+            double bitmacs = macs * pa * pb;
+            char bits[16];
+            snprintf(bits, sizeof bits, which == 0 ? "W%dA%d" : "G%d", which == 0 ? W : G, which == 0 ? A : 0);
+            printf("%-6s %-9s %-5s %9.0fM | %6.0f G/s %5.1f%% %6.1fx | %6.2f ms %6.1fx | %6.2f ms %8.1f\n", l->name,
+                   which == 0 ? "forward" : which == 1 ? "bwd-input" : "bwd-wgt", bits, macs / 1e6,
+                   bitmacs / tk / 1e9, 100 * bitmacs / tk / peak, ts / tk, tp * 1e3, ts / tp, ts * 1e3, macs / ts / 1e9);
+            fflush(stdout);
+            free(x), free(y), free(s), free(b.sa), free(b.sb), free(b.sc);
+        }
+        free(b.in), free(b.w), free(b.dout), free(b.out), free(b.din), free(b.dw), free(b.gscale);
+        dr_bitbuf_free(b.buf);
+        dr_workspace_free(&b.ws);
+    }
+    printf("kernel: binary MACs/s of the bit-GEMM alone (MACs x bit-plane pairs), as %% of the peak and\n"
+           "as a speed-up over sgemm on the same shape; product: the whole bit product (codes,\n"
+           "packing, corrections) and its speed-up over sgemm alone. Medians of %ld timings.\n", repeats);
+    dr_products_bit_always(0);
+    dr_net_free(net);
+    return EXIT_OK;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -129,5 +306,6 @@ int cmd_bench(int argc, char **argv)
         return argc < 2 ? EXIT_USAGE : EXIT_OK;
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
     return cli_usage_error("bench", "unknown benchmark '%s'", argv[1]);
 }

@@ -48,4 +48,7 @@ int dr_bitgemm_select(const char *name);
 /* Names of the kernels this CPU can run, most capable first (NULL-terminated). */
 const char *const *dr_bitgemm_available(void);
 
+/* Measured AND+popcount ceiling in bit-MACs/s (all threads, `seconds` long). */
+double dr_popcount_peak(double seconds);
+
 #endif

@@ -125,18 +125,23 @@ static void pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int 
                       uint64_t *out, int32_t *csum)
 {
     const int segw = nwords(seglen), words = nseg * segw;
-    memset(out, 0, sizeof(uint64_t) * planes * words * cols_pad);
+    for (int b = 0; b < planes; b++) /* zero the padding lanes */
+        for (int w = 0; w < words; w++)
+            memset(out + ((size_t)b * words + w) * cols_pad + cols, 0, sizeof(uint64_t) * (cols_pad - cols));
 #pragma omp parallel for schedule(static)
     for (int col = 0; col < cols; col++) {
         const uint8_t *c = codes + (size_t)col * nseg * seglen;
         int32_t sum = 0;
-        for (int s = 0; s < nseg; s++)
-            for (int i = 0; i < seglen; i++) {
-                unsigned v = c[s * seglen + i];
-                sum += (int32_t)v;
-                int w = s * segw + i / 64;
-                for (int b = 0; v; b++, v >>= 1)
-                    if (v & 1) out[((size_t)b * words + w) * cols_pad + col] |= 1ull << (i % 64);
+        for (int sg = 0; sg < nseg; sg++)
+            for (int w0 = 0; w0 < segw; w0++) {
+                uint8_t chunk[64];
+                int n = DR_MIN(64, seglen - w0 * 64);
+                memcpy(chunk, c + (size_t)sg * seglen + w0 * 64, (size_t)n);
+                memset(chunk + n, 0, (size_t)(64 - n));
+                for (int j = 0; j < n; j++) sum += chunk[j];
+                uint64_t pl[8];
+                dr_bytes_to_planes(chunk, planes, pl);
+                for (int b = 0; b < planes; b++) out[((size_t)b * words + sg * segw + w0) * cols_pad + col] = pl[b];
             }
         if (csum) csum[col] = sum;
     }

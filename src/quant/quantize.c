@@ -69,7 +69,7 @@ void dr_quantize_activations(float *x, size_t n, int k)
     if (k >= DR_FLOAT_BITS) return;
     const float levels = dr_levels(k);
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = rintf(x[i] * levels) / levels; /* as quantize_k */
+    for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }
 
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
@@ -85,7 +85,10 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
     for (int s = 0; s < n_samples; s++) {
         const float *g = dr + (size_t)s * per_sample;
         float *q = dq + (size_t)s * per_sample, m = 0;
-        for (size_t i = 0; i < per_sample; i++) m = fmaxf(m, fabsf(g[i]));
+        for (size_t i = 0; i < per_sample; i++) {
+            float a = fabsf(g[i]);
+            m = a > m ? a : m; /* not fmaxf: that is a library call without -ffast-math */
+        }
         if (scales) scales[s] = m;
         if (m == 0) {
             for (size_t i = 0; i < per_sample; i++) q[i] = 0;
@@ -93,11 +96,15 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
         }
         dr_rng rng;
         dr_rng_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
-        float inv2m = 0.5f / m, two_m = 2.0f * m;
-        for (size_t i = 0; i < per_sample; i++) {
-            float x = g[i] * inv2m + 0.5f + (dr_rng_uniform(&rng) - 0.5f) / levels;
-            x = x < 0 ? 0 : (x > 1 ? 1 : x);
-            q[i] = two_m * (rintf(levels * x) / levels - 0.5f);
+        const float inv2m = 0.5f / m, two_m = 2.0f * m, step = 1.0f / levels;
+        for (size_t i = 0; i < per_sample; i += 2) { /* two 24-bit uniforms per 64-bit draw */
+            uint64_t r = dr_rng_u64(&rng);
+            float u[2] = {(float)(r >> 40) * (1.0f / 16777216.0f), (float)((r >> 8) & 0xffffff) * (1.0f / 16777216.0f)};
+            for (size_t j = 0; j < 2 && i + j < per_sample; j++) {
+                float x = g[i + j] * inv2m + 0.5f + (u[j] - 0.5f) * step;
+                x = x < 0 ? 0 : (x > 1 ? 1 : x);
+                q[i + j] = two_m * (dr_rint(levels * x) / levels - 0.5f);
+            }
         }
     }
 }

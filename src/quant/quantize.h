@@ -10,6 +10,11 @@
 
 static inline float dr_levels(int k) { return (float)((1u << k) - 1u); }
 
+/* rintf (round half to even) for |v| < 2^22 without a library call: adding
+ * 1.5 * 2^23 leaves no fraction bits, so the FPU rounds in its default mode.
+ * (Valid without -ffast-math, which would let the compiler fold it away.) */
+static inline float dr_rint(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
 /* quantize_k(r) = round(n_k r) / n_k, r in [0, 1]. */
 float dr_quantize_k(float r, int k);
 

@@ -1,0 +1,79 @@
+/* AND + popcount peak: a loop with one operand held in registers and the other
+ * streamed from L1, the ceiling the bit kernels are measured against. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../core/common.h"
+#include "bitgemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static uint64_t peak_avx512(const uint64_t *buf, long iters)
+{
+    __m512i y0 = _mm512_set1_epi64(0x5555aaaa3333ccccll), y1 = _mm512_set1_epi64(0x0f0ff0f00ff0f00fll);
+    __m512i y2 = _mm512_set1_epi64(0x123456789abcdef0ll), y3 = _mm512_set1_epi64(0x7777888899990000ll);
+    __m512i acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+    for (long i = 0; i < iters; i++) {
+        const uint64_t *p = buf + (i & 63) * 32;
+        __m512i x[4] = {_mm512_loadu_si512(p), _mm512_loadu_si512(p + 8), _mm512_loadu_si512(p + 16),
+                        _mm512_loadu_si512(p + 24)};
+        for (int r = 0; r < 4; r++) {
+            acc[r * 4 + 0] = _mm512_add_epi64(acc[r * 4 + 0], _mm512_popcnt_epi64(_mm512_and_si512(x[r], y0)));
+            acc[r * 4 + 1] = _mm512_add_epi64(acc[r * 4 + 1], _mm512_popcnt_epi64(_mm512_and_si512(x[r], y1)));
+            acc[r * 4 + 2] = _mm512_add_epi64(acc[r * 4 + 2], _mm512_popcnt_epi64(_mm512_and_si512(x[r], y2)));
+            acc[r * 4 + 3] = _mm512_add_epi64(acc[r * 4 + 3], _mm512_popcnt_epi64(_mm512_and_si512(x[r], y3)));
+        }
+    }
+    __m512i s = acc[0];
+    for (int i = 1; i < 16; i++) s = _mm512_add_epi64(s, acc[i]);
+    return (uint64_t)_mm512_reduce_add_epi64(s);
+}
+#endif
+
+static uint64_t peak_c(const uint64_t *buf, long iters)
+{
+    uint64_t acc[16] = {0}, y[4] = {0x5555aaaa3333ccccull, 0x0f0ff0f00ff0f00full, 0x123456789abcdef0ull, 0x7777888899990000ull};
+    for (long i = 0; i < iters; i++) {
+        const uint64_t *p = buf + (i & 63) * 32;
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) acc[r * 4 + c] += (uint64_t)__builtin_popcountll(p[r] & y[c]);
+    }
+    uint64_t s = 0;
+    for (int i = 0; i < 16; i++) s += acc[i];
+    return s;
+}
+
+/* Bit-MACs per second over all threads, for the selected kernel's instruction set. */
+double dr_popcount_peak(double seconds)
+{
+    uint64_t *buf = dr_xalign(64 * 32 * sizeof(uint64_t));
+    for (int i = 0; i < 64 * 32; i++) buf[i] = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+    int wide = 0;
+#if defined(__x86_64__)
+    wide = !__builtin_strcmp(dr_bitgemm_kernel(), "avx512");
+#endif
+    const long iters = wide ? 2000000 : 4000000;
+    const double bits_per_iter = wide ? 16.0 * 512 : 16.0 * 64;
+    double total = 0, t0 = dr_now(), elapsed;
+    volatile uint64_t sink = 0;
+    do {
+#pragma omp parallel reduction(+ : total)
+        {
+            uint64_t r;
+#if defined(__x86_64__)
+            if (wide) r = peak_avx512(buf, iters);
+            else
+#endif
+                r = peak_c(buf, iters);
+#pragma omp atomic
+            sink += r;
+            total += (double)iters * bits_per_iter;
+        }
+        elapsed = dr_now() - t0;
+    } while (elapsed < seconds);
+    (void)sink;
+    free(buf);
+    return total / elapsed;
+}
