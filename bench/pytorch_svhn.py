@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """PyTorch reference for `dorefa bench train`: the same SVHN model (A-D, the
-tensorpack layout in models/svhn-*.net), fp32, full training steps (forward,
-backward, Adam) on random data. Prints images/s per repeat and the median."""
+tensorpack layout in models/svhn-*.net), full training steps (forward,
+backward, Adam) on random data, fp32 or with DoReFa fake quantization
+(--bits W,A,G: tensorpack's fw, fa, fg as autograd functions, float products).
+Prints images/s per repeat and the median."""
 import argparse
 import os
 import statistics
@@ -16,18 +18,68 @@ class CAbs(nn.Module):
         return torch.clamp(x.abs(), max=1.0)
 
 
-def svhn_model(channels, div):
+def quantize(x, k):
+    n = float(2 ** k - 1)
+    return x + (torch.round(x * n) / n - x).detach()  # straight-through rounding
+
+
+class FG(torch.autograd.Function):
+    """Identity forward; backward quantizes the gradient to k bits (Eq. 12)."""
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        n = float(2 ** ctx.k - 1)
+        m = g.abs().amax(dim=tuple(range(1, g.dim())), keepdim=True).clamp_min(1e-30)
+        x = g / (2 * m) + 0.5 + (torch.rand_like(g) - 0.5) / n
+        return 2 * m * (torch.round(x.clamp(0, 1) * n) / n - 0.5), None
+
+
+class QConv(nn.Conv2d):
+    """Conv with f_w weights and f_g on its output gradient."""
+    def __init__(self, *a, bits=(32, 32, 32), **kw):
+        super().__init__(*a, **kw)
+        self.w_bits, self.g_bits = bits[0], bits[2]
+
+    def forward(self, x):
+        w = self.weight
+        if self.w_bits == 1:
+            e = w.abs().mean().detach()
+            w = w + (torch.where(w >= 0, e, -e) - w).detach()
+        elif self.w_bits < 32:
+            t = torch.tanh(w)
+            w = 2 * quantize(t / (2 * t.abs().max()) + 0.5, self.w_bits) - 1
+        y = self._conv_forward(x, w, self.bias)
+        return FG.apply(y, self.g_bits) if self.g_bits < 32 else y
+
+
+class Act(nn.Module):
+    """cabs, then f_a when the next layer is quantized."""
+    def __init__(self, a_bits):
+        super().__init__()
+        self.a_bits = a_bits
+
+    def forward(self, x):
+        x = torch.clamp(x.abs(), max=1.0)
+        return quantize(x, self.a_bits) if self.a_bits < 32 else x
+
+
+def svhn_model(channels, div, bits=(32, 32, 32)):
     c = lambda n: n // div
     bn = lambda n: nn.BatchNorm2d(c(n), momentum=0.1, eps=1e-4)  # TF momentum 0.9
+    q = lambda i, o, k, p: QConv(i, o, k, padding=p, bias=False, bits=bits)
+    act = lambda: Act(bits[1])
     return nn.Sequential(
-        nn.Conv2d(channels, c(48), 5), nn.MaxPool2d(2, ceil_mode=True), CAbs(),
-        nn.Conv2d(c(48), c(64), 3, padding=1, bias=False), bn(64), CAbs(),
-        nn.Conv2d(c(64), c(64), 3, padding=1, bias=False), bn(64),
-        nn.MaxPool2d(2, ceil_mode=True), CAbs(),
-        nn.Conv2d(c(64), c(128), 3, bias=False), bn(128), CAbs(),
-        nn.Conv2d(c(128), c(128), 3, padding=1, bias=False), bn(128), CAbs(),
-        nn.Conv2d(c(128), c(128), 3, bias=False), bn(128), CAbs(), nn.Dropout(0.5),
-        nn.Conv2d(c(128), c(512), 5, bias=False), bn(512), CAbs(),
+        nn.Conv2d(channels, c(48), 5), nn.MaxPool2d(2, ceil_mode=True), act(),
+        q(c(48), c(64), 3, 1), bn(64), act(),
+        q(c(64), c(64), 3, 1), bn(64), nn.MaxPool2d(2, ceil_mode=True), act(),
+        q(c(64), c(128), 3, 0), bn(128), act(),
+        q(c(128), c(128), 3, 1), bn(128), act(),
+        q(c(128), c(128), 3, 0), bn(128), act(), nn.Dropout(0.5),
+        q(c(128), c(512), 5, 0), bn(512), CAbs(),
         nn.Flatten(), nn.Linear(c(512), 10))
 
 
@@ -39,10 +91,12 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--bits", default="32,32,32", help="W,A,G (32 = float)")
     a = ap.parse_args()
+    bits = tuple(int(b) for b in a.bits.split(","))
     torch.set_num_threads(a.threads or os.cpu_count())
     torch.manual_seed(1)
-    net = svhn_model(a.channels, {"a": 1, "b": 2, "c": 4, "d": 8}[a.model])
+    net = svhn_model(a.channels, {"a": 1, "b": 2, "c": 4, "d": 8}[a.model], bits)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-5)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand(a.batch, a.channels, 40, 40)
@@ -58,7 +112,7 @@ def main():
         if rep >= 0:
             rates.append(a.steps * a.batch / (time.perf_counter() - t0))
             print(f"repeat {rep + 1}: {rates[-1]:.1f} images/s")
-    print(f"pytorch {torch.__version__} train svhn-{a.model} batch {a.batch} input 40x40x{a.channels}: "
+    print(f"pytorch {torch.__version__} train svhn-{a.model} bits {a.bits} batch {a.batch} input 40x40x{a.channels}: "
           f"median {statistics.median(rates):.1f} images/s ({a.repeats} repeats of {a.steps} steps)")
 
 
