@@ -40,6 +40,10 @@ expect missing-data 1 "/nonexistent: no such folder" -- "$DOREFA" train --data /
 expect missing-model 1 "nomodel: no such model file" -- "$DOREFA" train --model nomodel -q
 printf 'input size=28\nconv filters=4 sise=3\nsoftmax\n' >"$TMP/bad.net"
 expect bad-model 1 "bad.net:2: unknown key 'sise'" -- "$DOREFA" train --model "$TMP/bad.net" --data "$DATA/mnist" -q
+expect kernels-bad 2 "expected bit or float" -- "$DOREFA" train --kernels fast
+expect kernel-env-bad 2 "unknown kernel 'avx1024'" -- env DOREFA_KERNEL=avx1024 "$DOREFA" bench train --steps 1 --repeats 1 --bits 1,2,4
+expect bench-repeats 2 "--repeats 2" -- "$DOREFA" bench kernels --repeats 2
+expect bench-unknown 2 "unknown benchmark" -- "$DOREFA" bench nothing
 expect eval-not-ckpt 1 "/dev/null: not a dorefa checkpoint" -- "$DOREFA" eval /dev/null
 expect eval-missing 1 "nope.ckpt: cannot open" -- "$DOREFA" eval "$TMP/nope.ckpt"
 expect eval-args 2 "expected one CHECKPOINT" -- "$DOREFA" eval
@@ -67,6 +71,8 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect eval-wrong-channels 1 "images have 3 channels, the checkpoint expects 1" -- \
         "$DOREFA" eval "$TMP/run/last.ckpt" --data "$TMP/cifar"
     printf 'input size=28\nconv filters=4 size=3 bias=1\nact fn=cabs\nmaxpool size=2\nconv filters=8 size=3\nbn\nact fn=cabs\nmaxpool size=2\nfc outputs=10\nsoftmax\n' >"$TMP/q.net"
+    expect quantized-c 0 "test accuracy" -- env DOREFA_KERNEL=c "$DOREFA" train --model "$TMP/q.net" --data "$DATA/mnist" \
+        --bits 2,3,6 --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/qrun-c" -q
     expect quantized 0 "test accuracy" -- "$DOREFA" train --model "$TMP/q.net" --data "$DATA/mnist" --bits 1,2,4 \
         --histograms 1 --limit-train 300 --limit-test 100 --epochs 1 -o "$TMP/qrun" -q
     expect histograms 0 "" -- test -s "$TMP/qrun/histograms/epoch1.json" -a -s "$TMP/qrun/histograms/epoch1-conv3.svg"
