@@ -231,6 +231,37 @@ static void test_dropout_eval_is_identity_and_train_scales(void **s)
     dr_net_free(net);
 }
 
+/* Max-pooling values against direct loops: the 2x2 fast path and the generic one. */
+static void test_maxpool_values(void **s)
+{
+    (void)s;
+    const char *models[] = {"input height=4 width=6\nmaxpool name=p size=2\nfc outputs=2\nsoftmax\n",
+                            "input height=5 width=7\nmaxpool name=p size=2 pad=same\nfc outputs=2\nsoftmax\n",
+                            "input height=7 width=7\nmaxpool name=p size=3 stride=2\nfc outputs=2\nsoftmax\n"};
+    for (int m = 0; m < 3; m++) {
+        dr_net *net = tu_net(models[m], 3, 2);
+        dr_layer *p = dr_net_find(net, "p");
+        int H = net->input.h, W = net->input.w, C = 3, k = m == 2 ? 3 : 2;
+        float x[2 * 7 * 7 * 3];
+        tu_fill(x, (size_t)2 * H * W * C, -1, 1, (uint64_t)m + 3);
+        dr_net_forward(net, x, NULL, 2, 0);
+        for (int n = 0; n < 2; n++)
+            for (int oy = 0; oy < p->out_shape.h; oy++)
+                for (int ox = 0; ox < p->out_shape.w; ox++)
+                    for (int c = 0; c < C; c++) {
+                        float want = -1e30f;
+                        for (int dy = 0; dy < k; dy++)
+                            for (int dx = 0; dx < k; dx++) {
+                                int y = oy * 2 + dy, xx = ox * 2 + dx; /* SAME here pads after only */
+                                if (y < H && xx < W) want = fmaxf(want, x[((n * H + y) * W + xx) * C + c]);
+                            }
+                        float got = p->out[((n * p->out_shape.h + oy) * p->out_shape.w + ox) * C + c];
+                        if (got != want) fail_msg("model %d: out[%d,%d,%d,%d] = %g, expected %g", m, n, oy, ox, c, got, want);
+                    }
+        dr_net_free(net);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_bn_evaluation_uses_running_averages),
         cmocka_unit_test(test_softmax_loss_value),
         cmocka_unit_test(test_dropout_eval_is_identity_and_train_scales),
+        cmocka_unit_test(test_maxpool_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,31 @@ static int maxpool_setup(dr_layer *l, dr_net *net)
     return 0;
 }
 
+/* 2x2 windows with stride 2 that lie inside the input: four loads per channel. */
+static void maxpool_2x2(const pool_priv *p, const float *in, float *out, int32_t *argmax, int n)
+{
+    const dr_conv_geom *g = &p->g;
+    const int C = g->ic, P = g->oh * g->ow;
+    const size_t in_size = (size_t)g->ih * g->iw * C;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n * P; r++) {
+        int s = r / P, oy = (r % P) / g->ow, ox = (r % P) % g->ow;
+        int32_t o00 = ((2 * oy) * g->iw + 2 * ox) * C, o01 = o00 + C, o10 = o00 + g->iw * C, o11 = o10 + C;
+        const float *src = in + (size_t)s * in_size;
+        float *dst = out + (size_t)r * C;
+        int32_t *am = argmax + (size_t)r * C;
+        for (int c = 0; c < C; c++) {
+            float m = src[o00 + c];
+            int32_t a = o00 + c;
+            if (src[o01 + c] > m) m = src[o01 + c], a = o01 + c;
+            if (src[o10 + c] > m) m = src[o10 + c], a = o10 + c;
+            if (src[o11 + c] > m) m = src[o11 + c], a = o11 + c;
+            dst[c] = m;
+            am[c] = a;
+        }
+    }
+}
+
 static void maxpool_forward(dr_layer *l, dr_net *net, int n)
 {
     pool_priv *p = l->priv;
@@ -48,6 +73,11 @@ static void maxpool_forward(dr_layer *l, dr_net *net, int n)
     const float *in = dr_net_input(net, l, 0);
     const size_t in_size = dr_shape_size(l->in_shape);
     const int C = g->ic, P = g->oh * g->ow;
+    if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pad_top && !g->pad_left &&
+        2 * g->oh <= g->ih && 2 * g->ow <= g->iw) {
+        maxpool_2x2(p, in, l->out, p->argmax, n);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < n * P; r++) {
         int s = r / P, oy = (r % P) / g->ow, ox = (r % P) % g->ow;
