@@ -147,8 +147,14 @@ static void pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int 
     }
 }
 
+#if defined(__x86_64__)
+#define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define POPCNT_CLONES
+#endif
+
 /* Sum of each row's integers from its bit-planes: sum_m 2^m popcount(plane m). */
-static void row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+POPCNT_CLONES static void row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
 {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
@@ -263,10 +269,13 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
     float aw, bw;
     weight_affine(q, &aw, &bw);
-    /* samples in chunks: the float columns are the size of an im2col */
+    /* samples in chunks bounded like an im2col; the corrections are fused
+     * into the col2im scatter, so no float column matrix is written */
     int chunk = (int)DR_MAX(1, ((size_t)8 << 20) / ((size_t)P * K));
     chunk = DR_MIN(chunk, n);
-    float *col = dr_workspace_get(ws, (size_t)chunk * P * K);
+    (void)ws;
+    const float nG = levels(G);
+    const int icg = g->ic;
     for (int s0 = 0; s0 < n; s0 += chunk) {
         const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
         uint8_t *gc = GROW(b, gcodes, 2, (size_t)DR_MAX((size_t)rows * g->oc, (size_t)g->oc * K));
@@ -278,50 +287,83 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
         row_sums(x, rows, G, ow, gsum);
         int32_t *s = GROW(b, s, 6, (size_t)rows_pad * k_pad);
         dr_bitgemm(&(dr_bitgemm_args){x, rows, G, y, k_pad, W, ow, s});
-        const float nG = levels(G);
+        /* one thread per sample: windows of different samples never overlap */
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) {
-            const float m = q->gscale[s0 + r / P], ag = 2 * m / nG, bg = -m;
-            const float c1 = ag * aw, c0 = ag * bw * (float)gsum[r] + bg * bw * (float)g->oc, c2 = bg * aw;
-            for (int k = 0; k < K; k++)
-                col[(size_t)r * K + k] = c1 * (float)s[(size_t)r * k_pad + k] + c2 * (float)wsum[k] + c0;
+        for (int si = 0; si < cn; si++) {
+            const float m = q->gscale[s0 + si], ag = 2 * m / nG, bg = -m, c1 = ag * aw, c2 = bg * aw;
+            float *dst = din + (size_t)(s0 + si) * g->ih * g->iw * g->ic;
+            for (int p = 0; p < P; p++) {
+                const int r = si * P + p, oy = p / g->ow, ox = p % g->ow;
+                const float c0 = ag * bw * (float)gsum[r] + bg * bw * (float)g->oc;
+                const int32_t *sr = s + (size_t)r * k_pad;
+                for (int ky = 0; ky < g->kh; ky++) {
+                    int yy = oy * g->sh - g->pad_top + ky;
+                    if (yy < 0 || yy >= g->ih) continue;
+                    for (int kx = 0; kx < g->kw; kx++) {
+                        int xx = ox * g->sw - g->pad_left + kx;
+                        if (xx < 0 || xx >= g->iw) continue;
+                        const int k0 = (ky * g->kw + kx) * icg;
+                        float *d = dst + ((size_t)yy * g->iw + xx) * g->ic;
+                        for (int c = 0; c < icg; c++)
+                            d[c] += c1 * (float)sr[k0 + c] + c2 * (float)wsum[k0 + c] + c0;
+                    }
+                }
+            }
         }
-        dr_col2im_add(g, col, cn, 0, din + (size_t)s0 * g->ih * g->iw * g->ic);
     }
 }
 
-/* Transposed bit im2col of one sample: column k (window offset and channel),
- * its bits along the sample's output pixels; csum[k] = sum of the codes. */
-static void bit_im2col_t(const dr_conv_geom *g, const uint8_t *ac, int planes, int pw, int k_pad, uint64_t *y,
-                         int32_t *csum, uint8_t *tmp /* 64 x ic */)
+/* Sum of each lane-interleaved column's integers: sum_b 2^b popcount over its words. */
+POPCNT_CLONES static void column_sums(const uint64_t *y, int planes, int words, int cols_pad, int cols, int32_t *sum)
 {
-    const int P = dr_conv_p(g), K = dr_conv_k(g), kk_n = g->kh * g->kw, ic = g->ic;
-    memset(csum, 0, sizeof(int32_t) * k_pad);
+    for (int k = 0; k < cols; k++) sum[k] = 0;
+    for (int b = 0; b < planes; b++)
+        for (int w = 0; w < words; w++) {
+            const uint64_t *row = y + ((size_t)b * words + w) * cols_pad;
+            for (int k = 0; k < cols; k++) sum[k] += __builtin_popcountll(row[k]) << b;
+        }
+}
+
+/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. */
+static void transpose64(uint64_t a[64])
+{
+    uint64_t m = 0x00000000FFFFFFFFull;
+    for (int j = 32; j; j >>= 1, m ^= m << j)
+        for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
+            uint64_t t = ((a[k] >> j) ^ a[k | j]) & m;
+            a[k] ^= t << j;
+            a[k | j] ^= t;
+        }
+}
+
+/* Transposed bit im2col of one sample, from its pixels packed along channels
+ * (xpix[pixel][plane][cw]): column k = (window offset, channel), bits along the
+ * sample's output pixels, built 64 pixels x 64 channels at a time. */
+static void bit_im2col_t(const dr_conv_geom *g, const uint64_t *xpix, int planes, int pw, int k_pad, uint64_t *y)
+{
+    const int P = dr_conv_p(g), K = dr_conv_k(g), cw = nwords(g->ic), ic = g->ic;
     for (int b = 0; b < planes; b++)
         for (int pb = 0; pb < pw; pb++) memset(y + ((size_t)b * pw + pb) * k_pad + K, 0, sizeof(uint64_t) * (k_pad - K));
-    for (int kk = 0; kk < kk_n; kk++) {
-        int ky = kk / g->kw, kx = kk % g->kw;
+    for (int kk = 0; kk < g->kh * g->kw; kk++) {
+        const int ky = kk / g->kw, kx = kk % g->kw;
         for (int pb = 0; pb < pw; pb++) {
-            /* tmp[c][j]: code of channel c at the window pixel of output pixel pb*64 + j */
+            const uint64_t *src[64];
             for (int j = 0; j < 64; j++) {
                 int p = pb * 64 + j, oy = p / g->ow, ox = p % g->ow;
                 int yy = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
-                if (p < P && yy >= 0 && yy < g->ih && xx >= 0 && xx < g->iw) {
-                    const uint8_t *src = ac + ((size_t)yy * g->iw + xx) * ic;
-                    for (int c = 0; c < ic; c++) tmp[c * 64 + j] = src[c];
-                } else {
-                    for (int c = 0; c < ic; c++) tmp[c * 64 + j] = 0;
+                src[j] = p < P && yy >= 0 && yy < g->ih && xx >= 0 && xx < g->iw
+                             ? xpix + ((size_t)yy * g->iw + xx) * planes * cw
+                             : NULL;
+            }
+            for (int b = 0; b < planes; b++)
+                for (int w = 0; w < cw; w++) {
+                    uint64_t m[64];
+                    for (int j = 0; j < 64; j++) m[j] = src[j] ? src[j][b * cw + w] : 0;
+                    transpose64(m);
+                    int nc = DR_MIN(64, ic - w * 64);
+                    uint64_t *dst = y + ((size_t)b * pw + pb) * k_pad + kk * ic + w * 64;
+                    for (int c = 0; c < nc; c++) dst[c] = m[c];
                 }
-            }
-            for (int c = 0; c < ic; c++) {
-                const int k = kk * ic + c;
-                uint64_t pl[8];
-                dr_bytes_to_planes(tmp + c * 64, planes, pl);
-                for (int b = 0; b < planes; b++) y[((size_t)b * pw + pb) * k_pad + k] = pl[b];
-                int32_t sum = 0;
-                for (int j = 0; j < 64; j++) sum += tmp[c * 64 + j];
-                csum[k] += sum;
-            }
         }
     }
 }
@@ -336,37 +378,43 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
     dr_bitbuf *b = bitbuf(q);
     const int G = q->gbits, A = q->abits, K = dr_conv_k(g), P = dr_conv_p(g), pw = nwords(P), oc = g->oc;
     const int k_pad = dr_round_up(K, DR_BG_COLS), oc_pad = dr_round_up(oc, DR_BG_ROWS);
-    const size_t in_per = (size_t)g->ih * g->iw * g->ic, xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
-    /* 1. every sample's operands: G_i^T (rows o, bits along pixels) and the
-     *    transposed bit im2col (columns k, bits along pixels), with asum_i[k] */
-    uint8_t *ac = GROW(b, acodes, 0, (size_t)n * in_per);
-    activation_codes(in, (size_t)n * in_per, q->ascale, ac);
+    const int cw = nwords(g->ic), ow = nwords(oc);
+    const size_t pix = (size_t)g->ih * g->iw, xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
+    /* 1. both operands packed along channels per pixel (as the forward pass does) */
+    uint8_t *ac = GROW(b, acodes, 0, (size_t)n * pix * g->ic);
+    activation_codes(in, (size_t)n * pix * g->ic, q->ascale, ac);
+    uint64_t *xpix = GROW(b, xpix, 3, (size_t)n * pix * A * cw);
+    pack_rows(ac, (int)(n * pix), g->ic, A, cw, xpix);
     uint8_t *gc = GROW(b, gcodes, 2, (size_t)n * P * oc);
     gradient_codes(dout, n, (size_t)P * oc, G, q->gscale, gc);
+    uint64_t *gpix = (uint64_t *)GROW(b, wcodes, 1, (size_t)n * P * G * ow * sizeof(uint64_t));
+    pack_rows(gc, n * P, oc, G, ow, gpix);
+    /* 2. per sample, transposed by 64x64 bit blocks: G_i^T (rows o, bits along
+     *    pixels) and the transposed bit im2col; asum_i[k] from its popcounts */
     uint64_t *x = GROW(b, x, 4, (size_t)n * xs), *y = GROW(b, y, 5, (size_t)n * ys);
     int32_t *asum = GROW(b, csum, 8, (size_t)n * k_pad);
-    uint8_t *tmp = GROW(b, wcodes, 1, (size_t)n * 64 * DR_MAX(g->ic, oc) + (size_t)oc * K);
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         if (q->gscale[i] == 0) continue; /* an all-zero gradient adds nothing */
-        uint8_t *t = tmp + (size_t)i * 64 * DR_MAX(g->ic, oc);
-        const uint8_t *gi = gc + (size_t)i * P * oc;
-        uint64_t *xi = x + (size_t)i * xs;
+        uint64_t *xi = x + (size_t)i * xs, *yi = y + (size_t)i * ys;
         memset(xi, 0, sizeof(uint64_t) * xs);
-        for (int pb = 0; pb < pw; pb++) { /* 64 pixels of all channels, transposed, then planes */
-            for (int j = 0; j < 64; j++) {
-                int p = pb * 64 + j;
-                for (int o = 0; o < oc; o++) t[o * 64 + j] = p < P ? gi[(size_t)p * oc + o] : 0;
-            }
-            for (int o = 0; o < oc; o++) {
-                uint64_t pl[8];
-                dr_bytes_to_planes(t + o * 64, G, pl);
-                for (int bb = 0; bb < G; bb++) xi[((size_t)o * G + bb) * pw + pb] = pl[bb];
-            }
-        }
-        bit_im2col_t(g, ac + (size_t)i * in_per, A, pw, k_pad, y + (size_t)i * ys, asum + (size_t)i * k_pad, t);
+        const uint64_t *gi = gpix + (size_t)i * P * G * ow;
+        for (int pb = 0; pb < pw; pb++)
+            for (int bb = 0; bb < G; bb++)
+                for (int w = 0; w < ow; w++) {
+                    uint64_t m[64];
+                    for (int j = 0; j < 64; j++) {
+                        int p = pb * 64 + j;
+                        m[j] = p < P ? gi[((size_t)p * G + bb) * ow + w] : 0;
+                    }
+                    transpose64(m);
+                    for (int c = 0; c < DR_MIN(64, oc - w * 64); c++)
+                        xi[((size_t)(w * 64 + c) * G + bb) * pw + pb] = m[c];
+                }
+        bit_im2col_t(g, xpix + (size_t)i * pix * A * cw, A, pw, k_pad, yi);
+        column_sums(yi, A, pw, k_pad, K, asum + (size_t)i * k_pad);
     }
-    /* 2. each thread owns blocks of output channels and walks the samples in
+    /* 3. each thread owns blocks of output channels and walks the samples in
      *    order: dW rows are summed in the same order for any thread count */
     const float nG = levels(G);
     const int row_blocks = oc_pad / DR_BG_ROWS, col_blocks = k_pad / DR_BG_COLS;
