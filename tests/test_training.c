@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "kernels/products.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
@@ -176,7 +177,8 @@ static void read_losses(const char *dir, double *loss, int n)
  * integers, then float scaling), so a seeded run follows the same loss curve.
  * The two round differently in the last bit, and once a quantizer input sits on
  * a rounding threshold a code flips and the runs drift apart like any chaotic
- * system: within 0.5% over the first epoch (seen: 0.04%), 5% after (seen: 2%). */
+ * system. So: one forward pass agrees to 1e-4, the per-epoch training losses
+ * within 2% in the first epoch and 5% after (seen: 0.04% to 2%). */
 static void test_bit_kernels_follow_float_simulation(void **s)
 {
     (void)s;
@@ -189,6 +191,26 @@ static void test_bit_kernels_follow_float_simulation(void **s)
     run_bits = (dr_bits){1, 2, 4, 0, 0};
     run_float_kernels = 1;
     dr_products_bit_always(1); /* bit products in every quantized layer, as in the exactness tests */
+    { /* one forward pass on the same batch, both ways */
+        dr_net *net = tu_net(MODEL, 1, 64);
+        dr_net_init(net, 3);
+        dr_net_apply_bits(net, &run_bits);
+        float *x = malloc(sizeof(float) * 64 * 28 * 28);
+        int y[64];
+        uint32_t idx[64];
+        for (int i = 0; i < 64; i++) idx[i] = (uint32_t)i;
+        dr_batch_fill(&train_set, idx, 64, NULL, 0, 0, 0, x, y);
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            net->bit_kernels = k;
+            dr_net_forward(net, x, y, 64, 1);
+            loss[k] = net->loss;
+        }
+        printf("one forward pass: loss %.9f (float simulation), %.9f (bit kernels)\n", loss[0], loss[1]);
+        assert_true(fabs(loss[0] - loss[1]) <= 1e-4 * loss[0]);
+        free(x);
+        dr_net_free(net);
+    }
     float *wf = train_run(fdir, 3, 7, NULL, &accf, &nf);
     run_float_kernels = 0;
     float *wb = train_run(bdir, 3, 7, NULL, &accb, &nb);
@@ -198,7 +220,7 @@ static void test_bit_kernels_follow_float_simulation(void **s)
     read_losses(bdir, lb, 3);
     for (int e = 0; e < 3; e++) {
         printf("epoch %d: train loss float simulation %.6f, bit kernels %.6f\n", e + 1, lf[e], lb[e]);
-        double tol = e == 0 ? 0.005 : 0.05;
+        double tol = e == 0 ? 0.02 : 0.05;
         if (fabs(lf[e] - lb[e]) > tol * lf[e]) fail_msg("epoch %d: loss %.6f vs %.6f", e + 1, lf[e], lb[e]);
     }
     if (fabs(accf - accb) > 0.02) fail_msg("test accuracy %.4f (float) vs %.4f (bit)", accf, accb);
