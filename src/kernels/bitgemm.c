@@ -117,6 +117,25 @@ block_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint6
     __m512i tot[DR_BG_ROWS][4];
     for (int r = 0; r < DR_BG_ROWS; r++)
         for (int j = 0; j < 4; j++) tot[r][j] = _mm512_setzero_si512();
+    if (words <= 2) {
+        /* Short reductions (backward-input over 64 or 128 channels): shift each
+         * popcount into the totals directly instead of flushing per plane pair. */
+        for (int m = 0; m < xplanes; m++)
+            for (int k = 0; k < yplanes; k++) {
+                const __m128i sh = _mm_cvtsi32_si128(m + k);
+                for (int w = 0; w < words; w++) {
+                    const uint64_t *yw = y + ((size_t)k * words + w) * ldy;
+                    __m512i b[4] = {_mm512_loadu_si512(yw), _mm512_loadu_si512(yw + 8), _mm512_loadu_si512(yw + 16),
+                                    _mm512_loadu_si512(yw + 24)};
+                    for (int r = 0; r < DR_BG_ROWS; r++) {
+                        __m512i v = _mm512_set1_epi64((long long)x[r * xrow + (size_t)m * words + w]);
+                        for (int j = 0; j < 4; j++)
+                            tot[r][j] = _mm512_add_epi64(tot[r][j], _mm512_sll_epi64(_mm512_popcnt_epi64(_mm512_and_si512(v, b[j])), sh));
+                    }
+                }
+            }
+        xplanes = 0; /* done: skip the general loop below */
+    }
     for (int m = 0; m < xplanes; m++)
         for (int k = 0; k < yplanes; k++) {
             const uint64_t *ym = y + (size_t)k * words * ldy;
