@@ -114,6 +114,15 @@ static void test_malformed_models(void **s)
     expect_parse_error("input size=8\nconv name=a filters=2\nconv name=b filters=3 from=input\n"
                        "add from=a,b\n", "bad.net:4:", "different shapes");
     expect_parse_error("input size=8\nmaxpool size=9 pad=valid\nsoftmax\n", "bad.net:2:", "empty output");
+    char long_line[1500] = "input size=8\n# ";
+    memset(long_line + strlen(long_line), 'x', 1200);
+    long_line[1400] = 0;
+    expect_parse_error(long_line, "bad.net:2:", "line too long");
+    int h, w;
+    assert_int_equal(dr_model_peek_input(long_line, "bad.net", &h, &w), 0); /* the input line comes first */
+    assert_int_equal(h, 8);
+    assert_int_equal(dr_model_peek_input("# nothing\n", "empty.net", &h, &w), -1);
+    tu_assert_error_has("empty.net: no 'input' line");
 }
 
 static void test_model_lookup(void **s)

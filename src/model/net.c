@@ -153,6 +153,32 @@ static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
     return 0;
 }
 
+/* The next model-file line with content: comment stripped, leading blanks
+ * skipped, into buf. Returns NULL at the end of the text; sets *too_long (and
+ * returns NULL) for a line that does not fit. */
+static char *next_line(const char **p, int *lineno, char *buf, size_t cap, int *too_long)
+{
+    *too_long = 0;
+    while (**p) {
+        const char *eol = strchr(*p, '\n');
+        size_t len = eol ? (size_t)(eol - *p) : strlen(*p);
+        ++*lineno;
+        if (len >= cap) {
+            *too_long = 1;
+            return NULL;
+        }
+        memcpy(buf, *p, len);
+        buf[len] = 0;
+        *p += len + (eol ? 1 : 0);
+        char *hash = strchr(buf, '#');
+        if (hash) *hash = 0;
+        char *s = buf;
+        while (isspace((unsigned char)*s)) s++;
+        if (*s) return s;
+    }
+    return NULL;
+}
+
 dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt)
 {
     dr_net *net = dr_xcalloc(1, sizeof *net);
@@ -163,23 +189,9 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
     int cap = 16, lineno = 0, have_input = 0;
     net->layers = dr_xcalloc((size_t)cap, sizeof(dr_layer));
     const char *p = text;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        lineno++;
-        char line[1024];
-        if (len >= sizeof line) {
-            dr_fail("%s:%d: line too long", path, lineno);
-            goto fail;
-        }
-        memcpy(line, p, len);
-        line[len] = 0;
-        p += len + (eol ? 1 : 0);
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
-        char *s = line;
-        while (isspace((unsigned char)*s)) s++;
-        if (!*s) continue;
+    char line[1024], *s;
+    int too_long;
+    while ((s = next_line(&p, &lineno, line, sizeof line, &too_long))) {
         char *type = s;
         while (*s && !isspace((unsigned char)*s)) s++;
         if (*s) *s++ = 0;
@@ -202,6 +214,10 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
         if (net->n_layers == cap)
             net->layers = dr_xrealloc(net->layers, sizeof(dr_layer) * (size_t)(cap *= 2));
         if (parse_layer_line(net, type, &kv)) goto fail;
+    }
+    if (too_long) {
+        dr_fail("%s:%d: line too long", path, lineno);
+        goto fail;
     }
     if (!net->n_layers) {
         dr_fail("%s: no layers", path);
@@ -336,19 +352,9 @@ int dr_model_peek_input(const char *text, const char *path, int *h, int *w)
     dr_net_options opt = {.channels = 1, .max_batch = 1};
     /* Parse just the lines up to and including 'input'. */
     const char *p = text;
-    int lineno = 0;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        lineno++;
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)DR_MIN(len, sizeof line - 1), p);
-        p += len + (eol ? 1 : 0);
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
-        char *s = line;
-        while (isspace((unsigned char)*s)) s++;
-        if (!*s) continue;
+    char line[1024], *s;
+    int lineno = 0, too_long;
+    while ((s = next_line(&p, &lineno, line, sizeof line, &too_long))) {
         if (strncmp(s, "input", 5) || (s[5] && !isspace((unsigned char)s[5])))
             return dr_fail("%s:%d: the first line must be 'input size=N'", path, lineno);
         dr_kv kv;
@@ -361,5 +367,6 @@ int dr_model_peek_input(const char *text, const char *path, int *h, int *w)
         *w = net.input.w;
         return 0;
     }
+    if (too_long) return dr_fail("%s:%d: line too long", path, lineno);
     return dr_fail("%s: no 'input' line", path);
 }
