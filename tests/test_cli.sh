@@ -65,6 +65,9 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect resume-bad-opt 2 "only --epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --lr 0.1
     expect resume 0 "after 2 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 2 -q
     expect metrics-lines 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 2
+    expect rerun 0 "earlier run" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
+        --limit-train 100 --limit-test 50 --epochs 1 --batch 32 -o "$TMP/run"
+    expect rerun-log 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 1
     head -c 1000 "$TMP/run/last.ckpt" >"$TMP/cut.ckpt"
     expect eval-truncated 1 "cut.ckpt: checksum mismatch" -- "$DOREFA" eval "$TMP/cut.ckpt"
     mkdir -p "$TMP/cifar" && head -c 6146 /dev/zero >"$TMP/cifar/test_batch.bin"

@@ -255,7 +255,10 @@ int dr_train(dr_trainer *t)
     if (make_dir(t->out_dir)) return -1;
     char log_path[1200];
     snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
-    FILE *log = fopen(log_path, "a");
+    /* a resumed run continues its log; a new run starts one */
+    if (cfg->epoch == 0 && !t->quiet && access(log_path, F_OK) == 0)
+        fprintf(stderr, "dorefa: %s holds an earlier run; starting a new one there\n", t->out_dir);
+    FILE *log = fopen(log_path, cfg->epoch > 0 ? "a" : "w");
     if (!log) return dr_fail("%s: cannot open for appending: %s", log_path, strerror(errno));
 
     const int N = t->train->n, C = dr_net_classes(net);
