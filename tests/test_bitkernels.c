@@ -110,7 +110,8 @@ static void check_products(const shape *sh, int A, int W, int G, float ascale)
     make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e);
     tu_conv_reference(&g, n, in, w, dout, rout, rdin, rdw, rmag);
     dr_bitbuf *buf = NULL;
-    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf};
+    /* half the cases share packing between the products of one pass, as a layer does */
+    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf, (uint64_t)((A + W) % 2 ? 0 : 1 + A)};
     dr_workspace wsp = {0};
     for (size_t i = 0; i < out_n; i++) out[i] = NAN; /* every output must be written */
     dr_products_bit.forward(&g, n, in, w, out, &wsp, &q);

@@ -10,6 +10,8 @@
 #ifndef DR_PRODUCTS_H
 #define DR_PRODUCTS_H
 
+#include <stdint.h>
+
 #include "conv_geom.h"
 
 /* Scratch memory shared by the layers of one network. */
@@ -33,6 +35,8 @@ typedef struct {
     float wscale;         /* E of 1-bit weights                  */
     const float *gscale;  /* m_i per sample                      */
     dr_bitbuf **buf;      /* the layer's scratch (created on use) */
+    uint64_t pass;        /* nonzero: the forward and backward products of one
+                           * pass over the same tensors share their packing */
 } dr_qinfo;
 
 typedef struct dr_products {

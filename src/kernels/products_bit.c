@@ -18,16 +18,17 @@
 #include "products.h"
 
 struct dr_bitbuf {
-    uint8_t *acodes, *wcodes, *gcodes;
-    uint64_t *xpix, *x, *y;
+    uint8_t *acodes, *wcodes, *gcodes, *wt;
+    uint64_t *xpix, *x, *y, *gpix;
     int32_t *s, *rsum, *csum;
-    size_t cap[9];
+    size_t cap[11];
+    uint64_t a_pass, g_pass; /* the pass whose activation / gradient codes are held */
 };
 
 void dr_bitbuf_free(dr_bitbuf *b)
 {
     if (!b) return;
-    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->xpix), free(b->x), free(b->y);
+    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix);
     free(b->s), free(b->rsum), free(b->csum);
     free(b);
 }
@@ -93,6 +94,36 @@ static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
 {
     if (q->wbits == 1) *aw = 2 * q->wscale, *bw = -q->wscale;
     else *aw = 2 / levels(q->wbits), *bw = -1;
+}
+
+/* ---- per-pass caches ------------------------------------------------------- */
+
+static void pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out);
+
+/* Activation codes of the input and its pixels packed along channels
+ * (xpix[pixel][plane][cw]): made by the forward pass, reused by backward-weight. */
+static const uint64_t *activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
+{
+    const size_t pixels = (size_t)n * g->ih * g->iw;
+    const int cw = (g->ic + 63) / 64;
+    if (q->pass && b->a_pass == q->pass) return b->xpix;
+    uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
+    activation_codes(in, pixels * g->ic, q->ascale, ac);
+    uint64_t *xpix = GROW(b, xpix, 3, pixels * q->abits * cw);
+    pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
+    b->a_pass = q->pass;
+    return xpix;
+}
+
+/* Gradient codes of the whole batch: made once per pass for both backward products. */
+static const uint8_t *gradient_codes_of(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *dout, const dr_qinfo *q)
+{
+    const size_t per = (size_t)dr_conv_p(g) * g->oc;
+    if (q->pass && b->g_pass == q->pass) return b->gcodes;
+    uint8_t *gc = GROW(b, gcodes, 2, (size_t)n * per);
+    gradient_codes(dout, n, per, q->gbits, q->gscale, gc);
+    b->g_pass = q->pass;
+    return gc;
 }
 
 /* ---- packing ------------------------------------------------------------------ */
@@ -224,14 +255,12 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     const int A = q->abits, W = q->wbits, cw = nwords(g->ic), KW = g->kh * g->kw * cw;
     const int K = dr_conv_k(g), P = dr_conv_p(g), rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
     const int oc_pad = dr_round_up(g->oc, DR_BG_COLS);
-    const size_t pixels = (size_t)n * g->ih * g->iw;
-    /* codes and packed operands (activation codes are kept for backward-weight) */
-    uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
-    activation_codes(in, pixels * g->ic, q->ascale, ac);
+    /* codes and packed operands (the packed pixels are kept for backward-weight) */
+    b->a_pass = 0; /* a new forward pass: recompute */
+    const uint64_t *xpix = activation_pixels(b, g, n, in, q);
+    b->g_pass = 0; /* gradients of this pass are not known yet */
     uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
     weight_codes(w, (size_t)g->oc * K, W, wc);
-    uint64_t *xpix = GROW(b, xpix, 3, pixels * A * cw);
-    pack_rows(ac, (int)pixels, g->ic, A, cw, xpix);
     uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
     bit_im2col(g, n, xpix, A, x, rows_pad);
     uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
@@ -261,7 +290,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
     uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
     weight_codes(w, (size_t)g->oc * K, W, wc);
-    uint8_t *wt = GROW(b, gcodes, 2, (size_t)g->oc * K); /* transposed weight codes, then reused */
+    uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes */
     for (int o = 0; o < g->oc; o++)
         for (int k = 0; k < K; k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
     uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
@@ -276,10 +305,10 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     (void)ws;
     const float nG = levels(G);
     const int icg = g->ic;
+    const uint8_t *gall = gradient_codes_of(b, g, n, dout, q);
     for (int s0 = 0; s0 < n; s0 += chunk) {
         const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
-        uint8_t *gc = GROW(b, gcodes, 2, (size_t)DR_MAX((size_t)rows * g->oc, (size_t)g->oc * K));
-        gradient_codes(dout + (size_t)s0 * P * g->oc, cn, (size_t)P * g->oc, G, q->gscale + s0, gc);
+        const uint8_t *gc = gall + (size_t)s0 * P * g->oc;
         uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * G * ow);
         pack_rows(gc, rows, g->oc, G, ow, x);
         memset(x + (size_t)rows * G * ow, 0, sizeof(uint64_t) * (rows_pad - rows) * G * ow);
@@ -380,14 +409,11 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
     const int k_pad = dr_round_up(K, DR_BG_COLS), oc_pad = dr_round_up(oc, DR_BG_ROWS);
     const int cw = nwords(g->ic), ow = nwords(oc);
     const size_t pix = (size_t)g->ih * g->iw, xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
-    /* 1. both operands packed along channels per pixel (as the forward pass does) */
-    uint8_t *ac = GROW(b, acodes, 0, (size_t)n * pix * g->ic);
-    activation_codes(in, (size_t)n * pix * g->ic, q->ascale, ac);
-    uint64_t *xpix = GROW(b, xpix, 3, (size_t)n * pix * A * cw);
-    pack_rows(ac, (int)(n * pix), g->ic, A, cw, xpix);
-    uint8_t *gc = GROW(b, gcodes, 2, (size_t)n * P * oc);
-    gradient_codes(dout, n, (size_t)P * oc, G, q->gscale, gc);
-    uint64_t *gpix = (uint64_t *)GROW(b, wcodes, 1, (size_t)n * P * G * ow * sizeof(uint64_t));
+    /* 1. both operands packed along channels per pixel (the activations as the
+     *    forward pass of this pass left them) */
+    const uint64_t *xpix = activation_pixels(b, g, n, in, q);
+    const uint8_t *gc = gradient_codes_of(b, g, n, dout, q);
+    uint64_t *gpix = GROW(b, gpix, 10, (size_t)n * P * G * ow);
     pack_rows(gc, n * P, oc, G, ow, gpix);
     /* 2. per sample, transposed by 64x64 bit blocks: G_i^T (rows o, bits along
      *    pixels) and the transposed bit im2col; asum_i[k] from its popcounts */

@@ -99,7 +99,7 @@ static const dr_products *products(dr_layer *l, dr_net *net, dr_qinfo *q)
 {
     dr_linear *c = l->priv;
     *q = (dr_qinfo){.abits = 32, .wbits = l->wbits, .gbits = l->gbits, .ascale = 1, .wscale = c->wst.scale,
-                    .gscale = c->gscale, .buf = &c->bits};
+                    .gscale = c->gscale, .buf = &c->bits, .pass = c->pass};
     /* The input activation: an act layer's k-bit output, through max-pooling
      * (stays on the grid) and dropout (scales by 1/keep while training). */
     const dr_layer *act = dr_net_input_act(net, l);
@@ -117,6 +117,7 @@ static void linear_forward(dr_layer *l, dr_net *net, int n)
     dr_linear *c = l->priv;
     const float *in = dr_net_input(net, l, 0);
     const float *w = layer_weights(l);
+    c->pass++; /* a new pass: its backward products may reuse this forward's packing */
     dr_qinfo q;
     products(l, net, &q)->forward(&c->g, n, in, w, l->out, &net->ws, &q);
     if (c->bias) {

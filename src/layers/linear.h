@@ -17,6 +17,7 @@ typedef struct {
     float *gscale;   /* per-sample gradient scales m_i             */
     dr_wq_state wst;
     dr_bitbuf *bits; /* scratch of the bit products */
+    uint64_t pass;   /* forward passes so far: keys the bit products' shared packing */
 } dr_linear;
 
 #endif
