@@ -60,6 +60,7 @@ static const char MODEL[] = "input size=28\n"
  * a copy of all parameters and BN state, and the final test accuracy. */
 static dr_bits run_bits = {32, 32, 32, 0, 0};
 static int run_float_kernels;
+static const char *run_schedule = "";
 
 static float *train_run(const char *dir, int epochs, uint64_t seed, const char *resume, double *acc,
                         size_t *count)
@@ -77,6 +78,7 @@ static float *train_run(const char *dir, int epochs, uint64_t seed, const char *
         t.cfg.aug.brightness = 10; /* exercise augmentation determinism too */
         t.cfg.bits = run_bits;
         t.cfg.float_kernels = run_float_kernels;
+        snprintf(t.cfg.schedule, sizeof t.cfg.schedule, "%s", run_schedule);
     }
     t.cfg.epochs = epochs;
     t.net = tu_net(MODEL, 1, t.cfg.batch);
@@ -228,6 +230,76 @@ static void test_bit_kernels_follow_float_simulation(void **s)
     free(wf), free(wb);
 }
 
+/* All parameters and state of a checkpoint, in train_run's order. */
+static float *checkpoint_values(const char *path, size_t *count)
+{
+    dr_checkpoint ck;
+    if (dr_checkpoint_read(path, &ck)) fail_msg("%s", dr_last_error());
+    dr_net *net = tu_net(ck.model, ck.input.c, 1);
+    assert_int_equal(dr_checkpoint_restore(&ck, net, NULL), 0);
+    size_t n = 0;
+    for (int i = 0; i < dr_net_param_count(net); i++) n += dr_net_param(net, i)->size;
+    for (int i = 0; i < net->n_layers; i++) n += net->layers[i].state_size;
+    float *all = malloc(n * sizeof(float)), *p = all;
+    for (int i = 0; i < dr_net_param_count(net); i++) {
+        memcpy(p, dr_net_param(net, i)->value, dr_net_param(net, i)->size * sizeof(float));
+        p += dr_net_param(net, i)->size;
+    }
+    for (int i = 0; i < net->n_layers; i++)
+        if (net->layers[i].state_size) {
+            memcpy(p, net->layers[i].state, net->layers[i].state_size * sizeof(float));
+            p += net->layers[i].state_size;
+        }
+    *count = n;
+    dr_checkpoint_free(&ck);
+    dr_net_free(net);
+    return all;
+}
+
+/* Progressive quantization: stage 1 of a schedule is exactly a plain run of its
+ * bits, and a run resumed from a stage checkpoint ends with exactly the weights
+ * of the uninterrupted schedule (the hand-over carries the weights over). */
+static void test_progressive_schedule_hand_over(void **s)
+{
+    (void)s;
+    dr_schedule sc;
+    assert_int_equal(dr_schedule_parse("1,32,32:3;1,2,4:2", &sc), 0);
+    assert_int_equal(sc.n, 2);
+    assert_int_equal(sc.bits[1].a, 2);
+    assert_int_equal(dr_schedule_epochs(&sc), 5);
+    assert_int_equal(dr_schedule_stage(&sc, 2), 0);
+    assert_int_equal(dr_schedule_stage(&sc, 3), 1);
+    assert_int_equal(dr_schedule_stage_start(&sc, 1), 3);
+    assert_int_equal(dr_schedule_parse("1,2,4", &sc), -1);
+    tu_assert_error_has("needs W,A,G:EPOCHS");
+    assert_int_equal(dr_schedule_parse("1,2,4:0", &sc), -1);
+    assert_int_equal(dr_schedule_parse("1,2,9:1", &sc), -1);
+    assert_int_equal(dr_schedule_parse("", &sc), -1);
+    if (!have_data) return;
+    char plain[600], sched[600], resumed[600], ck[700];
+    snprintf(plain, sizeof plain, "%s/prog-plain", tu_tmpdir());
+    snprintf(sched, sizeof sched, "%s/prog-sched", tu_tmpdir());
+    snprintf(resumed, sizeof resumed, "%s/prog-resumed", tu_tmpdir());
+    double acc;
+    size_t n1, n2, n3, n4;
+    run_bits = (dr_bits){1, 32, 32, 0, 0};
+    float *w_plain = train_run(plain, 1, 5, NULL, &acc, &n1);
+    run_bits = (dr_bits){32, 32, 32, 0, 0};
+    run_schedule = "1,32,32:1;1,2,4:1";
+    float *w_sched = train_run(sched, 2, 5, NULL, &acc, &n2);
+    run_schedule = "";
+    snprintf(ck, sizeof ck, "%s/stage1.ckpt", sched);
+    float *w_stage1 = checkpoint_values(ck, &n3);
+    assert_int_equal(n1, n3);
+    assert_memory_equal(w_plain, w_stage1, n1 * sizeof(float)); /* stage 1 = a plain run */
+    assert_memory_not_equal(w_stage1, w_sched, n1 * sizeof(float)); /* stage 2 trained on */
+    /* resume from the stage-1 checkpoint in another folder */
+    float *w_res = train_run(resumed, 2, 0, ck, &acc, &n4);
+    assert_int_equal(n2, n4);
+    assert_memory_equal(w_sched, w_res, n2 * sizeof(float));
+    free(w_plain), free(w_sched), free(w_stage1), free(w_res);
+}
+
 /* ---- checkpoint files ----------------------------------------------------------- */
 
 static void write_file(const char *path, const char *data, size_t n)
@@ -350,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_short_training_reaches_accuracy_and_resumes_exactly),
         cmocka_unit_test(test_seed_changes_the_run),
         cmocka_unit_test(test_bit_kernels_follow_float_simulation),
+        cmocka_unit_test(test_progressive_schedule_hand_over),
         cmocka_unit_test(test_checkpoint_round_trip_and_corruption),
         cmocka_unit_test(test_adam_and_sgd_updates),
     };

@@ -27,6 +27,11 @@ static const char USAGE[] =
     "  -o, --out DIR            run folder (default: runs/<model>)\n"
     "      --bits W,A,G         bitwidths of weights, activations, gradients: 1..8, 32 = float\n"
     "                           (default: the model file's bits=, else 32,32,32)\n"
+    "      --schedule STAGES    progressive quantization: stages 'W,A,G:EPOCHS;...', each\n"
+    "                           starting from the previous stage's weights (fresh optimizer\n"
+    "                           moments), e.g. '1,32,32:3;1,2,4:3' (weights first, then\n"
+    "                           activations) or '8,8,8:2;4,4,4:2;2,2,4:2'; RUN/stageK.ckpt\n"
+    "                           after each stage; replaces --bits and --epochs\n"
     "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
     "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
     "      --kernels K          bit: quantized layers compute with bit-serial integer kernels\n"
@@ -60,7 +65,7 @@ static const char USAGE[] =
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
        O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS };
+       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -71,7 +76,7 @@ static const struct option LONG[] = {
     {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
     {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
-    {"configs", 1, 0, O_CONFIGS},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"configs", 1, 0, O_CONFIGS},  {"schedule", 1, 0, O_SCHEDULE},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
@@ -155,6 +160,14 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
                 return cli_usage_error(cmd, "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
             break;
         case O_QFIRST: a->cfg.bits.quantize_first = 1; break;
+        case O_SCHEDULE: {
+            dr_schedule sc;
+            if (strlen(optarg) >= sizeof a->cfg.schedule || dr_schedule_parse(optarg, &sc))
+                return cli_usage_error(cmd, "--schedule: %s", dr_last_error());
+            snprintf(a->cfg.schedule, sizeof a->cfg.schedule, "%s", optarg);
+            a->cfg.epochs = dr_schedule_epochs(&sc);
+            break;
+        }
         case O_KERNELS:
             if (strcmp(optarg, "bit") && strcmp(optarg, "float"))
                 return cli_usage_error(cmd, "--kernels %s: expected bit or float", optarg);
@@ -179,6 +192,8 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (a->configs && strcmp(cmd, "sweep"))
         return cli_usage_error(cmd, "--configs belongs to 'dorefa sweep'");
+    if (a->cfg.schedule[0] && (a->cfg.bits.w || a->epochs_arg > 0 || a->configs))
+        return cli_usage_error(cmd, "--schedule sets the bits and epochs: leave out --bits, --epochs and --configs");
     if (a->resume && a->bad_with_resume)
         return cli_usage_error(cmd, "with --resume the run's own settings are used; only "
                                         "--epochs, --data, --out, --histograms, --threads and --quiet "

@@ -33,7 +33,8 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "beta2=%.9g adam_eps=%.9g momentum=%.9g lr_decay=%.9g lr_decay_every=%d "
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
              "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
-             "quantize_first=%d quantize_last=%d bounded_act=%s kernels=%s histograms=%s epoch=%d step=%llu "
+             "quantize_first=%d quantize_last=%d bounded_act=%s kernels=%s histograms=%s schedule=%s "
+             "epoch=%d step=%llu "
              "best_acc=%.9g best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
              (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
@@ -42,7 +43,7 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
              c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
              c->bits.quantize_last, dr_act_name(c->bounded_act), c->float_kernels ? "float" : "bit",
-             c->histograms[0] ? c->histograms : "-",
+             c->histograms[0] ? c->histograms : "-", c->schedule[0] ? c->schedule : "-",
              c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
@@ -51,7 +52,7 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 {
     dr_kv kv;
     static const char *const opts[] = {"adam", "sgd", NULL};
-    const char *model, *data, *seed, *step, *bits, *act, *hist, *kern;
+    const char *model, *data, *seed, *step, *bits, *act, *hist, *kern, *sched;
     dr_train_config_defaults(c);
     if (dr_kv_parse(&kv, text, origin, 1)) return -1;
     dr_kv_str(&kv, "model", "-", &model);
@@ -63,6 +64,8 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
     c->bounded_act = dr_act_parse_name(act);
     dr_kv_str(&kv, "histograms", "-", &hist);
     dr_kv_str(&kv, "kernels", "bit", &kern);
+    dr_kv_str(&kv, "schedule", "-", &sched);
+    snprintf(c->schedule, sizeof c->schedule, "%s", strcmp(sched, "-") ? sched : "");
     c->float_kernels = !strcmp(kern, "float");
     snprintf(c->histograms, sizeof c->histograms, "%s", strcmp(hist, "-") ? hist : "");
     if (bits && strcmp(bits, "0,0,0") && dr_bits_parse(bits, &c->bits))
@@ -102,6 +105,13 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 
 int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
 {
+    if (c->schedule[0]) { /* the bits of the stage the run is in (or ended) */
+        dr_schedule s;
+        if (dr_schedule_parse(c->schedule, &s)) return -1;
+        int q1 = c->bits.quantize_first, q2 = c->bits.quantize_last;
+        c->bits = s.bits[dr_schedule_stage(&s, c->epoch > 0 ? c->epoch - 1 : 0)];
+        c->bits.quantize_first = q1, c->bits.quantize_last = q2;
+    }
     if (!c->bits.w) {
         int has = net->default_bits[0] != 0;
         c->bits.w = has ? net->default_bits[0] : 32;
@@ -111,6 +121,48 @@ int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
     net->bounded_act = c->bounded_act;
     net->bit_kernels = !c->float_kernels;
     return dr_net_apply_bits(net, &c->bits);
+}
+
+int dr_schedule_parse(const char *text, dr_schedule *s)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    s->n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        char *colon = strchr(tok, ':'), *end;
+        if (!colon) return dr_fail("schedule '%s': stage '%s' needs W,A,G:EPOCHS", text, tok);
+        *colon = 0;
+        if (s->n == DR_MAX_STAGES) return dr_fail("schedule '%s': at most %d stages", text, DR_MAX_STAGES);
+        if (dr_bits_parse(tok, &s->bits[s->n])) return dr_fail("schedule '%s': %s", text, dr_last_error());
+        long e = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || e < 1 || e > 100000)
+            return dr_fail("schedule '%s': stage %d: epochs '%s' must be a positive integer", text, s->n + 1, colon + 1);
+        s->epochs[s->n++] = (int)e;
+    }
+    if (!s->n) return dr_fail("schedule '%s' has no stages", text);
+    return 0;
+}
+
+int dr_schedule_stage(const dr_schedule *s, int epoch)
+{
+    for (int i = 0, end = 0; i < s->n; i++)
+        if (epoch < (end += s->epochs[i])) return i;
+    return s->n - 1;
+}
+
+int dr_schedule_stage_start(const dr_schedule *s, int stage)
+{
+    int e = 0;
+    for (int i = 0; i < stage && i < s->n; i++) e += s->epochs[i];
+    return e;
+}
+
+int dr_schedule_epochs(const dr_schedule *s)
+{
+    int e = 0;
+    for (int i = 0; i < s->n; i++) e += s->epochs[i];
+    return e;
 }
 
 /* ---- evaluation ----------------------------------------------------------- */
@@ -266,7 +318,29 @@ int dr_train(dr_trainer *t)
     progress_t pr = {isatty(2), dr_now(), 0, (long)cfg->epoch * N};
     pr.last = 0;
     int rc = 0;
+    dr_schedule sched = {0};
+    if (cfg->schedule[0] && dr_schedule_parse(cfg->schedule, &sched)) {
+        fclose(log);
+        free(order);
+        return -1;
+    }
     for (int epoch = cfg->epoch; epoch < cfg->epochs; epoch++) {
+        int stage = sched.n ? dr_schedule_stage(&sched, epoch) : 0;
+        if (sched.n) {
+            int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage);
+            sched.bits[stage].quantize_first = cfg->bits.quantize_first;
+            sched.bits[stage].quantize_last = cfg->bits.quantize_last;
+            dr_net_apply_bits(net, &sched.bits[stage]);
+            if (first_of_stage) { /* a new stage starts from these weights with fresh moments */
+                dr_optim_free(&t->opt);
+                dr_optim_init(&t->opt, &cfg->optim, net);
+            }
+            if (!t->quiet && (epoch == cfg->epoch || first_of_stage)) {
+                char b[32];
+                dr_bits_format(&sched.bits[stage], b, sizeof b);
+                fprintf(stderr, "dorefa: stage %d/%d: W,A,G = %s\n", stage + 1, sched.n, b);
+            }
+        }
         dr_rng rng;
         dr_rng_seed(&rng, cfg->seed, DR_RNG_SHUFFLE, (uint64_t)epoch, 0);
         dr_rng_permutation(&rng, order, (uint32_t)N);
@@ -318,7 +392,8 @@ int dr_train(dr_trainer *t)
         if (t->test) dr_evaluate(net, t->test, &acc, &test_loss);
         cfg->epoch = epoch + 1;
         t->last_acc = acc;
-        int best = t->test && acc > cfg->best_acc;
+        /* with a schedule, the model is the last stage's: only its epochs compete */
+        int best = t->test && acc > cfg->best_acc && (!sched.n || stage == sched.n - 1);
         if (best) cfg->best_acc = (float)acc, cfg->best_epoch = epoch + 1;
         double ips = done / DR_MAX(train_s, 1e-9);
         if (!t->quiet) {
@@ -336,7 +411,11 @@ int dr_train(dr_trainer *t)
                 epoch + 1, (unsigned long long)cfg->step, lr, loss_sum / N, (double)wrong / N, acc,
                 test_loss, ips, train_s, (long)time(NULL));
         fflush(log);
-        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt")) || plot_accuracy(t)) {
+        char stage_file[32] = "";
+        if (sched.n && epoch + 1 == dr_schedule_stage_start(&sched, stage) + sched.epochs[stage])
+            snprintf(stage_file, sizeof stage_file, "stage%d.ckpt", stage + 1);
+        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) ||
+            plot_accuracy(t)) {
             rc = -1;
             break;
         }

@@ -22,6 +22,7 @@ typedef struct {
     dr_bits bits; /* w = 0: the model file's default bits (else 32,32,32) */
     int float_kernels;    /* 1: quantized layers simulate in float (--kernels float) */
     char histograms[128]; /* epochs after which to write histograms, "1,5,10"; "" none */
+    char schedule[256];   /* progressive quantization "W,A,G:E;W,A,G:E..."; "" none */
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */
     int epoch;     /* epochs completed */
@@ -34,6 +35,24 @@ void dr_train_config_defaults(dr_train_config *c);
 /* "key=value ..." text, as stored in checkpoints. */
 void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap);
 int dr_train_config_parse(const char *text, const char *origin, dr_train_config *c);
+/* Progressive quantization (Zhuang et al.): stages of (bits, epochs), each
+ * starting from the previous stage's weights. */
+#define DR_MAX_STAGES 8
+typedef struct {
+    int n;
+    dr_bits bits[DR_MAX_STAGES];
+    int epochs[DR_MAX_STAGES];
+} dr_schedule;
+
+/* Parses "1,32,32:3;1,2,4:3" (scheme a: weights first) or "8,8,8:2;4,4,4:2;2,2,4:2"
+ * (scheme b: falling bitwidths). */
+int dr_schedule_parse(const char *text, dr_schedule *s);
+/* Stage (0-based) that epoch (0-based) belongs to. */
+int dr_schedule_stage(const dr_schedule *s, int epoch);
+int dr_schedule_epochs(const dr_schedule *s);
+/* First epoch (0-based) of a stage. */
+int dr_schedule_stage_start(const dr_schedule *s, int stage);
+
 /* Resolves unset bits from the model and applies them (and the bounded activation). */
 int dr_train_config_apply_bits(dr_train_config *c, dr_net *net);
 
