@@ -42,6 +42,7 @@ printf 'input size=28\nconv filters=4 sise=3\nsoftmax\n' >"$TMP/bad.net"
 expect bad-model 1 "bad.net:2: unknown key 'sise'" -- "$DOREFA" train --model "$TMP/bad.net" --data "$DATA/mnist" -q
 expect schedule-bad 2 "needs W,A,G:EPOCHS" -- "$DOREFA" train --schedule "1,2,4"
 expect schedule-bits 2 "leave out --bits" -- "$DOREFA" train --schedule "1,2,4:1" --bits 1,2,4
+expect sp-bad 2 "expected R0,RAMP" -- "$DOREFA" train --stochastic-precision 2,1
 expect kernels-bad 2 "expected bit or float" -- "$DOREFA" train --kernels fast
 expect kernel-env-bad 2 "unknown kernel 'avx1024'" -- env DOREFA_KERNEL=avx1024 "$DOREFA" bench train --steps 1 --repeats 1 --bits 1,2,4
 expect bench-repeats 2 "--repeats 2" -- "$DOREFA" bench kernels --repeats 2

@@ -252,6 +252,52 @@ static void test_policy_file_overrides(void **s)
     assert_int_equal(dr_bits_parse("1,2", &parsed), -1);
 }
 
+/* Stochastic precision: the ratio schedule, the selection's statistics under a
+ * seed, and what a dropped layer looks like. */
+static void test_stochastic_precision(void **s)
+{
+    (void)s;
+    assert_true(dr_precision_ratio(0.5f, 4, 0) == 0.5f);
+    assert_true(fabsf(dr_precision_ratio(0.5f, 4, 2) - 0.75f) < 1e-6f);
+    assert_true(dr_precision_ratio(0.5f, 4, 4) == 1.0f);
+    assert_true(dr_precision_ratio(0.5f, 4, 9) == 1.0f);
+    assert_true(dr_precision_ratio(0.2f, 0, 0) == 1.0f);
+    char path[512];
+    snprintf(path, sizeof path, "%s/svhn-a.net", DOREFA_MODELS);
+    dr_net_options opt = {.channels = 3, .max_batch = 1};
+    dr_net *net = dr_net_load(path, &opt);
+    assert_non_null(net);
+    dr_bits b = {1, 2, 4, 0, 0};
+    unsigned char keep[64], keep2[64];
+    const int STEPS = 4000;
+    long kept = 0;
+    for (int step = 0; step < STEPS; step++) {
+        int k = dr_precision_draw(net, &b, 0.3f, 9, (uint64_t)step, keep);
+        assert_in_range(k, 0, 6); /* conv1..conv6 are quantizable; conv0 and fc are not */
+        kept += k;
+        assert_true(keep[dr_net_find(net, "conv0")->index] && keep[dr_net_find(net, "fc")->index]);
+    }
+    /* 24,000 Bernoulli(0.3) draws: sd of the mean 0.003; 5 sd */
+    double mean = (double)kept / (STEPS * 6.0);
+    if (fabs(mean - 0.3) > 0.015) fail_msg("kept fraction %.4f, expected 0.3", mean);
+    dr_precision_draw(net, &b, 0.5f, 9, 77, keep);
+    dr_precision_draw(net, &b, 0.5f, 9, 77, keep2);
+    assert_memory_equal(keep, keep2, (size_t)net->n_layers); /* same seed and step: same draw */
+    assert_int_equal(dr_precision_draw(net, &b, 1.0f, 9, 5, keep), 6);
+    /* a dropped layer computes in float, and so does the act feeding it */
+    dr_layer *conv3 = dr_net_find(net, "conv3");
+    keep[conv3->index] = 0;
+    dr_net_apply_bits_select(net, &b, keep);
+    assert_int_equal(conv3->wbits, 32);
+    assert_int_equal(conv3->gbits, 32);
+    assert_int_equal(dr_net_input_act(net, conv3)->abits, 32);
+    assert_int_equal(dr_net_find(net, "conv4")->wbits, 1);
+    dr_net_apply_bits(net, &b); /* evaluation: everything quantized again */
+    assert_int_equal(conv3->wbits, 1);
+    assert_int_equal(dr_net_input_act(net, conv3)->abits, 2);
+    dr_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_gradient_quantizer_scaling_grid_zero_and_seed),
         cmocka_unit_test(test_policy_on_model_a),
         cmocka_unit_test(test_policy_file_overrides),
+        cmocka_unit_test(test_stochastic_precision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,10 @@ static const char USAGE[] =
     "                           moments), e.g. '1,32,32:3;1,2,4:3' (weights first, then\n"
     "                           activations) or '8,8,8:2;4,4,4:2;2,2,4:2'; RUN/stageK.ckpt\n"
     "                           after each stage; replaces --bits and --epochs\n"
+    "      --stochastic-precision R0,RAMP\n"
+    "                           each step quantizes every quantizable layer with probability\n"
+    "                           r, rising linearly from R0 to 1 over RAMP epochs; evaluation\n"
+    "                           is fully quantized (e.g. 0.5,3)\n"
     "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
     "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
     "      --kernels K          bit: quantized layers compute with bit-serial integer kernels\n"
@@ -65,7 +69,7 @@ static const char USAGE[] =
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
        O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE };
+       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE, O_SP };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -76,7 +80,7 @@ static const struct option LONG[] = {
     {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
     {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
-    {"configs", 1, 0, O_CONFIGS},  {"schedule", 1, 0, O_SCHEDULE},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"configs", 1, 0, O_CONFIGS},  {"schedule", 1, 0, O_SCHEDULE}, {"stochastic-precision", 1, 0, O_SP},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
@@ -166,6 +170,16 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
                 return cli_usage_error(cmd, "--schedule: %s", dr_last_error());
             snprintf(a->cfg.schedule, sizeof a->cfg.schedule, "%s", optarg);
             a->cfg.epochs = dr_schedule_epochs(&sc);
+            break;
+        }
+        case O_SP: {
+            char *end;
+            a->cfg.sp_start = strtof(optarg, &end);
+            if (*end != ',' || !(a->cfg.sp_start >= 0 && a->cfg.sp_start <= 1))
+                return cli_usage_error(cmd, "--stochastic-precision %s: expected R0,RAMP with 0 <= R0 <= 1", optarg);
+            a->cfg.sp_ramp = strtof(end + 1, &end);
+            if (*end || !(a->cfg.sp_ramp >= 0))
+                return cli_usage_error(cmd, "--stochastic-precision %s: RAMP must be epochs >= 0", optarg);
             break;
         }
         case O_KERNELS:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/rng.h"
 
 static int valid_bits(long v) { return (v >= 1 && v <= 8) || v == 32; }
 
@@ -43,7 +44,48 @@ dr_layer *dr_net_input_act(dr_net *net, const dr_layer *l)
     return j >= 0 && net->layers[j].ops == &dr_act_ops ? &net->layers[j] : NULL;
 }
 
-int dr_net_apply_bits(dr_net *net, const dr_bits *b)
+int dr_net_apply_bits(dr_net *net, const dr_bits *b) { return dr_net_apply_bits_select(net, b, NULL); }
+
+/* Member of the quantized set under the first/last policy and file overrides. */
+static int member(const dr_net *net, int i, int last, const dr_bits *b)
+{
+    const dr_layer *l = &net->layers[i];
+    int first = l->in[0] < 0;
+    int m = !(first && !b->quantize_first) && !(i == last && !b->quantize_last);
+    return l->file_quant >= 0 ? l->file_quant : m;
+}
+
+static int last_weight_layer(const dr_net *net)
+{
+    int last = -1;
+    for (int i = 0; i < net->n_layers; i++)
+        if (is_weight_layer(&net->layers[i])) last = i;
+    return last;
+}
+
+float dr_precision_ratio(float r0, float ramp, double t)
+{
+    if (ramp <= 0 || t >= ramp) return 1.0f;
+    return r0 + (1.0f - r0) * (float)(t / ramp);
+}
+
+int dr_precision_draw(const dr_net *net, const dr_bits *b, float ratio, uint64_t seed, uint64_t step,
+                      unsigned char *keep)
+{
+    const int last = last_weight_layer(net);
+    int kept = 0;
+    dr_rng rng;
+    dr_rng_seed(&rng, seed, DR_RNG_PRECISION, step, 0);
+    for (int i = 0; i < net->n_layers; i++) {
+        keep[i] = 1;
+        if (!is_weight_layer(&net->layers[i]) || !member(net, i, last, b)) continue;
+        keep[i] = dr_rng_uniform(&rng) < ratio;
+        kept += keep[i];
+    }
+    return kept;
+}
+
+int dr_net_apply_bits_select(dr_net *net, const dr_bits *b, const unsigned char *keep)
 {
     int last = -1;
     for (int i = 0; i < net->n_layers; i++) {
@@ -56,10 +98,7 @@ int dr_net_apply_bits(dr_net *net, const dr_bits *b)
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         if (!is_weight_layer(l)) continue;
-        int first = l->in[0] < 0;
-        int member = !(first && !b->quantize_first) && !(i == last && !b->quantize_last);
-        if (l->file_quant >= 0) member = l->file_quant;
-        if (!member) continue;
+        if (!member(net, i, last, b) || (keep && !keep[i])) continue;
         l->quantized = 1;
         l->wbits = l->file_bits[0] ? l->file_bits[0] : b->w;
         l->gbits = l->file_bits[2] ? l->file_bits[2] : b->g;

@@ -26,6 +26,18 @@ void dr_bits_format(const dr_bits *b, char *buf, size_t cap);
  * training stages. */
 int dr_net_apply_bits(dr_net *net, const dr_bits *b);
 
+/* As dr_net_apply_bits, but only the conv/fc layers with keep[index] != 0
+ * (and the acts feeding them) are quantized; keep == NULL keeps all. */
+int dr_net_apply_bits_select(dr_net *net, const dr_bits *b, const unsigned char *keep);
+
+/* Stochastic precision (Zhuang et al.): the fraction of quantizable layers
+ * quantized at epoch position t (epochs, fractional) rises linearly from r0
+ * to 1 at `ramp` epochs; each layer is drawn independently per step. */
+float dr_precision_ratio(float r0, float ramp, double t);
+/* Draws keep[] for one step: returns how many quantizable layers were kept. */
+int dr_precision_draw(const dr_net *net, const dr_bits *b, float ratio, uint64_t seed, uint64_t step,
+                      unsigned char *keep);
+
 /* The act layer whose output reaches l's input through max-pooling or dropout
  * only (the layer that quantizes l's input activations), or NULL. */
 dr_layer *dr_net_input_act(dr_net *net, const dr_layer *l);

@@ -19,6 +19,7 @@ void dr_train_config_defaults(dr_train_config *c)
 {
     memset(c, 0, sizeof *c);
     c->bounded_act = -1;
+    c->sp_start = -1;
     c->epochs = 5;
     c->batch = 128;
     c->seed = 1;
@@ -34,6 +35,7 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
              "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
              "quantize_first=%d quantize_last=%d bounded_act=%s kernels=%s histograms=%s schedule=%s "
+             "sp_start=%.9g sp_ramp=%.9g "
              "epoch=%d step=%llu "
              "best_acc=%.9g best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
@@ -43,7 +45,8 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              c->aug.contrast_lo, c->aug.contrast_hi, c->aug.flip, c->aug.crop_pad, c->limit_train,
              c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
              c->bits.quantize_last, dr_act_name(c->bounded_act), c->float_kernels ? "float" : "bit",
-             c->histograms[0] ? c->histograms : "-", c->schedule[0] ? c->schedule : "-",
+             c->histograms[0] ? c->histograms : "-", c->schedule[0] ? c->schedule : "-", c->sp_start,
+             c->sp_ramp,
              c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
@@ -98,7 +101,9 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
         dr_kv_int(&kv, "quantize_last", 0, 0, 1, &c->bits.quantize_last) ||
         dr_kv_int(&kv, "epoch", 0, 0, BIG, &c->epoch) ||
         dr_kv_float(&kv, "best_acc", -1, -1, 1, &c->best_acc) ||
-        dr_kv_int(&kv, "best_epoch", 0, 0, BIG, &c->best_epoch))
+        dr_kv_int(&kv, "best_epoch", 0, 0, BIG, &c->best_epoch) ||
+        dr_kv_float(&kv, "sp_start", -1, -1, 1, &c->sp_start) ||
+        dr_kv_float(&kv, "sp_ramp", 0, 0, 1e6f, &c->sp_ramp))
         return -1;
     return 0;
 }
@@ -324,8 +329,12 @@ int dr_train(dr_trainer *t)
         free(order);
         return -1;
     }
+    unsigned char *keep = dr_xmalloc((size_t)net->n_layers);
     for (int epoch = cfg->epoch; epoch < cfg->epochs; epoch++) {
         int stage = sched.n ? dr_schedule_stage(&sched, epoch) : 0;
+        dr_bits bits_now = sched.n ? sched.bits[stage] : cfg->bits;
+        bits_now.quantize_first = cfg->bits.quantize_first;
+        bits_now.quantize_last = cfg->bits.quantize_last;
         if (sched.n) {
             int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage);
             sched.bits[stage].quantize_first = cfg->bits.quantize_first;
@@ -355,6 +364,11 @@ int dr_train(dr_trainer *t)
         while ((n = dr_loader_next(L, &x, &y)) > 0) {
             net->seed = cfg->seed;
             net->step = cfg->step;
+            if (cfg->sp_start >= 0) { /* stochastic precision: a random subset is quantized */
+                float ratio = dr_precision_ratio(cfg->sp_start, cfg->sp_ramp, epoch + (double)done / N);
+                dr_precision_draw(net, &bits_now, ratio, cfg->seed, cfg->step, keep);
+                dr_net_apply_bits_select(net, &bits_now, keep);
+            }
             dr_net_forward(net, x, y, n, 1);
             dr_net_backward(net, n);
             dr_optim_step(&t->opt, net, lr);
@@ -381,6 +395,7 @@ int dr_train(dr_trainer *t)
         dr_loader_stop(L);
         if (rc) break;
         double train_s = dr_now() - t0, acc = 0, test_loss = 0;
+        if (cfg->sp_start >= 0) dr_net_apply_bits(net, &bits_now); /* evaluation: fully quantized */
         if (listed(cfg->histograms, epoch + 1)) { /* before evaluation overwrites the buffers */
             char dir[1200];
             snprintf(dir, sizeof dir, "%s/histograms", t->out_dir);
@@ -422,5 +437,6 @@ int dr_train(dr_trainer *t)
     }
     fclose(log);
     free(order);
+    free(keep);
     return rc;
 }

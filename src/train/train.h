@@ -23,6 +23,8 @@ typedef struct {
     int float_kernels;    /* 1: quantized layers simulate in float (--kernels float) */
     char histograms[128]; /* epochs after which to write histograms, "1,5,10"; "" none */
     char schedule[256];   /* progressive quantization "W,A,G:E;W,A,G:E..."; "" none */
+    float sp_start, sp_ramp; /* stochastic precision: ratio from sp_start to 1 over sp_ramp
+                              * epochs; sp_start < 0: off */
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */
     int epoch;     /* epochs completed */
