@@ -10,6 +10,7 @@
 #include "data/loader.h"
 #include "kernels/products.h"
 #include "train/checkpoint.h"
+#include "train/distill.h"
 #include "train/train.h"
 #include "testutil.h"
 
@@ -382,6 +383,44 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     dr_net_free(net2);
 }
 
+/* ---- distillation losses (guided training) ------------------------------------ */
+
+static void test_distillation_losses_and_gradients(void **s)
+{
+    (void)s;
+    enum { N = 3, C = 5 };
+    float z[N * C], t[N * C], dz[N * C];
+    tu_fill(z, N * C, -3, 3, 1);
+    tu_fill(t, N * C, -3, 3, 2);
+    for (float T = 1; T <= 4; T *= 2) {
+        for (int i = 0; i < N * C; i++) dz[i] = 0;
+        double l = dr_distill_loss(z, t, N, C, T, 0.7f, dz);
+        assert_true(l > 0);
+        for (int i = 0; i < N * C; i++) {
+            const float h = 1e-3f, keep = z[i];
+            z[i] = keep + h;
+            double up = dr_distill_loss(z, t, N, C, T, 1, NULL);
+            z[i] = keep - h;
+            double down = dr_distill_loss(z, t, N, C, T, 1, NULL);
+            z[i] = keep;
+            double num = 0.7 * (up - down) / (2 * h);
+            if (fabs(num - dz[i]) > 1e-4 + 1e-3 * fabs(num)) fail_msg("T=%g dz[%d]: %g vs numeric %g", T, i, dz[i], num);
+        }
+        /* identical outputs: no loss, no pull */
+        for (int i = 0; i < N * C; i++) dz[i] = 0;
+        assert_true(fabs(dr_distill_loss(t, t, N, C, T, 1, dz)) < 1e-12);
+        for (int i = 0; i < N * C; i++) assert_true(fabsf(dz[i]) < 1e-7f);
+    }
+    float a[N * 4], b[N * 4], da[N * 4] = {0};
+    tu_fill(a, N * 4, -1, 1, 3);
+    tu_fill(b, N * 4, -1, 1, 4);
+    double l = dr_hint_loss(a, b, N, 4, 2.0f, da);
+    double want = 0;
+    for (int i = 0; i < N * 4; i++) want += 0.5 * (a[i] - b[i]) * (a[i] - b[i]) / N;
+    assert_true(fabs(l - want) < 1e-9);
+    for (int i = 0; i < N * 4; i++) assert_true(fabsf(da[i] - 2.0f * (a[i] - b[i]) / N) < 1e-6f);
+}
+
 /* ---- optimizer ---------------------------------------------------------------------- */
 
 static void test_adam_and_sgd_updates(void **s)
@@ -425,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_progressive_schedule_hand_over),
         cmocka_unit_test(test_checkpoint_round_trip_and_corruption),
         cmocka_unit_test(test_adam_and_sgd_updates),
+        cmocka_unit_test(test_distillation_losses_and_gradients),
     };
     return cmocka_run_group_tests(tests, load_data, free_data);
 }
