@@ -225,10 +225,12 @@ static void bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int p
 
 static int bit_ok(int a, int b) { return a < 32 && b < 32; }
 
-/* A binary AND+popcount runs about 27x more bit-MACs per second than sgemm runs
- * float MACs here (performance notes: 2,100 vs 77 G/s on 2 cores). A bit product
- * whose padded bit work exceeds its float work by more than this loses. */
-#define BIT_OVER_FLOAT 24.0
+/* Where backward-weight's padded bit work (64 pw G A per P real products)
+ * stops paying: measured with `dorefa bench kernels` on SVHN Model A (2 cores,
+ * AVX-512): ratio 9.5 (conv1, G4) 1.4x faster than sgemm, 10.4 (conv3/4, G4)
+ * even, 20.5 (conv5, G4) 2x slower. The per-sample packing and float epilogue,
+ * not the popcounts, set this (the AND+popcount ceiling alone would allow ~27). */
+#define BIT_OVER_FLOAT 12.0
 
 /* Backward-weight reduces over each sample's output pixels alone (the gradient
  * scale m_i is per sample), so a layer with few output pixels fills 64-bit
