@@ -61,11 +61,7 @@ static void test_resnet18_small_input(void **s) { (void)s; run_model("resnet18",
 static void test_svhn_a_shapes_and_size(void **s)
 {
     (void)s;
-    char path[512];
-    snprintf(path, sizeof path, "%s/svhn-a.net", DOREFA_MODELS);
-    dr_net_options opt = {.channels = 3, .max_batch = 1};
-    dr_net *net = dr_net_load(path, &opt);
-    assert_non_null(net);
+    dr_net *net = tu_shipped("svhn-a", 3, 1);
     /* spec section 4: 40 -> conv0 36 -> pool 18 -> 18 -> pool 9 -> 7 -> 7 -> 5 -> 1 */
     const char *names[] = {"conv0", "conv1", "conv2", "conv3", "conv4", "conv5", "conv6"};
     const int sizes[] = {36, 18, 18, 7, 7, 5, 1};

@@ -177,11 +177,7 @@ static void test_gradient_quantizer_scaling_grid_zero_and_seed(void **s)
 static void test_policy_on_model_a(void **s)
 {
     (void)s;
-    char path[512];
-    snprintf(path, sizeof path, "%s/svhn-a.net", DOREFA_MODELS);
-    dr_net_options opt = {.channels = 3, .max_batch = 1};
-    dr_net *net = dr_net_load(path, &opt);
-    assert_non_null(net);
+    dr_net *net = tu_shipped("svhn-a", 3, 1);
     assert_int_equal(net->default_bits[0], 1);
     assert_int_equal(net->default_bits[2], 4);
     dr_bits b = {1, 2, 4, 0, 0};
@@ -262,11 +258,7 @@ static void test_stochastic_precision(void **s)
     assert_true(dr_precision_ratio(0.5f, 4, 4) == 1.0f);
     assert_true(dr_precision_ratio(0.5f, 4, 9) == 1.0f);
     assert_true(dr_precision_ratio(0.2f, 0, 0) == 1.0f);
-    char path[512];
-    snprintf(path, sizeof path, "%s/svhn-a.net", DOREFA_MODELS);
-    dr_net_options opt = {.channels = 3, .max_batch = 1};
-    dr_net *net = dr_net_load(path, &opt);
-    assert_non_null(net);
+    dr_net *net = tu_shipped("svhn-a", 3, 1);
     dr_bits b = {1, 2, 4, 0, 0};
     unsigned char keep[64], keep2[64];
     const int STEPS = 4000;

@@ -14,6 +14,16 @@ dr_net *tu_net(const char *text, int channels, int max_batch)
     return net;
 }
 
+dr_net *tu_shipped(const char *name, int channels, int max_batch)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.net", DOREFA_MODELS, name);
+    dr_net_options opt = {.channels = channels, .max_batch = max_batch};
+    dr_net *net = dr_net_load(path, &opt);
+    if (!net) fail_msg("%s: %s", path, dr_last_error());
+    return net;
+}
+
 void tu_fill(float *x, size_t n, float lo, float hi, uint64_t seed)
 {
     dr_rng r;

@@ -15,6 +15,8 @@
 
 /* Builds a network from model text; fails the test with the parser's message. */
 dr_net *tu_net(const char *text, int channels, int max_batch);
+/* Loads a shipped model (models/NAME.net) at its own input size. */
+dr_net *tu_shipped(const char *name, int channels, int max_batch);
 /* Fills x[n] with U(lo, hi) from a test stream. */
 void tu_fill(float *x, size_t n, float lo, float hi, uint64_t seed);
 /* Directory for files a test writes (created, unique per process). */

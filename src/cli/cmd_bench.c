@@ -248,13 +248,12 @@ static int bench_kernels(int argc, char **argv)
         b.gscale = dr_xalign((size_t)n * 4);
         for (int i = 0; i < n; i++) b.gscale[i] = 0.5f;
         for (size_t i = 0; i < w_n; i++) b.w[i] = dr_rng_uniform(&r) < 0.5f ? 0.5f : -0.5f; /* 1-bit, E = 0.5 */
-        const int configs[7][4] = {{0, 1, 1, 32}, {0, 1, 2, 32}, {0, 1, 4, 32}, {0, 2, 2, 32},
-                                   {1, 1, 2, 4},  {1, 1, 2, 6},  {1, 1, 2, 8}};
-        for (int ci = 0; ci < 7 + 6; ci++) {
-            int which, W, A, G;
-            if (ci < 7) which = configs[ci][0], W = configs[ci][1], A = configs[ci][2], G = configs[ci][3];
-            else which = 1 + (ci - 7) % 2, W = 1, A = 2, G = 4 + 2 * ((ci - 7) / 2);
-            if (ci >= 4 && ci < 7) continue; /* (listed above for readability) */
+        /* {product, W, A, G}: forward at four (W,A); both backward products at G = 4, 6, 8 */
+        static const int configs[][4] = {{0, 1, 1, 32}, {0, 1, 2, 32}, {0, 1, 4, 32}, {0, 2, 2, 32},
+                                         {1, 1, 2, 4},  {2, 1, 2, 4},  {1, 1, 2, 6},  {2, 1, 2, 6},
+                                         {1, 1, 2, 8},  {2, 1, 2, 8}};
+        for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ci++) {
+            const int which = configs[ci][0], W = configs[ci][1], A = configs[ci][2], G = configs[ci][3];
             b.W = W, b.A = A, b.G = G, b.which = which;
             const float nA = (float)((1u << A) - 1), nG = (float)((1u << (G < 32 ? G : 1)) - 1);
             for (size_t i = 0; i < in_n; i++) b.in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) / nA;

@@ -22,7 +22,7 @@ struct dr_bitbuf {
     uint64_t *xpix, *x, *y, *gpix;
     int32_t *s, *rsum, *csum;
     size_t cap[11];
-    uint64_t a_pass, g_pass; /* the pass whose activation / gradient codes are held */
+    uint64_t a_pass, g_pass, w_pass; /* the pass whose activation / gradient / weight codes are held */
 };
 
 void dr_bitbuf_free(dr_bitbuf *b)
@@ -124,6 +124,17 @@ static const uint8_t *gradient_codes_of(dr_bitbuf *b, const dr_conv_geom *g, int
     gradient_codes(dout, n, per, q->gbits, q->gscale, gc);
     b->g_pass = q->pass;
     return gc;
+}
+
+/* Weight codes: made by the forward pass, reused by backward-input. */
+static const uint8_t *weight_codes_of(dr_bitbuf *b, const dr_conv_geom *g, const float *w, const dr_qinfo *q)
+{
+    const size_t count = (size_t)g->oc * dr_conv_k(g);
+    if (q->pass && b->w_pass == q->pass) return b->wcodes;
+    uint8_t *wc = GROW(b, wcodes, 1, count);
+    weight_codes(w, count, q->wbits, wc);
+    b->w_pass = q->pass;
+    return wc;
 }
 
 /* ---- packing ------------------------------------------------------------------ */
@@ -255,14 +266,14 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     }
     dr_bitbuf *b = bitbuf(q);
     const int A = q->abits, W = q->wbits, cw = nwords(g->ic), KW = g->kh * g->kw * cw;
-    const int K = dr_conv_k(g), P = dr_conv_p(g), rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
+    const int P = dr_conv_p(g), rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
     const int oc_pad = dr_round_up(g->oc, DR_BG_COLS);
     /* codes and packed operands (the packed pixels are kept for backward-weight) */
     b->a_pass = 0; /* a new forward pass: recompute */
     const uint64_t *xpix = activation_pixels(b, g, n, in, q);
     b->g_pass = 0; /* gradients of this pass are not known yet */
-    uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
-    weight_codes(w, (size_t)g->oc * K, W, wc);
+    b->w_pass = 0; /* the weights may have changed since the last pass */
+    const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
     bit_im2col(g, n, xpix, A, x, rows_pad);
     uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
@@ -290,8 +301,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     const int G = q->gbits, W = q->wbits, ow = nwords(g->oc), K = dr_conv_k(g), P = dr_conv_p(g);
     const int k_pad = dr_round_up(K, DR_BG_COLS);
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
-    uint8_t *wc = GROW(b, wcodes, 1, (size_t)g->oc * K);
-    weight_codes(w, (size_t)g->oc * K, W, wc);
+    const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes */
     for (int o = 0; o < g->oc; o++)
         for (int k = 0; k < K; k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
@@ -306,7 +316,6 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     chunk = DR_MIN(chunk, n);
     (void)ws;
     const float nG = levels(G);
-    const int icg = g->ic;
     const uint8_t *gall = gradient_codes_of(b, g, n, dout, q);
     for (int s0 = 0; s0 < n; s0 += chunk) {
         const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
@@ -333,9 +342,9 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
                     for (int kx = 0; kx < g->kw; kx++) {
                         int xx = ox * g->sw - g->pad_left + kx;
                         if (xx < 0 || xx >= g->iw) continue;
-                        const int k0 = (ky * g->kw + kx) * icg;
+                        const int k0 = (ky * g->kw + kx) * g->ic;
                         float *d = dst + ((size_t)yy * g->iw + xx) * g->ic;
-                        for (int c = 0; c < icg; c++)
+                        for (int c = 0; c < g->ic; c++)
                             d[c] += c1 * (float)sr[k0 + c] + c2 * (float)wsum[k0 + c] + c0;
                     }
                 }

@@ -337,16 +337,14 @@ int dr_train(dr_trainer *t)
         bits_now.quantize_last = cfg->bits.quantize_last;
         if (sched.n) {
             int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage);
-            sched.bits[stage].quantize_first = cfg->bits.quantize_first;
-            sched.bits[stage].quantize_last = cfg->bits.quantize_last;
-            dr_net_apply_bits(net, &sched.bits[stage]);
+            dr_net_apply_bits(net, &bits_now);
             if (first_of_stage) { /* a new stage starts from these weights with fresh moments */
                 dr_optim_free(&t->opt);
                 dr_optim_init(&t->opt, &cfg->optim, net);
             }
             if (!t->quiet && (epoch == cfg->epoch || first_of_stage)) {
                 char b[32];
-                dr_bits_format(&sched.bits[stage], b, sizeof b);
+                dr_bits_format(&bits_now, b, sizeof b);
                 fprintf(stderr, "dorefa: stage %d/%d: W,A,G = %s\n", stage + 1, sched.n, b);
             }
         }
