@@ -43,6 +43,10 @@ expect bad-model 1 "bad.net:2: unknown key 'sise'" -- "$DOREFA" train --model "$
 expect schedule-bad 2 "needs W,A,G:EPOCHS" -- "$DOREFA" train --schedule "1,2,4"
 expect schedule-bits 2 "leave out --bits" -- "$DOREFA" train --schedule "1,2,4:1" --bits 1,2,4
 expect sp-bad 2 "expected R0,RAMP" -- "$DOREFA" train --stochastic-precision 2,1
+expect hint-alone 2 "--hint needs --guide" -- "$DOREFA" train --hint bn4
+expect guide-weights 2 "expected L,F" -- "$DOREFA" train --guide default --guide-weights x
+expect guide-missing 1 "nomodel: no such model file" -- "$DOREFA" train --guide nomodel --data "$DATA/mnist" --limit-train 10 -q
+expect guide-hint 1 "no layer named 'nosuch'" -- "$DOREFA" train --guide default --hint nosuch --data "$DATA/mnist" --limit-train 10 -q
 expect kernels-bad 2 "expected bit or float" -- "$DOREFA" train --kernels fast
 expect kernel-env-bad 2 "unknown kernel 'avx1024'" -- env DOREFA_KERNEL=avx1024 "$DOREFA" bench train --steps 1 --repeats 1 --bits 1,2,4
 expect bench-repeats 2 "--repeats 2" -- "$DOREFA" bench kernels --repeats 2

@@ -11,6 +11,7 @@
 #include "kernels/products.h"
 #include "train/checkpoint.h"
 #include "train/distill.h"
+#include "train/guide.h"
 #include "train/train.h"
 #include "testutil.h"
 
@@ -62,6 +63,9 @@ static const char MODEL[] = "input size=28\n"
 static dr_bits run_bits = {32, 32, 32, 0, 0};
 static int run_float_kernels;
 static const char *run_schedule = "";
+static const char *run_guide = ""; /* partner model file of guided training; "" none */
+static float run_guide_w = 1;
+static const char *run_hint = "";
 
 static float *train_run(const char *dir, int epochs, uint64_t seed, const char *resume, double *acc,
                         size_t *count)
@@ -80,6 +84,10 @@ static float *train_run(const char *dir, int epochs, uint64_t seed, const char *
         t.cfg.bits = run_bits;
         t.cfg.float_kernels = run_float_kernels;
         snprintf(t.cfg.schedule, sizeof t.cfg.schedule, "%s", run_schedule);
+        snprintf(t.cfg.guide, sizeof t.cfg.guide, "%s", run_guide);
+        snprintf(t.cfg.hint, sizeof t.cfg.hint, "%s", run_hint);
+        t.cfg.guide_w_low = t.cfg.guide_w_full = run_guide_w;
+        t.cfg.hint_w = 0.5f;
     }
     t.cfg.epochs = epochs;
     t.net = tu_net(MODEL, 1, t.cfg.batch);
@@ -88,6 +96,12 @@ static float *train_run(const char *dir, int epochs, uint64_t seed, const char *
     dr_optim_init(&t.opt, &t.cfg.optim, t.net);
     if (resume && dr_checkpoint_restore(&ck, t.net, &t.opt)) fail_msg("%s", dr_last_error());
     dr_checkpoint_free(&ck);
+    dr_guide guide = {0};
+    dr_net_options nopt = {.channels = 1, .max_batch = t.cfg.batch};
+    if (t.cfg.guide[0]) {
+        if (dr_guide_create(&guide, &t.cfg, resume, &nopt, t.net)) fail_msg("%s", dr_last_error());
+        t.guide = &guide;
+    }
     t.train = &train_set;
     t.test = &test_set;
     t.out_dir = dir;
@@ -110,6 +124,7 @@ static float *train_run(const char *dir, int epochs, uint64_t seed, const char *
     }
     *count = n;
     dr_optim_free(&t.opt);
+    dr_guide_free(&guide);
     dr_net_free(t.net);
     return all;
 }
@@ -416,9 +431,129 @@ static void test_distillation_losses_and_gradients(void **s)
     tu_fill(b, N * 4, -1, 1, 4);
     double l = dr_hint_loss(a, b, N, 4, 2.0f, da);
     double want = 0;
-    for (int i = 0; i < N * 4; i++) want += 0.5 * (a[i] - b[i]) * (a[i] - b[i]) / N;
+    for (int i = 0; i < N * 4; i++) want += 0.5 * (a[i] - b[i]) * (a[i] - b[i]) / (N * 4);
     assert_true(fabs(l - want) < 1e-9);
-    for (int i = 0; i < N * 4; i++) assert_true(fabsf(da[i] - 2.0f * (a[i] - b[i]) / N) < 1e-6f);
+    for (int i = 0; i < N * 4; i++) assert_true(fabsf(da[i] - 2.0f * (a[i] - b[i]) / (N * 4)) < 1e-6f);
+}
+
+/* Guided training wiring: after dr_guide_step, the low-bitwidth network's
+ * parameter gradients are those of CE + w KD(its logits, the partner's) +
+ * hint_w hint(its layer, the partner's), by finite differences, and the
+ * partner's are those of its own CE + KD + hint toward the low network. */
+static void test_guided_step_gradients(void **s)
+{
+    (void)s;
+    static const char net_text[] = "input size=3\n"
+                                   "conv name=c filters=3 size=3 pad=same bias=1\n"
+                                   "act name=a fn=identity\n"
+                                   "fc name=f outputs=4 bias=1\n"
+                                   "softmax\n";
+    enum { N = 3, C = 4 };
+    dr_net *low = tu_net(net_text, 2, N), *full = tu_net(net_text, 2, N);
+    dr_net_init(low, 1);
+    dr_net_init(full, 2);
+    dr_guide g;
+    assert_int_equal(dr_guide_setup(&g, low, full, 2.0f, 0.7f, 0.3f, "a:c", 0.5f), 0);
+    dr_optim_config oc;
+    dr_optim_defaults(&oc);
+    dr_optim_init(&g.opt, &oc, full);
+    float x[N * 18];
+    int y[N] = {0, 3, 1};
+    tu_fill(x, N * 18, -1, 1, 7);
+    dr_net_forward(low, x, y, N, 1);
+    dr_guide_step(&g, low, x, y, N, 0); /* lr 0: the partner stays as it was */
+    float zt[N * C], ht[N * 27], zl[N * C], hl[N * 27];
+    memcpy(zt, dr_net_logits(full), sizeof zt);
+    memcpy(ht, dr_net_find(full, "c")->out, sizeof ht);
+    memcpy(zl, dr_net_logits(low), sizeof zl);
+    memcpy(hl, dr_net_find(low, "a")->out, sizeof hl);
+    for (int which = 0; which < 2; which++) {
+        dr_net *net = which ? full : low;
+        const float *other_z = which ? zl : zt, *other_h = which ? hl : ht;
+        const char *hint_layer = which ? "c" : "a";
+        float w = which ? 0.3f : 0.7f;
+        for (int k = 0; k < dr_net_param_count(net); k++) {
+            dr_param *p = dr_net_param(net, k);
+            for (size_t i = 0; i < p->size; i += 5) {
+                const float h = 1e-2f, keep = p->value[i];
+                double L[2];
+                for (int sgn = 0; sgn < 2; sgn++) {
+                    p->value[i] = keep + (sgn ? -h : h);
+                    dr_net_forward(net, x, y, N, 1);
+                    L[sgn] = net->loss + w * dr_distill_loss(dr_net_logits(net), other_z, N, C, 2.0f, 1, NULL) +
+                             0.5 * dr_hint_loss(dr_net_find(net, hint_layer)->out, other_h, N, 27, 1, NULL);
+                }
+                p->value[i] = keep;
+                double num = (L[0] - L[1]) / (2 * h);
+                if (fabs(num - p->grad[i]) > 2e-3 + 2e-2 * fabs(num))
+                    fail_msg("%s %s[%zu]: gradient %g, numeric %g", which ? "partner" : "low", p->name, i,
+                             p->grad[i], num);
+            }
+        }
+    }
+    /* a hint between layers of different shapes is refused */
+    dr_guide g2;
+    assert_int_equal(dr_guide_setup(&g2, low, full, 2, 1, 1, "a:f", 1), -1);
+    tu_assert_error_has("gives 3x3x3");
+    assert_int_equal(dr_guide_setup(&g2, low, full, 2, 1, 1, "nosuch", 1), -1);
+    tu_assert_error_has("no layer named 'nosuch'");
+    dr_guide_free(&g); /* frees full */
+    dr_net_free(low);
+}
+
+/* Guided training end to end: with zero weights the low-bitwidth network
+ * trains exactly as without a partner; with weights it differs, and a run
+ * resumed from its epoch-1 checkpoint (partner from guide.ckpt) ends with the
+ * uninterrupted run's weights, for both networks. */
+static void test_guided_training_runs_and_resumes(void **s)
+{
+    (void)s;
+    if (!have_data) return;
+    char model[600], plain[600], zero[600], full[600], half[600], ck[700], g1[700], g2[700];
+    snprintf(model, sizeof model, "%s/guide.net", tu_tmpdir());
+    FILE *f = fopen(model, "w");
+    assert_non_null(f);
+    fputs(MODEL, f);
+    fclose(f);
+    snprintf(plain, sizeof plain, "%s/guide-plain", tu_tmpdir());
+    snprintf(zero, sizeof zero, "%s/guide-zero", tu_tmpdir());
+    snprintf(full, sizeof full, "%s/guide-full", tu_tmpdir());
+    snprintf(half, sizeof half, "%s/guide-half", tu_tmpdir());
+    double acc;
+    size_t n[6];
+    run_bits = (dr_bits){2, 2, 4, 0, 0};
+    float *w_plain = train_run(plain, 1, 9, NULL, &acc, &n[0]);
+    run_guide = model;
+    run_guide_w = 0;
+    float *w_zero = train_run(zero, 1, 9, NULL, &acc, &n[1]);
+    assert_int_equal(n[0], n[1]);
+    assert_memory_equal(w_plain, w_zero, n[0] * sizeof(float));
+    run_guide_w = 1;
+    run_hint = "maxpool7";
+    float *w_full = train_run(full, 2, 9, NULL, &acc, &n[2]);
+    double acc_full = acc;
+    float *w_half = train_run(half, 1, 9, NULL, &acc, &n[3]);
+    assert_memory_not_equal(w_plain, w_half, n[0] * sizeof(float));
+    run_guide = run_hint = "";
+    run_bits = (dr_bits){32, 32, 32, 0, 0};
+    snprintf(ck, sizeof ck, "%s/last.ckpt", half);
+    float *w_res = train_run(half, 2, 0, ck, &acc, &n[4]);
+    assert_memory_equal(w_full, w_res, n[2] * sizeof(float));
+    assert_true(acc == acc_full);
+    snprintf(g1, sizeof g1, "%s/guide.ckpt", full);
+    snprintf(g2, sizeof g2, "%s/guide.ckpt", half);
+    float *p1 = checkpoint_values(g1, &n[4]), *p2 = checkpoint_values(g2, &n[5]);
+    assert_int_equal(n[4], n[5]);
+    assert_memory_equal(p1, p2, n[4] * sizeof(float));
+    /* the partner learned too: the log has its accuracy */
+    char log[700];
+    snprintf(log, sizeof log, "%s/metrics.jsonl", full);
+    char *text = dr_read_file(log, NULL);
+    const char *ga = text ? strstr(text, "\"guide_test_acc\": ") : NULL;
+    assert_non_null(ga);
+    assert_true(atof(ga + 18) > 0.5);
+    free(text);
+    free(w_plain), free(w_zero), free(w_full), free(w_half), free(w_res), free(p1), free(p2);
 }
 
 /* ---- optimizer ---------------------------------------------------------------------- */
@@ -465,6 +600,8 @@ int main(void)
         cmocka_unit_test(test_checkpoint_round_trip_and_corruption),
         cmocka_unit_test(test_adam_and_sgd_updates),
         cmocka_unit_test(test_distillation_losses_and_gradients),
+        cmocka_unit_test(test_guided_step_gradients),
+        cmocka_unit_test(test_guided_training_runs_and_resumes),
     };
     return cmocka_run_group_tests(tests, load_data, free_data);
 }

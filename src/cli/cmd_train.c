@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "model/net.h"
 #include "train/checkpoint.h"
+#include "train/guide.h"
 #include "train/train.h"
 
 static const char USAGE[] =
@@ -36,6 +37,16 @@ static const char USAGE[] =
     "                           each step quantizes every quantizable layer with probability\n"
     "                           r, rising linearly from R0 to 1 over RAMP epochs; evaluation\n"
     "                           is fully quantized (e.g. 0.5,3)\n"
+    "      --guide MODEL        guided training: train a full-precision MODEL (any model file\n"
+    "                           with the same input and classes, e.g. the same one) beside\n"
+    "                           this network; each adds a distillation term toward the other's\n"
+    "                           softened outputs (RUN/guide.ckpt holds the partner)\n"
+    "      --guide-temperature T  softening temperature (default: 2)\n"
+    "      --guide-weights L,F  weights of the distillation term in the low-bitwidth and the\n"
+    "                           full-precision network's loss (default: 1,1)\n"
+    "      --hint LOW[:FULL]    also pull the output of layer LOW toward the partner's layer\n"
+    "                           FULL (default: the same name) by an L2 term, and back\n"
+    "      --hint-weight X      weight of the hint term (default: 1)\n"
     "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
     "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
     "      --kernels K          bit: quantized layers compute with bit-serial integer kernels\n"
@@ -69,7 +80,8 @@ static const char USAGE[] =
 
 enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
        O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE, O_SP };
+       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE, O_SP, O_GUIDE, O_GUIDE_T,
+       O_GUIDE_W, O_HINT, O_HINT_W };
 
 static const struct option LONG[] = {
     {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
@@ -81,6 +93,8 @@ static const struct option LONG[] = {
     {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
     {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
     {"configs", 1, 0, O_CONFIGS},  {"schedule", 1, 0, O_SCHEDULE}, {"stochastic-precision", 1, 0, O_SP},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
+    {"guide", 1, 0, O_GUIDE},      {"guide-temperature", 1, 0, O_GUIDE_T},
+    {"guide-weights", 1, 0, O_GUIDE_W}, {"hint", 1, 0, O_HINT}, {"hint-weight", 1, 0, O_HINT_W},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 /* Options that may change when resuming. */
@@ -198,6 +212,28 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
                 return cli_usage_error(cmd, "--bounded-act %s: expected cabs or crelu", optarg);
             break;
         case O_QLAST: a->cfg.bits.quantize_last = 1; break;
+        case O_GUIDE:
+            if (strlen(optarg) >= sizeof a->cfg.guide) return cli_usage_error(cmd, "--guide: name too long");
+            snprintf(a->cfg.guide, sizeof a->cfg.guide, "%s", optarg);
+            break;
+        case O_GUIDE_T: if (cli_float(cmd, "guide-temperature", optarg, 0.01, 100, &f)) return EXIT_USAGE;
+                        a->cfg.guide_T = (float)f; break;
+        case O_GUIDE_W: {
+            char *end;
+            a->cfg.guide_w_low = strtof(optarg, &end);
+            if (*end == ',') a->cfg.guide_w_full = strtof(end + 1, &end);
+            if (*end || !(a->cfg.guide_w_low >= 0 && a->cfg.guide_w_low <= 1000) ||
+                !(a->cfg.guide_w_full >= 0 && a->cfg.guide_w_full <= 1000))
+                return cli_usage_error(cmd, "--guide-weights %s: expected L,F, each 0..1000", optarg);
+            break;
+        }
+        case O_HINT:
+            if (strlen(optarg) >= sizeof a->cfg.hint || !*optarg || strpbrk(optarg, " \t="))
+                return cli_usage_error(cmd, "--hint %s: expected LAYER or LAYER:LAYER", optarg);
+            snprintf(a->cfg.hint, sizeof a->cfg.hint, "%s", optarg);
+            break;
+        case O_HINT_W: if (cli_float(cmd, "hint-weight", optarg, 0, 1e6, &f)) return EXIT_USAGE;
+                       a->cfg.hint_w = (float)f; break;
         case O_THREADS: if (cli_int(cmd, "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
                         a->cfg.threads = (int)v; break;
         default: return cli_usage_error(cmd, "unknown option");
@@ -208,6 +244,8 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
         return cli_usage_error(cmd, "--configs belongs to 'dorefa sweep'");
     if (a->cfg.schedule[0] && (a->cfg.bits.w || a->epochs_arg > 0 || a->configs))
         return cli_usage_error(cmd, "--schedule sets the bits and epochs: leave out --bits, --epochs and --configs");
+    if (a->cfg.hint[0] && !a->cfg.guide[0])
+        return cli_usage_error(cmd, "--hint needs --guide (the partner whose layer it follows)");
     if (a->resume && a->bad_with_resume)
         return cli_usage_error(cmd, "with --resume the run's own settings are used; only "
                                         "--epochs, --data, --out, --histograms, --threads and --quiet "
@@ -249,6 +287,7 @@ int train_execute(train_args *a, train_result *res)
     dr_dataset train = {0}, test = {0};
     dr_net *net = NULL;
     dr_trainer t = {0};
+    dr_guide guide = {0};
     if (dr_model_peek_input(model_text, model_origin, &h, &w) ||
         cli_load_split(cfg.data, DR_SPLIT_TRAIN, h, w, cfg.svhn_extra, cfg.limit_train, &train) ||
         cli_load_split(cfg.data, DR_SPLIT_TEST, h, w, 0, cfg.limit_test, &test)) {
@@ -287,6 +326,13 @@ int train_execute(train_args *a, train_result *res)
         rc = cli_error();
         goto done;
     }
+    if (cfg.guide[0]) {
+        if (dr_guide_create(&guide, &cfg, resume, &nopt, net)) {
+            rc = cli_error();
+            goto done;
+        }
+        t.guide = &guide;
+    }
     char out_dir[1024];
     if (out) snprintf(out_dir, sizeof out_dir, "%s", out);
     else if (resume) {
@@ -313,6 +359,10 @@ int train_execute(train_args *a, train_result *res)
                 cfg.float_kernels ? "float simulation" : dr_bitgemm_kernel());
         fprintf(stderr, "dorefa: data %s: %d training, %d test images, %d classes; run folder %s\n",
                 cfg.data, train.n, test.n, classes, out_dir);
+        if (t.guide)
+            fprintf(stderr, "dorefa: guided by a full-precision %s (%zu parameters): T %g, weights %g,%g%s%s\n",
+                    cfg.guide, dr_net_weight_count(guide.net), cfg.guide_T, cfg.guide_w_low,
+                    cfg.guide_w_full, cfg.hint[0] ? ", hint " : "", cfg.hint);
         if (resume) fprintf(stderr, "dorefa: resuming after epoch %d\n", cfg.epoch);
     }
     if (dr_train(&t)) {
@@ -331,6 +381,7 @@ int train_execute(train_args *a, train_result *res)
     rc = EXIT_OK;
 done:
     if (t.opt.n) dr_optim_free(&t.opt);
+    dr_guide_free(&guide);
     dr_net_free(net);
     dr_dataset_free(&train);
     dr_dataset_free(&test);

@@ -291,7 +291,7 @@ void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int t
     for (int i = 0; i < net->n_layers; i++) net->layers[i].ops->forward(&net->layers[i], net, n);
 }
 
-void dr_net_backward(dr_net *net, int n)
+void dr_net_backward_begin(dr_net *net, int n)
 {
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
@@ -299,8 +299,22 @@ void dr_net_backward(dr_net *net, int n)
         for (int j = 0; j < l->n_params; j++)
             memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
     }
+}
+
+void dr_net_backward_run(dr_net *net, int n)
+{
     for (int i = net->n_layers - 1; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], net, n);
 }
+
+void dr_net_backward(dr_net *net, int n)
+{
+    dr_net_backward_begin(net, n);
+    dr_net_backward_run(net, n);
+}
+
+const float *dr_net_logits(dr_net *net) { return dr_net_input(net, &net->layers[net->n_layers - 1], 0); }
+
+float *dr_net_logits_grad(dr_net *net) { return dr_net_input_grad(net, &net->layers[net->n_layers - 1], 0); }
 
 const float *dr_net_output(const dr_net *net) { return net->layers[net->n_layers - 1].out; }
 

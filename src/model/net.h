@@ -44,6 +44,15 @@ void dr_net_init(dr_net *net, uint64_t seed);
 void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train);
 /* Backpropagates the loss of the last training forward pass; param grads are overwritten. */
 void dr_net_backward(dr_net *net, int n);
+/* The same in two steps, for extra loss terms: begin zeroes every gradient,
+ * the caller may then add its terms' gradients into layer douts, run
+ * backpropagates all of it. */
+void dr_net_backward_begin(dr_net *net, int n);
+void dr_net_backward_run(dr_net *net, int n);
+
+/* Logits: the input of the final softmax layer, and its gradient buffer. */
+const float *dr_net_logits(dr_net *net);
+float *dr_net_logits_grad(dr_net *net);
 
 /* The network's output (class probabilities of the last layer), n x classes. */
 const float *dr_net_output(const dr_net *net);

@@ -27,11 +27,11 @@ double dr_distill_loss(const float *z, const float *t, int n, int C, float T, fl
 
 double dr_hint_loss(const float *a, const float *b, int n, size_t per, float weight, float *da)
 {
-    double loss = 0;
+    double loss = 0, scale = 1.0 / ((double)n * per);
     for (size_t i = 0; i < (size_t)n * per; i++) {
         double d = (double)a[i] - b[i];
         loss += 0.5 * d * d;
-        if (da) da[i] += (float)(weight * d / n);
+        if (da) da[i] += (float)(weight * d * scale);
     }
-    return n ? loss / n : 0;
+    return n && per ? loss * scale : 0;
 }

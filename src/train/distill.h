@@ -12,8 +12,9 @@
  * Returns the loss (without the weight). */
 double dr_distill_loss(const float *z, const float *t, int n, int C, float T, float weight, float *dz);
 
-/* 0.5 |a - b|^2 / n over n samples of `per` values; da (may be NULL)
- * receives weight (a - b) / n, added. Returns the loss (without the weight). */
+/* 0.5 |a - b|^2 / (n per): half the mean squared difference over n samples
+ * of `per` values; da (may be NULL) receives weight (a - b) / (n per), added.
+ * Returns the loss (without the weight). */
 double dr_hint_loss(const float *a, const float *b, int n, size_t per, float weight, float *da);
 
 #endif

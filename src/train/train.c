@@ -12,6 +12,7 @@
 #include "../core/common.h"
 #include "../core/rng.h"
 #include "checkpoint.h"
+#include "guide.h"
 #include "histogram.h"
 #include "svg.h"
 
@@ -20,6 +21,9 @@ void dr_train_config_defaults(dr_train_config *c)
     memset(c, 0, sizeof *c);
     c->bounded_act = -1;
     c->sp_start = -1;
+    c->guide_T = 2;
+    c->guide_w_low = c->guide_w_full = 1;
+    c->hint_w = 1;
     c->epochs = 5;
     c->batch = 128;
     c->seed = 1;
@@ -35,8 +39,8 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              "weight_decay=%.9g brightness=%.9g contrast_lo=%.9g contrast_hi=%.9g flip=%d "
              "crop_pad=%d limit_train=%d limit_test=%d svhn_extra=%d bits=%d,%d,%d "
              "quantize_first=%d quantize_last=%d bounded_act=%s kernels=%s histograms=%s schedule=%s "
-             "sp_start=%.9g sp_ramp=%.9g "
-             "epoch=%d step=%llu "
+             "sp_start=%.9g sp_ramp=%.9g guide=%s guide_t=%.9g guide_w_low=%.9g guide_w_full=%.9g "
+             "hint=%s hint_w=%.9g epoch=%d step=%llu "
              "best_acc=%.9g best_epoch=%d",
              c->model[0] ? c->model : "-", c->data[0] ? c->data : "-", c->epochs, c->batch,
              (unsigned long long)c->seed, c->optim.kind == DR_OPT_ADAM ? "adam" : "sgd",
@@ -46,8 +50,8 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
              c->limit_test, c->svhn_extra, c->bits.w, c->bits.a, c->bits.g, c->bits.quantize_first,
              c->bits.quantize_last, dr_act_name(c->bounded_act), c->float_kernels ? "float" : "bit",
              c->histograms[0] ? c->histograms : "-", c->schedule[0] ? c->schedule : "-", c->sp_start,
-             c->sp_ramp,
-             c->epoch, (unsigned long long)c->step, c->best_acc,
+             c->sp_ramp, c->guide[0] ? c->guide : "-", c->guide_T, c->guide_w_low, c->guide_w_full,
+             c->hint[0] ? c->hint : "-", c->hint_w, c->epoch, (unsigned long long)c->step, c->best_acc,
              c->best_epoch);
 }
 
@@ -55,7 +59,7 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
 {
     dr_kv kv;
     static const char *const opts[] = {"adam", "sgd", NULL};
-    const char *model, *data, *seed, *step, *bits, *act, *hist, *kern, *sched;
+    const char *model, *data, *seed, *step, *bits, *act, *hist, *kern, *sched, *guide, *hint;
     dr_train_config_defaults(c);
     if (dr_kv_parse(&kv, text, origin, 1)) return -1;
     dr_kv_str(&kv, "model", "-", &model);
@@ -69,6 +73,10 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
     dr_kv_str(&kv, "kernels", "bit", &kern);
     dr_kv_str(&kv, "schedule", "-", &sched);
     snprintf(c->schedule, sizeof c->schedule, "%s", strcmp(sched, "-") ? sched : "");
+    dr_kv_str(&kv, "guide", "-", &guide);
+    snprintf(c->guide, sizeof c->guide, "%s", strcmp(guide, "-") ? guide : "");
+    dr_kv_str(&kv, "hint", "-", &hint);
+    snprintf(c->hint, sizeof c->hint, "%s", strcmp(hint, "-") ? hint : "");
     c->float_kernels = !strcmp(kern, "float");
     snprintf(c->histograms, sizeof c->histograms, "%s", strcmp(hist, "-") ? hist : "");
     if (bits && strcmp(bits, "0,0,0") && dr_bits_parse(bits, &c->bits))
@@ -103,7 +111,11 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
         dr_kv_float(&kv, "best_acc", -1, -1, 1, &c->best_acc) ||
         dr_kv_int(&kv, "best_epoch", 0, 0, BIG, &c->best_epoch) ||
         dr_kv_float(&kv, "sp_start", -1, -1, 1, &c->sp_start) ||
-        dr_kv_float(&kv, "sp_ramp", 0, 0, 1e6f, &c->sp_ramp))
+        dr_kv_float(&kv, "sp_ramp", 0, 0, 1e6f, &c->sp_ramp) ||
+        dr_kv_float(&kv, "guide_t", 2, 1e-3f, 1e3f, &c->guide_T) ||
+        dr_kv_float(&kv, "guide_w_low", 1, 0, 1e6f, &c->guide_w_low) ||
+        dr_kv_float(&kv, "guide_w_full", 1, 0, 1e6f, &c->guide_w_full) ||
+        dr_kv_float(&kv, "hint_w", 1, 0, 1e6f, &c->hint_w))
         return -1;
     return 0;
 }
@@ -305,6 +317,16 @@ static int save(dr_trainer *t, const char *file)
     return dr_checkpoint_save(path, t->net, &t->opt, conf);
 }
 
+/* The partner of guided training, with the same configuration text (its epoch
+ * tells a resumed run that the two files belong together). */
+static int save_guide(dr_trainer *t)
+{
+    char path[1200], conf[4096];
+    snprintf(path, sizeof path, "%s/guide.ckpt", t->out_dir);
+    dr_train_config_format(&t->cfg, conf, sizeof conf);
+    return dr_checkpoint_save(path, t->guide->net, &t->guide->opt, conf);
+}
+
 int dr_train(dr_trainer *t)
 {
     dr_train_config *cfg = &t->cfg;
@@ -354,6 +376,7 @@ int dr_train(dr_trainer *t)
         float lr = dr_optim_lr(&cfg->optim, epoch);
         dr_loader *L = dr_loader_start(t->train, order, N, cfg->batch, &cfg->aug, cfg->seed,
                                        (uint64_t)epoch, 0);
+        if (t->guide) t->guide->kd_sum = t->guide->hint_sum = t->guide->partner_loss_sum = 0;
         double t0 = dr_now(), loss_sum = 0;
         long wrong = 0;
         int done = 0, n, last_n = 0;
@@ -368,7 +391,10 @@ int dr_train(dr_trainer *t)
                 dr_net_apply_bits_select(net, &bits_now, keep);
             }
             dr_net_forward(net, x, y, n, 1);
-            dr_net_backward(net, n);
+            if (t->guide)
+                dr_guide_step(t->guide, net, x, y, n, lr);
+            else
+                dr_net_backward(net, n);
             dr_optim_step(&t->opt, net, lr);
             cfg->step++;
             if (!isfinite(net->loss)) {
@@ -403,6 +429,8 @@ int dr_train(dr_trainer *t)
             }
         }
         if (t->test) dr_evaluate(net, t->test, &acc, &test_loss);
+        double guide_acc = 0, guide_loss = 0;
+        if (t->guide && t->test) dr_evaluate(t->guide->net, t->test, &guide_acc, &guide_loss);
         cfg->epoch = epoch + 1;
         t->last_acc = acc;
         /* with a schedule, the model is the last stage's: only its epochs compete */
@@ -416,18 +444,27 @@ int dr_train(dr_trainer *t)
                     "%.1f s, %.0f img/s\n",
                     epoch + 1, cfg->epochs, loss_sum / N, 100.0 * wrong / N, 100 * acc,
                     test_loss, train_s, ips);
+            if (t->guide)
+                fprintf(stderr, "         guide: train loss %.4f, distillation %.4f, hint %.4f | test acc %.2f%%\n",
+                        t->guide->partner_loss_sum / N, t->guide->kd_sum / N, t->guide->hint_sum / N,
+                        100 * guide_acc);
         }
         fprintf(log,
                 "{\"epoch\": %d, \"step\": %llu, \"lr\": %.6g, \"train_loss\": %.6f, "
                 "\"train_err\": %.6f, \"test_acc\": %.6f, \"test_loss\": %.6f, "
-                "\"images_per_s\": %.1f, \"epoch_seconds\": %.3f, \"time\": %ld}\n",
+                "\"images_per_s\": %.1f, \"epoch_seconds\": %.3f, \"time\": %ld",
                 epoch + 1, (unsigned long long)cfg->step, lr, loss_sum / N, (double)wrong / N, acc,
                 test_loss, ips, train_s, (long)time(NULL));
+        if (t->guide)
+            fprintf(log, ", \"distill_loss\": %.6f, \"hint_loss\": %.6f, \"guide_train_loss\": %.6f, "
+                         "\"guide_test_acc\": %.6f",
+                    t->guide->kd_sum / N, t->guide->hint_sum / N, t->guide->partner_loss_sum / N, guide_acc);
+        fprintf(log, "}\n");
         fflush(log);
         char stage_file[32] = "";
         if (sched.n && epoch + 1 == dr_schedule_stage_start(&sched, stage) + sched.epochs[stage])
             snprintf(stage_file, sizeof stage_file, "stage%d.ckpt", stage + 1);
-        if (save(t, "last.ckpt") || (best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) ||
+        if (save(t, "last.ckpt") || (t->guide && save_guide(t)) || (best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) ||
             plot_accuracy(t)) {
             rc = -1;
             break;

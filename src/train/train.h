@@ -25,6 +25,10 @@ typedef struct {
     char schedule[256];   /* progressive quantization "W,A,G:E;W,A,G:E..."; "" none */
     float sp_start, sp_ramp; /* stochastic precision: ratio from sp_start to 1 over sp_ramp
                               * epochs; sp_start < 0: off */
+    char guide[384];      /* guided training: the full-precision partner's model; "" none */
+    float guide_T, guide_w_low, guide_w_full; /* temperature; weights of the distillation terms */
+    char hint[100];       /* "LOW[:FULL]" layers joined by the hint term; "" none */
+    float hint_w;
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     /* progress */
     int epoch;     /* epochs completed */
@@ -64,6 +68,7 @@ typedef struct {
     dr_train_config cfg;
     const dr_dataset *train, *test;
     const char *out_dir; /* run folder: metrics.jsonl, last.ckpt, best.ckpt */
+    struct dr_guide_s *guide; /* guided training's partner (NULL: none); saved as guide.ckpt */
     int quiet;
     double last_acc; /* test accuracy after the last epoch */
 } dr_trainer;
