@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-typedef struct {
+typedef struct dr_conv_geom_s {
     int ih, iw, ic;          /* input spatial size and channels          */
     int oh, ow, oc;          /* output                                    */
     int kh, kw;              /* kernel                                    */

@@ -15,6 +15,7 @@
 
 #include "../core/common.h"
 #include "bitgemm.h"
+#include "bitpack.h"
 #include "products.h"
 
 struct dr_bitbuf {
@@ -98,7 +99,6 @@ static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
 
 /* ---- per-pass caches ------------------------------------------------------- */
 
-static void pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out);
 
 /* Activation codes of the input and its pixels packed along channels
  * (xpix[pixel][plane][cw]): made by the forward pass, reused by backward-weight. */
@@ -110,7 +110,7 @@ static const uint64_t *activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, in
     uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
     activation_codes(in, pixels * g->ic, q->ascale, ac);
     uint64_t *xpix = GROW(b, xpix, 3, pixels * q->abits * cw);
-    pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
+    dr_pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
     b->a_pass = q->pass;
     return xpix;
 }
@@ -140,7 +140,7 @@ static const uint8_t *weight_codes_of(dr_bitbuf *b, const dr_conv_geom *g, const
 /* ---- packing ------------------------------------------------------------------ */
 
 /* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
-static void pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out)
+void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out)
 {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
@@ -163,7 +163,7 @@ static void pack_rows(const uint8_t *codes, int rows, int len, int planes, int w
 
 /* Column packing, lane-interleaved: codes[col][seg][seglen] -> out[plane][seg * segw + i / 64][cols_pad];
  * csum[col] = sum of the column's codes. */
-static void pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int planes, int cols_pad,
+void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int planes, int cols_pad,
                       uint64_t *out, int32_t *csum)
 {
     const int segw = nwords(seglen), words = nseg * segw;
@@ -196,7 +196,7 @@ static void pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int 
 #endif
 
 /* Sum of each row's integers from its bit-planes: sum_m 2^m popcount(plane m). */
-POPCNT_CLONES static void row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+POPCNT_CLONES void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
 {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
@@ -209,7 +209,7 @@ POPCNT_CLONES static void row_sums(const uint64_t *x, int rows, int planes, int 
 
 /* Bit im2col: rows p of n samples, each the words of its window's pixels
  * (channels padded to 64 per pixel), zero words for padding. */
-static void bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad)
+void dr_bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad)
 {
     const int cw = nwords(g->ic), KW = g->kh * g->kw * cw, P = dr_conv_p(g), rows = n * P;
 #pragma omp parallel for schedule(static)
@@ -275,11 +275,11 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     b->w_pass = 0; /* the weights may have changed since the last pass */
     const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
-    bit_im2col(g, n, xpix, A, x, rows_pad);
+    dr_bit_im2col(g, n, xpix, A, x, rows_pad);
     uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
-    pack_cols(wc, g->oc, g->kh * g->kw, g->ic, W, oc_pad, y, NULL);
+    dr_pack_cols(wc, g->oc, g->kh * g->kw, g->ic, W, oc_pad, y, NULL);
     int32_t *asum = GROW(b, rsum, 7, (size_t)rows_pad);
-    row_sums(x, rows, A, KW, asum);
+    dr_row_sums(x, rows, A, KW, asum);
     int32_t *s = GROW(b, s, 6, (size_t)rows_pad * oc_pad);
     dr_bitgemm(&(dr_bitgemm_args){x, rows, A, y, oc_pad, W, KW, s});
     float aw, bw;
@@ -307,7 +307,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
         for (int k = 0; k < K; k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
     uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
     int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
-    pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
+    dr_pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
     float aw, bw;
     weight_affine(q, &aw, &bw);
     /* samples in chunks bounded like an im2col; the corrections are fused
@@ -321,10 +321,10 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
         const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
         const uint8_t *gc = gall + (size_t)s0 * P * g->oc;
         uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * G * ow);
-        pack_rows(gc, rows, g->oc, G, ow, x);
+        dr_pack_rows(gc, rows, g->oc, G, ow, x);
         memset(x + (size_t)rows * G * ow, 0, sizeof(uint64_t) * (rows_pad - rows) * G * ow);
         int32_t *gsum = GROW(b, rsum, 7, (size_t)rows_pad);
-        row_sums(x, rows, G, ow, gsum);
+        dr_row_sums(x, rows, G, ow, gsum);
         int32_t *s = GROW(b, s, 6, (size_t)rows_pad * k_pad);
         dr_bitgemm(&(dr_bitgemm_args){x, rows, G, y, k_pad, W, ow, s});
         /* one thread per sample: windows of different samples never overlap */
@@ -425,7 +425,7 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
     const uint64_t *xpix = activation_pixels(b, g, n, in, q);
     const uint8_t *gc = gradient_codes_of(b, g, n, dout, q);
     uint64_t *gpix = GROW(b, gpix, 10, (size_t)n * P * G * ow);
-    pack_rows(gc, n * P, oc, G, ow, gpix);
+    dr_pack_rows(gc, n * P, oc, G, ow, gpix);
     /* 2. per sample, transposed by 64x64 bit blocks: G_i^T (rows o, bits along
      *    pixels) and the transposed bit im2col; asum_i[k] from its popcounts */
     uint64_t *x = GROW(b, x, 4, (size_t)n * xs), *y = GROW(b, y, 5, (size_t)n * ys);

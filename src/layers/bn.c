@@ -125,3 +125,5 @@ static void bn_destroy(dr_layer *l)
 
 const dr_layer_ops dr_bn_ops = {"bn", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
                                 bn_destroy};
+
+float dr_bn_eps(const dr_layer *l) { return ((const bn_priv *)l->priv)->eps; }

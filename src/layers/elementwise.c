@@ -107,7 +107,7 @@ static void act_grad_add(int fn, const float *restrict x, const float *restrict 
 /* The function an act layer applies: the run may choose the bounded activation h
  * (cabs or crelu layers), and a quantized activation must lie in [0, 1], so a
  * ReLU (or identity) there becomes min(1, max(0, x)). */
-static int act_fn(const dr_layer *l, const dr_net *net)
+int dr_act_effective(const dr_layer *l, const dr_net *net)
 {
     int fn = ((act_priv *)l->priv)->fn;
     if ((fn == ACT_CABS || fn == ACT_CRELU) && net->bounded_act >= 0) return net->bounded_act;
@@ -117,7 +117,7 @@ static int act_fn(const dr_layer *l, const dr_net *net)
 static void act_forward(dr_layer *l, dr_net *net, int n)
 {
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
-    act_apply(act_fn(l, net), dr_net_input(net, l, 0), l->out, total);
+    act_apply(dr_act_effective(l, net), dr_net_input(net, l, 0), l->out, total);
     dr_quantize_activations(l->out, total, l->abits); /* f_a; straight-through backward */
 }
 
@@ -125,7 +125,7 @@ static void act_backward(dr_layer *l, dr_net *net, int n)
 {
     float *dx = dr_net_input_grad(net, l, 0);
     if (!dx) return;
-    act_grad_add(act_fn(l, net), dr_net_input(net, l, 0), l->dout, dx,
+    act_grad_add(dr_act_effective(l, net), dr_net_input(net, l, 0), l->dout, dx,
                  (size_t)n * dr_shape_size(l->out_shape));
 }
 

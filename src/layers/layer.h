@@ -83,6 +83,13 @@ int dr_act_parse_name(const char *name); /* -1 when unknown */
 /* Keep probability of a dropout layer (1 - rate). */
 float dr_dropout_keep(const dr_layer *l);
 const char *dr_act_name(int fn);
+/* The function an act layer applies in this network (the run's bounded
+ * activation; a quantized ReLU or identity becomes crelu). */
+int dr_act_effective(const dr_layer *l, const dr_net *net);
+/* Epsilon of a bn layer; window geometry of a maxpool layer. */
+float dr_bn_eps(const dr_layer *l);
+struct dr_conv_geom_s;
+const struct dr_conv_geom_s *dr_pool_geom(const dr_layer *l);
 
 /* Finds the ops table for a model-file keyword, NULL when unknown. */
 const dr_layer_ops *dr_layer_ops_find(const char *type);

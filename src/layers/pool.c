@@ -178,3 +178,5 @@ static void avgpool_backward(dr_layer *l, dr_net *net, int n)
 
 const dr_layer_ops dr_avgpool_ops = {"avgpool", avgpool_parse, avgpool_setup, NULL,
                                      avgpool_forward, avgpool_backward, NULL};
+
+const struct dr_conv_geom_s *dr_pool_geom(const dr_layer *l) { return &((const pool_priv *)l->priv)->g; }

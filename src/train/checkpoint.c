@@ -5,131 +5,67 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "../core/common.h"
+#include "../core/filebuf.h"
 
 static const char MAGIC[8] = {'D', 'O', 'R', 'E', 'F', 'A', 'C', 'K'};
 
 /* ---- writing ------------------------------------------------------------ */
 
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-} buf_t;
-
-static void put(buf_t *b, const void *data, size_t n)
+static void put_named(dr_filebuf *b, const char *name, const float *v, size_t n)
 {
-    if (b->len + n > b->cap) {
-        while (b->len + n > b->cap) b->cap = b->cap ? b->cap * 2 : 1 << 16;
-        b->p = dr_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_u16(buf_t *b, uint16_t v) { put(b, &v, 2); }
-static void put_u32(buf_t *b, uint32_t v) { put(b, &v, 4); }
-static void put_u64(buf_t *b, uint64_t v) { put(b, &v, 8); }
-
-static size_t begin_section(buf_t *b, const char tag[4])
-{
-    put(b, tag, 4);
-    put_u64(b, 0);
-    return b->len;
-}
-
-static void end_section(buf_t *b, size_t start)
-{
-    uint64_t n = b->len - start;
-    memcpy(b->p + start - 8, &n, 8);
-}
-
-static void put_named(buf_t *b, const char *name, const float *v, size_t n)
-{
-    put_u16(b, (uint16_t)strlen(name));
-    put(b, name, strlen(name));
-    put_u64(b, n);
-    put(b, v, n * sizeof(float));
-}
-
-static int write_atomic(const char *path, const uint8_t *data, size_t len)
-{
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return dr_fail("%s: cannot create a temporary file: %s", path, strerror(errno));
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return dr_fail("%s: write failed: %s", path, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) || close(fd)) {
-        unlink(tmp);
-        return dr_fail("%s: cannot flush to disk: %s", path, strerror(errno));
-    }
-    if (rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return dr_fail("%s: cannot rename into place: %s", path, strerror(e));
-    }
-    return 0;
+    dr_put_u16(b, (uint16_t)strlen(name));
+    dr_put(b, name, strlen(name));
+    dr_put_u64(b, n);
+    dr_put(b, v, n * sizeof(float));
 }
 
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf)
 {
-    buf_t b = {0};
-    put(&b, MAGIC, 8);
-    put_u32(&b, DR_CHECKPOINT_VERSION);
-    put_u32(&b, opt ? 6 : 5);
-    size_t s = begin_section(&b, "CONF");
-    put(&b, conf, strlen(conf));
-    end_section(&b, s);
-    s = begin_section(&b, "MODL");
-    put(&b, net->source, strlen(net->source));
-    end_section(&b, s);
-    s = begin_section(&b, "INPT");
+    dr_filebuf b = {0};
+    dr_put(&b, MAGIC, 8);
+    dr_put_u32(&b, DR_CHECKPOINT_VERSION);
+    dr_put_u32(&b, opt ? 6 : 5);
+    size_t s = dr_begin_section(&b, "CONF");
+    dr_put(&b, conf, strlen(conf));
+    dr_end_section(&b, s);
+    s = dr_begin_section(&b, "MODL");
+    dr_put(&b, net->source, strlen(net->source));
+    dr_end_section(&b, s);
+    s = dr_begin_section(&b, "INPT");
     int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
-    put(&b, dims, sizeof dims);
-    end_section(&b, s);
-    s = begin_section(&b, "PARM");
+    dr_put(&b, dims, sizeof dims);
+    dr_end_section(&b, s);
+    s = dr_begin_section(&b, "PARM");
     for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
         put_named(&b, p->name, p->value, p->size);
     }
-    end_section(&b, s);
-    s = begin_section(&b, "STAT");
+    dr_end_section(&b, s);
+    s = dr_begin_section(&b, "STAT");
     for (int i = 0; i < net->n_layers; i++)
         if (net->layers[i].state_size)
             put_named(&b, net->layers[i].name, net->layers[i].state, net->layers[i].state_size);
-    end_section(&b, s);
+    dr_end_section(&b, s);
     if (opt) {
-        s = begin_section(&b, "OPTM");
-        put_u64(&b, opt->t);
+        s = dr_begin_section(&b, "OPTM");
+        dr_put_u64(&b, opt->t);
         for (int i = 0; i < opt->n; i++) {
             dr_param *p = dr_net_param(net, i);
             put_named(&b, p->name, opt->m[i], p->size);
             put_named(&b, p->name, opt->v[i], p->size);
         }
-        end_section(&b, s);
+        dr_end_section(&b, s);
     }
-    put_u32(&b, (uint32_t)crc32(0L, b.p, (uInt)b.len));
-    int r = write_atomic(path, b.p, b.len);
+    dr_put_crc(&b);
+    int r = dr_write_atomic(path, b.p, b.len);
     free(b.p);
     return r;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 static char *dup_text(const uint8_t *p, size_t n)
 {
@@ -155,13 +91,13 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
         dr_fail("%s: truncated checkpoint (%zu bytes)", path, len);
         goto fail;
     }
-    uint32_t version = get_u32(b + 8), nsec = get_u32(b + 12);
+    uint32_t version = dr_get_u32(b + 8), nsec = dr_get_u32(b + 12);
     if (version != DR_CHECKPOINT_VERSION) {
         dr_fail("%s: checkpoint version %u, this dorefa reads version %d", path, version,
                 DR_CHECKPOINT_VERSION);
         goto fail;
     }
-    if (get_u32(b + len - 4) != (uint32_t)crc32(0L, b, (uInt)(len - 4))) {
+    if (!dr_crc_ok(b, len)) {
         dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
         goto fail;
     }
@@ -172,7 +108,7 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
             goto fail;
         }
         const uint8_t *tag = b + pos;
-        uint64_t n = get_u64(b + pos + 4);
+        uint64_t n = dr_get_u64(b + pos + 4);
         pos += 12;
         if (n > end - pos) {
             dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
@@ -211,7 +147,7 @@ static int take_named(const dr_checkpoint *ck, size_t *pos, size_t end, const ch
     if (nl != strlen(name) || memcmp(got, name, nl))
         return dr_fail("%s: expected '%s', found '%.*s' (model and checkpoint differ)", ck->path,
                        name, (int)nl, got);
-    uint64_t n = get_u64(b + *pos + 2 + nl);
+    uint64_t n = dr_get_u64(b + *pos + 2 + nl);
     if (n != count)
         return dr_fail("%s: '%s' has %llu values, the model needs %zu (model and checkpoint differ)",
                        ck->path, name,
@@ -242,7 +178,7 @@ int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
     pos = ck->optm_off;
     end = ck->optm_off + ck->optm_len;
     if (end - pos < 8) return dr_fail("%s: truncated optimizer state", ck->path);
-    opt->t = get_u64(ck->buf + pos);
+    opt->t = dr_get_u64(ck->buf + pos);
     pos += 8;
     for (int i = 0; i < opt->n; i++) {
         dr_param *p = dr_net_param(net, i);

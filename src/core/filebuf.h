@@ -1,0 +1,34 @@
+/* Building and writing the sectioned binary files of checkpoints and
+ * deployment models: a growable byte buffer, 4-byte-tagged sections with a
+ * u64 length, little-endian integers, atomic replacement on disk. */
+#ifndef DR_FILEBUF_H
+#define DR_FILEBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} dr_filebuf;
+
+void dr_put(dr_filebuf *b, const void *data, size_t n);
+static inline void dr_put_u8(dr_filebuf *b, uint8_t v) { dr_put(b, &v, 1); }
+static inline void dr_put_u16(dr_filebuf *b, uint16_t v) { dr_put(b, &v, 2); }
+static inline void dr_put_u32(dr_filebuf *b, uint32_t v) { dr_put(b, &v, 4); }
+static inline void dr_put_u64(dr_filebuf *b, uint64_t v) { dr_put(b, &v, 8); }
+/* Starts a section (tag, length to be filled); returns its start. */
+size_t dr_begin_section(dr_filebuf *b, const char tag[4]);
+void dr_end_section(dr_filebuf *b, size_t start);
+/* Appends the CRC-32 of everything so far. */
+void dr_put_crc(dr_filebuf *b);
+/* Writes the file through a temporary in the same folder, fsync, rename. */
+int dr_write_atomic(const char *path, const uint8_t *data, size_t len);
+
+static inline uint64_t dr_get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t dr_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+/* True when the last 4 bytes are the CRC-32 of the rest. */
+int dr_crc_ok(const uint8_t *p, size_t len);
+
+#endif

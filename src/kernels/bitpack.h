@@ -1,0 +1,24 @@
+/* Packing integer codes into the bit-plane layouts dr_bitgemm reads; shared by
+ * the training products and the inference engine. */
+#ifndef DR_BITPACK_H
+#define DR_BITPACK_H
+
+#include <stdint.h>
+
+#include "conv_geom.h"
+
+/* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
+void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out);
+/* Column packing, lane-interleaved: codes[col][seg][seglen] ->
+ * out[plane][seg * segw + i / 64][cols_pad]; csum (may be NULL) receives the
+ * sum of each column's codes. */
+void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int planes, int cols_pad,
+                  uint64_t *out, int32_t *csum);
+/* Sum of each row's integers from its bit-planes. */
+void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum);
+/* Bit im2col: xpix[pixel][plane][ceil(ic/64)] (dr_pack_rows of NHWC codes) ->
+ * rows p of n samples, each the words of its window's pixels, zero words for
+ * padding; rows up to rows_pad are zero. */
+void dr_bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad);
+
+#endif
