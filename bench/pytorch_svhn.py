@@ -83,6 +83,29 @@ def svhn_model(channels, div, bits=(32, 32, 32)):
         nn.Flatten(), nn.Linear(c(512), 10))
 
 
+def infer(net, x, a):
+    net.eval()
+    rates, lat = [], []
+    with torch.no_grad():
+        for rep in range(-1, a.repeats):
+            t0 = time.perf_counter()
+            for _ in range(2 if rep < 0 else a.steps):
+                net(x)
+            if rep >= 0:
+                rates.append(a.steps * a.batch / (time.perf_counter() - t0))
+        one = x[:1]
+        for i in range(220):
+            t0 = time.perf_counter()
+            net(one)
+            if i >= 20:
+                lat.append(1e3 * (time.perf_counter() - t0))
+    lat.sort()
+    print(f"pytorch {torch.__version__} infer svhn-{a.model} fp32 batch {a.batch} input 40x40x{a.channels}: "
+          f"median {statistics.median(rates):.1f} images/s ({a.repeats} repeats of {a.steps} batches); "
+          f"batch 1 latency p50 {lat[len(lat) // 2]:.3f} ms p90 {lat[int(len(lat) * 0.9)]:.3f} ms "
+          f"p99 {lat[int(len(lat) * 0.99)]:.3f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="a", choices="abcd")
@@ -92,6 +115,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--bits", default="32,32,32", help="W,A,G (32 = float)")
+    ap.add_argument("--infer", action="store_true",
+                    help="time evaluation-mode inference (no grad) instead of training; "
+                         "also batch-1 latency")
     a = ap.parse_args()
     bits = tuple(int(b) for b in a.bits.split(","))
     torch.set_num_threads(a.threads or os.cpu_count())
@@ -101,6 +127,8 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand(a.batch, a.channels, 40, 40)
     y = torch.arange(a.batch) % 10
+    if a.infer:
+        return infer(net, x, a)
     rates = []
     for rep in range(-1, a.repeats):
         t0 = time.perf_counter()

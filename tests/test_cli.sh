@@ -88,6 +88,21 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect histograms 0 "" -- test -s "$TMP/qrun/histograms/epoch1.json" -a -s "$TMP/qrun/histograms/epoch1-conv3.svg"
     expect histogram-bits 0 '"bits": \[1, 2, 4\]' -- cat "$TMP/qrun/histograms/epoch1.json"
     expect accuracy-svg 0 "<polyline" -- cat "$TMP/qrun/accuracy.svg"
+    # deployment: export, infer on a data set and on images, corrupted files
+    printf 'input size=28\nconv filters=8 size=3 bias=1\nact fn=cabs\nconv filters=8 size=3\nbn\nmaxpool size=2\nact fn=crelu\nconv filters=16 size=3\nbn\nact fn=cabs\nfc outputs=10\nsoftmax\n' >"$TMP/d.net"
+    expect deploy-train 0 "test accuracy" -- "$DOREFA" train --model "$TMP/d.net" --data "$DATA/mnist" --bits 1,2,4 \
+        --limit-train 300 --limit-test 100 --epochs 1 -o "$TMP/drun" -q
+    expect export 0 "1 fused bit blocks" -- "$DOREFA" export "$TMP/drun/last.ckpt" -o "$TMP/q.dorefa"
+    expect export-default-name 0 "q2.dorefa" -- sh -c "cp '$TMP/drun/last.ckpt' '$TMP/q2.ckpt' && '$DOREFA' export '$TMP/q2.ckpt'"
+    expect infer-data 0 "accuracy" -- "$DOREFA" infer "$TMP/q.dorefa" "$DATA/mnist" --limit 100
+    printf 'P' >"$TMP/bad.png"
+    expect infer-bad-image 1 "bad.png" -- "$DOREFA" infer "$TMP/q.dorefa" "$TMP/bad.png"
+    head -c 3000 "$TMP/q.dorefa" >"$TMP/cut.dorefa"
+    expect infer-truncated 1 "cut.dorefa: checksum mismatch" -- "$DOREFA" infer "$TMP/cut.dorefa" "$DATA/mnist"
+    expect infer-not-model 1 "not a dorefa model file" -- "$DOREFA" infer "$TMP/run/last.ckpt" "$DATA/mnist"
+    expect infer-args 2 "expected MODEL and at least one INPUT" -- "$DOREFA" infer "$TMP/q.dorefa"
+    expect export-missing 1 "nope.ckpt: cannot open" -- "$DOREFA" export "$TMP/nope.ckpt" -o "$TMP/x.dorefa"
+    expect bench-infer 0 "fused / float" -- "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8
     expect bits-bad 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2
     expect bits-range 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2,16
     expect bounded-act-bad 2 "expected cabs or crelu" -- "$DOREFA" train --bounded-act relu

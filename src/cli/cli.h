@@ -12,6 +12,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_infer(int argc, char **argv);
+int bench_infer(int argc, char **argv);
 
 /* Median of v[n] (sorts v). */
 double dr_median(double *v, int n);

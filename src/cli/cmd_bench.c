@@ -30,7 +30,7 @@ static const char USAGE_KERNELS[] =
     "      --threads N        worker threads (default: all cores)\n";
 
 static const char USAGE[] =
-    "usage: dorefa bench train [options]\n"
+    "usage: dorefa bench train [options]   (also: bench kernels, bench infer)\n"
     "\n"
     "Times full training steps (forward, backward, Adam update) on random data and\n"
     "prints images/s for each repeat and their median.\n"
@@ -306,5 +306,6 @@ int cmd_bench(int argc, char **argv)
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "kernels")) return bench_kernels(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "infer")) return bench_infer(argc - 1, argv + 1);
     return cli_usage_error("bench", "unknown benchmark '%s'", argv[1]);
 }

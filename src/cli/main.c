@@ -11,7 +11,9 @@ static const char USAGE[] =
     "  train     train a network on a data set\n"
     "  eval      evaluate a checkpoint\n"
     "  sweep     train one model at several bitwidths, write Table 1\n"
-    "  bench     measure throughput (bench train)\n"
+    "  export    write a compact deployment file of a checkpoint\n"
+    "  infer     run a deployment file on images or a data set\n"
+    "  bench     measure throughput (bench train, bench kernels, bench infer)\n"
     "\n"
     "'dorefa COMMAND --help' describes each command.\n";
 
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "infer")) return cmd_infer(argc - 1, argv + 1);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 1, argv + 1);
     fprintf(stderr, "dorefa: unknown command '%s'\n%s", cmd, USAGE);
     return EXIT_USAGE;

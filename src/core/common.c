@@ -56,6 +56,14 @@ char *dr_xstrdup(const char *s)
     return d;
 }
 
+char *dr_xstrndup(const char *s, size_t n)
+{
+    char *d = dr_xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
 void *dr_xalign(size_t n)
 {
     void *p = NULL;

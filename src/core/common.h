@@ -19,6 +19,8 @@ void *dr_xmalloc(size_t n);
 void *dr_xcalloc(size_t count, size_t size);
 void *dr_xrealloc(void *p, size_t n);
 char *dr_xstrdup(const char *s);
+/* Copy of n bytes as a NUL-terminated string. */
+char *dr_xstrndup(const char *s, size_t n);
 /* 64-byte aligned allocation (for SIMD and packed bit-planes); free with free(). */
 void *dr_xalign(size_t n);
 

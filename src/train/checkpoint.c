@@ -67,14 +67,6 @@ int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const
 /* ---- reading ------------------------------------------------------------ */
 
 
-static char *dup_text(const uint8_t *p, size_t n)
-{
-    char *s = dr_xmalloc(n + 1);
-    memcpy(s, p, n);
-    s[n] = 0;
-    return s;
-}
-
 int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
 {
     memset(ck, 0, sizeof *ck);
@@ -114,8 +106,8 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
             dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
             goto fail;
         }
-        if (!memcmp(tag, "CONF", 4)) ck->conf = dup_text(b + pos, n);
-        else if (!memcmp(tag, "MODL", 4)) ck->model = dup_text(b + pos, n);
+        if (!memcmp(tag, "CONF", 4)) ck->conf = dr_xstrndup((const char *)b + pos, n);
+        else if (!memcmp(tag, "MODL", 4)) ck->model = dr_xstrndup((const char *)b + pos, n);
         else if (!memcmp(tag, "INPT", 4) && n == 12) {
             int32_t d[3];
             memcpy(d, b + pos, 12);

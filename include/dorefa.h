@@ -1,0 +1,54 @@
+/* dorefa: run low-bitwidth convolutional networks (DoReFa-Net) exported with
+ * 'dorefa export CHECKPOINT -o MODEL'. The engine computes quantized layers
+ * with bit convolution kernels (AND + popcount over bit-planes) and integer
+ * thresholds; first and last layers run in float.
+ *
+ *   dorefa_model *m;
+ *   if (dorefa_load("model.dorefa", 128, &m) != DOREFA_OK) {
+ *       fprintf(stderr, "%s\n", dorefa_last_error());
+ *       return 1;
+ *   }
+ *   dorefa_predict(m, images, n, probs);   // probs: n x dorefa_classes(m)
+ *   dorefa_free(m);
+ *
+ * Link with `pkg-config --cflags --libs dorefa`. Functions returning int give
+ * DOREFA_OK or an error code; dorefa_last_error() then holds a one-line
+ * message (per thread). A model may be used by one thread at a time. */
+#ifndef DOREFA_H
+#define DOREFA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    DOREFA_OK = 0,
+    DOREFA_ERR_FILE = 1,     /* the model file cannot be read or is invalid */
+    DOREFA_ERR_ARGUMENT = 2, /* a NULL pointer or a count out of range      */
+};
+
+typedef struct dorefa_model dorefa_model;
+
+/* Loads a model for batches of up to max_batch images per run (larger
+ * dorefa_predict calls are split). */
+int dorefa_load(const char *path, int max_batch, dorefa_model **model);
+void dorefa_free(dorefa_model *model);
+
+/* Input images: height x width x channels, channels innermost (HWC). */
+void dorefa_input_shape(const dorefa_model *model, int *height, int *width, int *channels);
+int dorefa_classes(const dorefa_model *model);
+/* "W,A,G" the model was trained with. */
+const char *dorefa_bits(const dorefa_model *model);
+
+/* Class probabilities of n images (HWC float pixel values 0..255, images one
+ * after another) into probs[n][classes]. */
+int dorefa_predict(dorefa_model *model, const float *images, int n, float *probs);
+
+const char *dorefa_last_error(void);
+const char *dorefa_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

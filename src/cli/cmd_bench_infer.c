@@ -1,0 +1,153 @@
+/* dorefa bench infer: the fused bit-kernel engine beside this project's float path. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <omp.h>
+
+#include "cli.h"
+#include "core/common.h"
+#include "core/rng.h"
+#include "deploy/deploy.h"
+#include "model/net.h"
+#include "train/checkpoint.h"
+#include "train/train.h"
+
+static const char USAGE[] =
+    "usage: dorefa bench infer [options]\n"
+    "\n"
+    "Inference throughput at batch 128 (median of --repeats) and at batch 1 (with latency\n"
+    "percentiles over 200 images) of a model exported with 'dorefa export' and run by the\n"
+    "fused bit-kernel engine, beside the same model in full precision run by the float\n"
+    "path (the training graph in evaluation mode). Random weights and inputs: speed does\n"
+    "not depend on them.\n"
+    "\n"
+    "  -m, --model NAME|FILE  model (default: svhn-a)\n"
+    "      --bits W,A         weight and activation bits (default: 1,2)\n"
+    "      --channels N       input channels (default: 3)\n"
+    "  -b, --batch N          large batch (default: 128)\n"
+    "      --repeats N        repeats (default: 5)\n"
+    "      --threads N        worker threads (default: all cores)\n"
+    "  -h, --help             this help\n";
+
+typedef struct {
+    dr_engine *e;
+    dr_net *net;
+    float *x, *p;
+} runner;
+
+static void run(runner *r, int n)
+{
+    if (r->e) dr_engine_run(r->e, r->x, n, r->p);
+    else dr_net_forward(r->net, r->x, NULL, n, 0);
+}
+
+/* Median images/s over repeats of `steps` batches of n, and (n == 1) latency percentiles. */
+static double measure(runner *r, int n, int repeats, double *p50, double *p90, double *p99)
+{
+    double rates[64], lat[200];
+    int steps = n == 1 ? 200 : 8;
+    run(r, n); /* warm-up */
+    for (int k = 0; k < repeats; k++) {
+        double t0 = dr_now();
+        for (int s = 0; s < steps; s++) {
+            double t1 = dr_now();
+            run(r, n);
+            if (n == 1 && k == 0) lat[s] = 1e3 * (dr_now() - t1);
+        }
+        rates[k] = steps * n / (dr_now() - t0);
+    }
+    if (n == 1) {
+        *p50 = dr_median(lat, 200); /* sorts */
+        *p90 = lat[179], *p99 = lat[197];
+    }
+    return dr_median(rates, repeats);
+}
+
+static int make_model(const char *model, int channels, int W, int A, const char *dir, char *out, size_t cap)
+{
+    char path[1024], ck[1200];
+    if (dr_model_resolve(model, path, sizeof path)) return -1;
+    dr_net_options opt = {.channels = channels, .max_batch = 1};
+    dr_net *net = dr_net_load(path, &opt);
+    if (!net) return -1;
+    dr_net_init(net, 1);
+    dr_train_config cfg;
+    dr_train_config_defaults(&cfg);
+    snprintf(cfg.model, sizeof cfg.model, "%s", model);
+    cfg.bits = (dr_bits){W, A, 32, 0, 0};
+    char conf[4096];
+    dr_train_config_format(&cfg, conf, sizeof conf);
+    snprintf(ck, sizeof ck, "%s/bench.ckpt", dir);
+    snprintf(out, cap, "%s/bench.dorefa", dir);
+    dr_export_info info;
+    int rc = dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, out, &info) ? -1 : 0;
+    unlink(ck);
+    dr_net_free(net);
+    return rc;
+}
+
+int bench_infer(int argc, char **argv)
+{
+    static const struct option LONG[] = {{"model", 1, 0, 'm'},   {"bits", 1, 0, 'w'},    {"channels", 1, 0, 'c'},
+                                         {"batch", 1, 0, 'b'},   {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
+                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    const char *model = "svhn-a";
+    long channels = 3, batch = 128, repeats = 5, threads = 0;
+    int W = 1, A = 2, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'w':
+            if (sscanf(optarg, "%d,%d", &W, &A) != 2 || W < 1 || W > 8 || A < 1 || A > 8)
+                return cli_usage_error("bench", "--bits %s: expected W,A, each 1..8", optarg);
+            break;
+        case 'c': if (cli_int("bench", "channels", optarg, 1, 64, &channels)) return EXIT_USAGE; break;
+        case 'b': if (cli_int("bench", "batch", optarg, 2, 4096, &batch)) return EXIT_USAGE; break;
+        case 'r': if (cli_int("bench", "repeats", optarg, 1, 64, &repeats)) return EXIT_USAGE; break;
+        case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
+        case 'h': fputs(USAGE, stdout); return EXIT_OK;
+        default: return cli_usage_error("bench", "unknown option");
+        }
+    }
+    cli_set_threads((int)threads);
+    char dir[] = "/tmp/dorefa-bench-XXXXXX", file[1200];
+    if (!mkdtemp(dir)) return dr_fail("cannot create a temporary folder"), cli_error();
+    int rc = make_model(model, (int)channels, W, A, dir, file, sizeof file);
+    dr_engine *e = rc ? NULL : dr_engine_load(file, (int)batch);
+    unlink(file);
+    rmdir(dir);
+    if (!e) return cli_error();
+    char path[1024];
+    dr_net_options opt = {.channels = (int)channels, .max_batch = (int)batch};
+    dr_net *fnet = dr_model_resolve(model, path, sizeof path) ? NULL : dr_net_load(path, &opt);
+    if (!fnet) {
+        dr_engine_free(e);
+        return cli_error();
+    }
+    dr_net_init(fnet, 1);
+    dr_net *net = dr_engine_net(e);
+    size_t in = dr_shape_size(net->input);
+    float *x = dr_xalign(sizeof(float) * (size_t)batch * in), *p = dr_xmalloc(sizeof(float) * (size_t)batch * 1024);
+    dr_rng rng;
+    dr_rng_seed(&rng, 1, DR_RNG_TEST, 0, 0);
+    for (size_t i = 0; i < (size_t)batch * in; i++) x[i] = 255 * dr_rng_uniform(&rng);
+    printf("%s, %dx%dx%d input, W,A = %d,%d: %d fused bit blocks; %d threads; medians of %ld repeats\n", model,
+           net->input.h, net->input.w, net->input.c, W, A, dr_engine_fused_blocks(e), omp_get_max_threads(), repeats);
+    runner fused = {e, NULL, x, p}, flt = {NULL, fnet, x, p};
+    double a50, a90, a99, b50, b90, b99;
+    double fb = measure(&fused, (int)batch, (int)repeats, NULL, NULL, NULL);
+    double f1 = measure(&fused, 1, (int)repeats, &a50, &a90, &a99);
+    double lb = measure(&flt, (int)batch, (int)repeats, NULL, NULL, NULL);
+    double l1 = measure(&flt, 1, (int)repeats, &b50, &b90, &b99);
+    printf("%-22s %12s %12s %28s\n", "", "batch " "128", "batch 1", "batch-1 latency p50/p90/p99");
+    printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "fused bit engine", fb, f1, a50, a90, a99);
+    printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "float path (fp32)", lb, l1, b50, b90, b99);
+    printf("fused / float: %.2fx at batch %ld, %.2fx at batch 1\n", fb / lb, batch, f1 / l1);
+    free(x), free(p);
+    dr_net_free(fnet);
+    dr_engine_free(e);
+    return EXIT_OK;
+}

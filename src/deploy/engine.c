@@ -1,0 +1,439 @@
+/* The inference engine: runs a deployment file. Float layers (first, last,
+ * anything not quantized) run the training code's own forward functions in
+ * evaluation mode; fused blocks run bit-GEMM + integer epilogue on codes. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../core/filebuf.h"
+#include "../kernels/bitgemm.h"
+#include "../kernels/bitpack.h"
+#include "../layers/linear.h"
+#include "../quant/quantize.h"
+#include "../train/train.h"
+#include "deploy.h"
+
+extern const char DR_DEPLOY_MAGIC[8];
+
+typedef struct {
+    int W, M, oc_pad, out_bits, nout, cabs;
+    uint64_t *y;         /* weights, lane-interleaved bit-planes */
+    int8_t *sign;        /* per channel                          */
+    int32_t *up, *lo;    /* [nout][oc] thresholds                */
+    uint64_t *xpix, *x;  /* packed input pixels, bit im2col      */
+    int32_t *asum, *s, *acc, *pooled;
+} fused_block;
+
+struct dr_engine {
+    dr_net *net;
+    dr_deploy_step *steps;
+    fused_block *blocks;   /* per layer (used at heads) */
+    uint8_t **codes;       /* per layer: its output as integer codes (act layers) */
+    int *levels;           /* per layer: n of its codes (0: none) */
+    unsigned char *has_f, *has_c;
+    char bits[32];
+    int n_fused;
+};
+
+/* ---- reading the file ------------------------------------------------------ */
+
+typedef struct {
+    const char *path;
+    const uint8_t *p;
+    size_t pos, end;
+} reader;
+
+static int take(reader *r, void *dst, size_t n, const char *what)
+{
+    if (r->end - r->pos < n) return dr_fail("%s: truncated %s", r->path, what);
+    if (dst) memcpy(dst, r->p + r->pos, n);
+    r->pos += n;
+    return 0;
+}
+
+static int expect_record(reader *r, const dr_layer *l, int kind)
+{
+    uint16_t nl = 0;
+    uint8_t k = 0;
+    char name[DR_NAME_MAX + 1];
+    if (take(r, &nl, 2, "layer record")) return -1;
+    if (nl > DR_NAME_MAX) return dr_fail("%s: corrupt layer record (name of %u bytes)", r->path, nl);
+    if (take(r, name, nl, "layer record") || take(r, &k, 1, "layer record")) return -1;
+    name[nl] = 0;
+    if (strcmp(name, l->name) || k != kind)
+        return dr_fail("%s: expected layer '%s' (kind %d), found '%s' (kind %d): the file and its model differ",
+                       r->path, l->name, kind, name, k);
+    return 0;
+}
+
+static int take_floats(reader *r, float *dst, size_t count, const char *name)
+{
+    uint64_t n = 0;
+    if (take(r, &n, 8, name)) return -1;
+    if (n != count)
+        return dr_fail("%s: layer '%s' has %llu values, the model needs %zu", r->path, name,
+                       (unsigned long long)n, count);
+    return take(r, dst, count * sizeof(float), name);
+}
+
+/* Weight codes (unpacked from bit-planes) with their affine form. */
+static uint8_t *take_weights(reader *r, dr_layer *l, float *wscale, int *M, int *W)
+{
+    dr_linear *c = l->priv;
+    uint8_t w8 = 0;
+    uint32_t m = 0, oc = 0, K = 0;
+    if (take(r, &w8, 1, l->name) || take(r, wscale, 4, l->name) || take(r, &m, 4, l->name) ||
+        take(r, &oc, 4, l->name) || take(r, &K, 4, l->name))
+        return NULL;
+    if (w8 < 1 || w8 > 8 || (int)oc != c->g.oc || (int)K != dr_conv_k(&c->g) || m > 255) {
+        dr_fail("%s: layer '%s': weights %ux%u at %u bits, the model needs %dx%d at 1..8", r->path, l->name,
+                oc, K, w8, c->g.oc, dr_conv_k(&c->g));
+        return NULL;
+    }
+    const int words = ((int)K + 63) / 64;
+    const size_t bytes = (size_t)oc * w8 * words * 8;
+    if (r->end - r->pos < bytes) {
+        dr_fail("%s: truncated weights of '%s'", r->path, l->name);
+        return NULL;
+    }
+    uint8_t *codes = dr_xcalloc((size_t)oc * K, 1);
+    for (uint32_t o = 0; o < oc; o++)
+        for (int b = 0; b < w8; b++)
+            for (uint32_t k = 0; k < K; k++) {
+                uint64_t word;
+                memcpy(&word, r->p + r->pos + (((size_t)o * w8 + b) * words + k / 64) * 8, 8);
+                codes[(size_t)o * K + k] |= (uint8_t)(((word >> (k % 64)) & 1) << b);
+            }
+    r->pos += bytes;
+    *M = (int)m, *W = w8;
+    return codes;
+}
+
+static int load_fused(dr_engine *e, reader *r, int i)
+{
+    dr_net *net = e->net;
+    dr_layer *l = &net->layers[i];
+    dr_linear *c = l->priv;
+    fused_block *fb = &e->blocks[i];
+    float wscale;
+    uint8_t *codes = take_weights(r, l, &wscale, &fb->M, &fb->W);
+    if (!codes) return -1;
+    const int oc = c->g.oc, KW = c->g.kh * c->g.kw * ((c->g.ic + 63) / 64);
+    fb->oc_pad = dr_round_up(oc, DR_BG_COLS);
+    fb->y = dr_xalign((size_t)fb->W * KW * fb->oc_pad * sizeof(uint64_t));
+    dr_pack_cols(codes, oc, c->g.kh * c->g.kw, c->g.ic, fb->W, fb->oc_pad, fb->y, NULL);
+    free(codes);
+    uint8_t ob = 0, cabs = 0;
+    if (take(r, &ob, 1, l->name) || take(r, &cabs, 1, l->name)) return -1;
+    const dr_layer *act = &net->layers[e->steps[i].act];
+    if (ob != act->abits || cabs != (dr_act_effective(act, net) == DR_ACT_CABS))
+        return dr_fail("%s: layer '%s': output %u bits (cabs %u), the model says %d bits", r->path, l->name, ob,
+                       cabs, act->abits);
+    fb->out_bits = ob, fb->cabs = cabs, fb->nout = (int)dr_levels(ob);
+    fb->sign = dr_xmalloc((size_t)oc);
+    fb->up = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
+    fb->lo = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
+    for (int o = 0; o < oc * fb->nout; o++) fb->lo[o] = INT_MIN;
+    int32_t *t = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
+    int bad = take(r, fb->sign, (size_t)oc, l->name);
+    for (int pass = 0; pass < 1 + cabs && !bad; pass++) { /* file: [oc][k]; kept as [k][oc] */
+        bad = take(r, t, sizeof(int32_t) * (size_t)oc * fb->nout, l->name);
+        for (int o = 0; o < oc && !bad; o++)
+            for (int k = 0; k < fb->nout; k++) (pass ? fb->lo : fb->up)[(size_t)k * oc + o] = t[(size_t)o * fb->nout + k];
+    }
+    free(t);
+    if (bad) return -1;
+    for (int o = 0; o < oc; o++)
+        if (fb->sign[o] != 1 && fb->sign[o] != -1)
+            return dr_fail("%s: layer '%s': corrupt channel sign %d", r->path, l->name, fb->sign[o]);
+    e->n_fused++;
+    return 0;
+}
+
+static int load_layers(dr_engine *e, reader *r)
+{
+    dr_net *net = e->net;
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        const dr_deploy_step *st = &e->steps[i];
+        if (st->role == DR_ROLE_HEAD) {
+            if (expect_record(r, l, 2) || load_fused(e, r, i)) return -1;
+        } else if (st->role == DR_ROLE_FLOAT && l->wbits < 32 && (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)) {
+            float wscale;
+            int M, W;
+            uint8_t *codes;
+            if (expect_record(r, l, 1) || !(codes = take_weights(r, l, &wscale, &M, &W))) return -1;
+            for (size_t k = 0; k < l->params[0].size; k++) l->params[0].value[k] = wscale * (float)(2 * codes[k] - M);
+            free(codes);
+            l->wbits = 32; /* the values are the quantized weights already */
+            uint32_t nb = 0;
+            if (take(r, &nb, 4, l->name)) return -1;
+            if (nb != (((dr_linear *)l->priv)->bias ? l->params[1].size : 0))
+                return dr_fail("%s: layer '%s': %u biases, the model needs otherwise", r->path, l->name, nb);
+            if (nb && take(r, l->params[1].value, nb * sizeof(float), l->name)) return -1;
+        } else if (st->role == DR_ROLE_FLOAT && (l->n_params || l->state_size)) {
+            uint32_t na = 0;
+            if (expect_record(r, l, 0) || take(r, &na, 4, l->name)) return -1;
+            if (na != (uint32_t)(l->n_params + (l->state_size ? 1 : 0)))
+                return dr_fail("%s: layer '%s' has %u arrays, the model needs %d", r->path, l->name, na,
+                               l->n_params + (l->state_size ? 1 : 0));
+            for (int j = 0; j < l->n_params; j++)
+                if (take_floats(r, l->params[j].value, l->params[j].size, l->name)) return -1;
+            if (l->state_size && take_floats(r, l->state, l->state_size, l->name)) return -1;
+        }
+    }
+    if (r->pos != r->end) return dr_fail("%s: %zu unexpected bytes after the last layer", r->path, r->end - r->pos);
+    return 0;
+}
+
+dr_engine *dr_engine_load(const char *path, int max_batch)
+{
+    size_t len;
+    uint8_t *buf = (uint8_t *)dr_read_file(path, &len);
+    if (!buf) return NULL;
+    dr_engine *e = dr_xcalloc(1, sizeof *e);
+    char *conf = NULL, *model = NULL;
+    int32_t dims[3] = {0, 0, 0};
+    reader layers = {path, buf, 0, 0};
+    if (len < 8 || memcmp(buf, DR_DEPLOY_MAGIC, 8)) {
+        dr_fail("%s: not a dorefa model file (bad magic; 'dorefa export' makes one from a checkpoint)", path);
+        goto fail;
+    }
+    if (len < 20) {
+        dr_fail("%s: truncated model file (%zu bytes)", path, len);
+        goto fail;
+    }
+    if (dr_get_u32(buf + 8) != DR_DEPLOY_VERSION) {
+        dr_fail("%s: model file version %u, this dorefa reads version %d", path, dr_get_u32(buf + 8),
+                DR_DEPLOY_VERSION);
+        goto fail;
+    }
+    if (!dr_crc_ok(buf, len)) {
+        dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
+        goto fail;
+    }
+    size_t pos = 16, end = len - 4;
+    for (uint32_t k = 0, ns = dr_get_u32(buf + 12); k < ns; k++) {
+        if (end - pos < 12) {
+            dr_fail("%s: truncated section table", path);
+            goto fail;
+        }
+        const uint8_t *tag = buf + pos;
+        uint64_t n = dr_get_u64(buf + pos + 4);
+        pos += 12;
+        if (n > end - pos) {
+            dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
+            goto fail;
+        }
+        if (!memcmp(tag, "CONF", 4)) conf = dr_xstrndup((const char *)buf + pos, n);
+        else if (!memcmp(tag, "MODL", 4)) model = dr_xstrndup((const char *)buf + pos, n);
+        else if (!memcmp(tag, "INPT", 4) && n == 12) memcpy(dims, buf + pos, 12);
+        else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
+        pos += n;
+    }
+    if (!conf || !model || !layers.end || dims[2] < 1) {
+        dr_fail("%s: model file lacks a required section", path);
+        goto fail;
+    }
+    dr_train_config cfg;
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s (model)", path);
+    dr_net_options nopt = {.channels = dims[2], .height = dims[0], .width = dims[1], .max_batch = max_batch};
+    if (dr_train_config_parse(conf, path, &cfg) || !(e->net = dr_net_parse(model, origin, &nopt)) ||
+        dr_train_config_apply_bits(&cfg, e->net))
+        goto fail;
+    dr_bits_format(&cfg.bits, e->bits, sizeof e->bits);
+    dr_net *net = e->net;
+    net->bit_kernels = 0; /* layers outside fused blocks compute in float */
+    const int L = net->n_layers;
+    e->steps = dr_xmalloc(sizeof *e->steps * (size_t)L);
+    e->blocks = dr_xcalloc((size_t)L, sizeof *e->blocks);
+    e->codes = dr_xcalloc((size_t)L, sizeof *e->codes);
+    e->levels = dr_xcalloc((size_t)L, sizeof *e->levels);
+    e->has_f = dr_xcalloc((size_t)L, 1);
+    e->has_c = dr_xcalloc((size_t)L, 1);
+    dr_deploy_plan(net, e->steps);
+    for (int i = 0; i < L; i++) {
+        const dr_deploy_step *st = &e->steps[i];
+        if (st->role != DR_ROLE_HEAD) continue;
+        int ends[2] = {st->src, st->act}, bits[2] = {st->src_bits, net->layers[st->act].abits};
+        for (int k = 0; k < 2; k++)
+            if (!e->codes[ends[k]]) {
+                e->codes[ends[k]] = dr_xalign((size_t)max_batch * dr_shape_size(net->layers[ends[k]].out_shape));
+                e->levels[ends[k]] = (int)dr_levels(bits[k]);
+            }
+    }
+    if (load_layers(e, &layers)) goto fail;
+    free(buf), free(conf), free(model);
+    return e;
+fail:
+    free(buf), free(conf), free(model);
+    dr_engine_free(e);
+    return NULL;
+}
+
+void dr_engine_free(dr_engine *e)
+{
+    if (!e) return;
+    for (int i = 0; e->net && i < e->net->n_layers; i++) {
+        fused_block *fb = &e->blocks[i];
+        free(fb->y), free(fb->sign), free(fb->up), free(fb->lo), free(fb->xpix), free(fb->x);
+        free(fb->asum), free(fb->s), free(fb->acc), free(fb->pooled);
+        free(e->codes[i]);
+    }
+    free(e->blocks), free(e->codes), free(e->levels), free(e->has_f), free(e->has_c), free(e->steps);
+    dr_net_free(e->net);
+    free(e);
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static void ensure_float(dr_engine *e, int j, int n)
+{
+    if (j < 0 || e->has_f[j]) return;
+    dr_layer *l = &e->net->layers[j];
+    const size_t count = (size_t)n * dr_shape_size(l->out_shape);
+    const float lv = (float)e->levels[j];
+    for (size_t k = 0; k < count; k++) l->out[k] = (float)e->codes[j][k] / lv; /* as f_a rounds */
+    e->has_f[j] = 1;
+}
+
+static void ensure_codes(dr_engine *e, int j, int n)
+{
+    if (e->has_c[j]) return;
+    ensure_float(e, j, n);
+    dr_layer *l = &e->net->layers[j];
+    const size_t count = (size_t)n * dr_shape_size(l->out_shape);
+    const float lv = (float)e->levels[j];
+    for (size_t k = 0; k < count; k++) e->codes[j][k] = (uint8_t)dr_rint(l->out[k] * lv);
+    e->has_c[j] = 1;
+}
+
+static int32_t *grow_i32(int32_t **p, size_t count)
+{
+    if (!*p) *p = dr_xalign(count * sizeof(int32_t));
+    return *p;
+}
+
+/* Max over pooling windows of int32 [n][ih][iw][C] (padded cells never win). */
+static void pool_max(const dr_conv_geom *g, int n, const int32_t *in, int32_t *out)
+{
+    const int C = g->ic;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n * g->oh * g->ow; r++) {
+        int s = r / (g->oh * g->ow), oy = r / g->ow % g->oh, ox = r % g->ow;
+        int32_t *dst = out + (size_t)r * C;
+        for (int c = 0; c < C; c++) dst[c] = INT_MIN;
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                int y = oy * g->sh - g->pad_top + ky, x = ox * g->sw - g->pad_left + kx;
+                if (y < 0 || y >= g->ih || x < 0 || x >= g->iw) continue;
+                const int32_t *src = in + (((size_t)s * g->ih + y) * g->iw + x) * C;
+                for (int c = 0; c < C; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+            }
+    }
+}
+
+/* Output codes: for each row, the accumulator acc' = sign (2 v - M asum[r])
+ * (asum NULL: v is acc' already, signed only when `sign_now`), counted
+ * against the thresholds of every channel at once. */
+static void thresholds(const fused_block *fb, const int32_t *v, int ldv, int oc, const int32_t *asum, int M,
+                       int rows, int sign_now, uint8_t *out)
+{
+    const int nout = fb->nout, cabs = fb->cabs;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        int32_t a[oc], cnt[oc];
+        const int32_t *vr = v + (size_t)r * ldv, as = asum ? M * asum[r] : 0;
+        for (int o = 0; o < oc; o++) {
+            int32_t x = asum ? 2 * vr[o] - as : vr[o];
+            a[o] = sign_now ? fb->sign[o] * x : x;
+            cnt[o] = 0;
+        }
+        for (int k = 0; k < nout; k++) {
+            const int32_t *up = fb->up + (size_t)k * oc;
+            for (int o = 0; o < oc; o++) cnt[o] += a[o] >= up[o];
+        }
+        if (cabs)
+            for (int k = 0; k < nout; k++) {
+                const int32_t *lo = fb->lo + (size_t)k * oc;
+                for (int o = 0; o < oc; o++) cnt[o] += a[o] <= lo[o];
+            }
+        uint8_t *dst = out + (size_t)r * oc;
+        for (int o = 0; o < oc; o++) dst[o] = (uint8_t)cnt[o];
+    }
+}
+
+static void run_fused(dr_engine *e, int i, int n)
+{
+    dr_net *net = e->net;
+    const dr_deploy_step *st = &e->steps[i];
+    dr_layer *l = &net->layers[i];
+    const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
+    fused_block *fb = &e->blocks[i];
+    const int A = st->src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, P = dr_conv_p(g);
+    const int rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS), oc = g->oc, B = net->max_batch;
+    const size_t max_rows_pad = (size_t)dr_round_up(B * P, DR_BG_ROWS);
+    if (!fb->xpix) {
+        fb->xpix = dr_xalign((size_t)B * g->ih * g->iw * A * cw * sizeof(uint64_t));
+        fb->x = dr_xalign(max_rows_pad * A * KW * sizeof(uint64_t));
+    }
+    dr_pack_rows(e->codes[st->src], n * g->ih * g->iw, g->ic, A, cw, fb->xpix);
+    dr_bit_im2col(g, n, fb->xpix, A, fb->x, rows_pad);
+    int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
+    dr_row_sums(fb->x, rows, A, KW, asum);
+    dr_bitgemm(&(dr_bitgemm_args){fb->x, rows, A, fb->y, fb->oc_pad, fb->W, KW, s});
+    /* integer accumulator acc' = sign (2 s - M asum); with a max-pool before BN,
+     * the pool takes the raw accumulator (alpha > 0) and the sign comes after */
+    const int M = fb->M, pool = st->pool >= 0, pool_first = st->pool_before_bn;
+    int32_t *acc = pool ? grow_i32(&fb->acc, (size_t)B * P * oc) : NULL;
+    uint8_t *out = e->codes[st->act];
+    if (pool) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const int32_t *sr = s + (size_t)r * fb->oc_pad, as = M * asum[r];
+            int32_t *ar = acc + (size_t)r * oc;
+            for (int o = 0; o < oc; o++) ar[o] = (pool_first ? 1 : fb->sign[o]) * (2 * sr[o] - as);
+        }
+        const dr_conv_geom *pg = dr_pool_geom(&net->layers[st->pool]);
+        int32_t *pooled = grow_i32(&fb->pooled, (size_t)B * pg->oh * pg->ow * oc);
+        pool_max(pg, n, acc, pooled);
+        thresholds(fb, pooled, oc, oc, NULL, 0, n * pg->oh * pg->ow, pool_first, out);
+    } else {
+        thresholds(fb, s, fb->oc_pad, oc, asum, M, rows, 1, out);
+    }
+    e->has_c[st->act] = 1;
+    e->has_f[st->act] = 0;
+}
+
+void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
+{
+    dr_net *net = e->net;
+    memcpy(net->in, x, (size_t)n * dr_shape_size(net->input) * sizeof(float));
+    net->labels = NULL;
+    net->train = 0;
+    memset(e->has_f, 0, (size_t)net->n_layers);
+    memset(e->has_c, 0, (size_t)net->n_layers);
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        switch (e->steps[i].role) {
+        case DR_ROLE_HEAD:
+            ensure_codes(e, e->steps[i].src, n);
+            run_fused(e, i, n);
+            break;
+        case DR_ROLE_FLOAT:
+            for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);
+            l->ops->forward(l, net, n);
+            e->has_f[i] = 1;
+            break;
+        default: break;
+        }
+    }
+    memcpy(probs, dr_net_output(net), (size_t)n * dr_net_classes(net) * sizeof(float));
+}
+
+dr_net *dr_engine_net(dr_engine *e) { return e->net; }
+const char *dr_engine_bits(const dr_engine *e) { return e->bits; }
+int dr_engine_fused_blocks(const dr_engine *e) { return e->n_fused; }

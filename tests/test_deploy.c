@@ -1,0 +1,317 @@
+/* Deployment: an exported model run by the fused engine predicts what the
+ * training graph predicts in evaluation mode; every shipped model exports and
+ * loads; damaged files give clear errors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "../include/dorefa.h"
+#include "core/filebuf.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "deploy/deploy.h"
+#include "quant/policy.h"
+#include "train/checkpoint.h"
+#include "train/train.h"
+#include "testutil.h"
+
+/* Random BN parameters and statistics (some scales negative) and biases, so
+ * the folded thresholds see both signs and offsets. */
+static void randomize_bn(dr_net *net, uint64_t seed)
+{
+    dr_rng r;
+    dr_rng_seed(&r, seed, DR_RNG_TEST, 1, 0);
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        if (l->ops != &dr_bn_ops) continue;
+        int C = l->in_shape.c;
+        for (int c = 0; c < C; c++) {
+            float u = dr_rng_uniform(&r);
+            l->params[0].value[c] = (u < 0.25f ? -1.0f : 1.0f) * (0.3f + dr_rng_uniform(&r));
+            l->params[1].value[c] = dr_rng_uniform(&r) - 0.3f;
+            l->state[c] = 2.0f * (dr_rng_uniform(&r) - 0.5f);
+            l->state[C + c] = 0.5f + 2.0f * dr_rng_uniform(&r);
+        }
+    }
+}
+
+/* Saves the network with its bits as a checkpoint and exports it. */
+static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const char *name, char *model_path,
+                       size_t cap, dr_export_info *info)
+{
+    char ck[600];
+    dr_train_config cfg;
+    dr_train_config_defaults(&cfg);
+    cfg.bits = *bits;
+    cfg.bounded_act = bounded_act;
+    char conf[4096];
+    dr_train_config_format(&cfg, conf, sizeof conf);
+    snprintf(ck, sizeof ck, "%s/%s.ckpt", tu_tmpdir(), name);
+    snprintf(model_path, cap, "%s/%s.dorefa", tu_tmpdir(), name);
+    if (dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, model_path, info))
+        fail_msg("%s: %s", name, dr_last_error());
+}
+
+/* The stated tolerance: logits within 2% of the largest logit. The engine
+ * decides each activation code with exact integer thresholds while the
+ * training graph rounds in float32, so an activation within a float rounding
+ * of a quantization boundary can land on the neighbouring code (seen: up to
+ * 0.1% at 8 bits, 1% through ResNet-18's 16 quantized layers); classes must
+ * agree exactly. */
+#define TOL 2e-2
+
+/* Runs n images through the training graph (eval mode) and the engine;
+ * fails unless every class agrees and the logits agree within tol. */
+static void compare(dr_net *net, dr_engine *e, const float *x, int n, double tol, const char *what)
+{
+    const int C = dr_net_classes(net);
+    float *p = malloc(sizeof(float) * (size_t)n * C);
+    dr_net_forward(net, x, NULL, n, 0);
+    dr_engine_run(e, x, n, p);
+    const float *za = dr_net_logits(net), *zb = dr_net_logits(dr_engine_net(e));
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        int ba = 0, bb = 0;
+        double scale = 1;
+        for (int c = 0; c < C; c++) scale = fmax(scale, fabs(za[i * C + c]));
+        for (int c = 0; c < C; c++) {
+            if (za[i * C + c] > za[i * C + ba]) ba = c;
+            if (zb[i * C + c] > zb[i * C + bb]) bb = c;
+            worst = fmax(worst, fabs(za[i * C + c] - zb[i * C + c]) / scale);
+        }
+        if (ba != bb) fail_msg("%s: image %d: training graph says class %d, engine %d", what, i, ba, bb);
+    }
+    if (worst > tol) fail_msg("%s: logits differ by %g (relative), more than %g", what, worst, tol);
+    free(p);
+}
+
+static const char *NETS[] = {
+    /* crelu, BN then max-pool, a quantized FC last */
+    "input size=12\nconv filters=8 size=3 bias=1\nact fn=crelu\nconv filters=16 size=3 pad=same\nbn\n"
+    "maxpool size=2 pad=same\nact fn=crelu\nconv filters=16 size=3\nbn\nact fn=crelu\nfc outputs=10\nsoftmax\n",
+    /* cabs (not monotone), max-pool before BN, conv bias, dropout before a fused conv, stride 2 */
+    "input size=13\nconv filters=6 size=3 bias=1\nact fn=cabs\nconv filters=70 size=3 bias=1\nmaxpool size=3 stride=2 pad=same\n"
+    "bn\nact fn=cabs\ndropout rate=0.5\nconv filters=12 size=3 stride=2 pad=same\nbn\nact fn=cabs\n"
+    "conv filters=9 size=2\nbn\nact fn=relu\nfc outputs=7\nsoftmax\n",
+};
+
+static void test_engine_matches_training_graph(void **s)
+{
+    (void)s;
+    const int N = 24;
+    const int wa[][2] = {{1, 1}, {1, 2}, {2, 2}, {1, 4}, {3, 5}, {8, 8}, {4, 3}, {2, 8}};
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 8; k++) {
+            dr_net *net = tu_net(NETS[m], 3, N);
+            dr_net_init(net, (uint64_t)(10 * m + k + 1));
+            randomize_bn(net, (uint64_t)k);
+            dr_bits bits = {wa[k][0], wa[k][1], 32, 0, k % 2}; /* odd k: the last layer quantized too */
+            assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+            net->bit_kernels = k % 3 != 0; /* the reference: bit products or float simulation */
+            char path[700], name[64];
+            dr_export_info info;
+            snprintf(name, sizeof name, "net%d-w%da%d", m, wa[k][0], wa[k][1]);
+            export_net(net, &bits, -1, name, path, sizeof path, &info);
+            assert_true(info.fused_blocks >= 1);
+            dr_engine *e = dr_engine_load(path, N);
+            if (!e) fail_msg("%s", dr_last_error());
+            float *x = malloc(sizeof(float) * N * dr_shape_size(net->input));
+            tu_fill(x, N * dr_shape_size(net->input), 0, 255, (uint64_t)k + 100);
+            compare(net, e, x, N, TOL, name);
+            compare(net, e, x, 1, TOL, name); /* batch 1 */
+            free(x);
+            dr_engine_free(e);
+            dr_net_free(net);
+        }
+}
+
+/* A real test slice through Model D at (1,2) with the bounded activation
+ * crelu and random BN statistics: every class equal. */
+static void test_engine_on_mnist_slice(void **s)
+{
+    (void)s;
+    const char *dir = DOREFA_SHARED_DATA "/mnist";
+    char probe[600];
+    snprintf(probe, sizeof probe, "%s/t10k-images-idx3-ubyte.gz", dir);
+    if (!tu_have(probe)) return;
+    dr_dataset ds;
+    dr_open_options opt = {0};
+    assert_int_equal(dr_dataset_open(dir, DR_SPLIT_TEST, &opt, &ds), 0);
+    dr_dataset_truncate(&ds, 200);
+    dr_dataset_resize(&ds, 40, 40);
+    dr_net *net = tu_shipped("svhn-d", 1, 200);
+    dr_net_init(net, 3);
+    randomize_bn(net, 3);
+    net->bounded_act = DR_ACT_CRELU;
+    dr_bits bits = {1, 2, 4, 0, 0};
+    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    net->bit_kernels = 1;
+    char path[700];
+    dr_export_info info;
+    export_net(net, &bits, DR_ACT_CRELU, "svhn-d-mnist", path, sizeof path, &info);
+    assert_int_equal(info.fused_blocks, 5);
+    dr_engine *e = dr_engine_load(path, 200);
+    if (!e) fail_msg("%s", dr_last_error());
+    float *x = malloc(sizeof(float) * 200 * 1600);
+    int *y = malloc(sizeof(int) * 200);
+    uint32_t idx[200];
+    for (int i = 0; i < 200; i++) idx[i] = (uint32_t)i;
+    dr_batch_fill(&ds, idx, 200, NULL, 0, 0, 0, x, y);
+    compare(net, e, x, 200, TOL, "svhn-d on MNIST");
+    free(x), free(y);
+    dr_engine_free(e);
+    dr_net_free(net);
+    dr_dataset_free(&ds);
+}
+
+static void test_shipped_models_export_and_load(void **s)
+{
+    (void)s;
+    const char *names[] = {"default", "svhn-a", "svhn-b", "svhn-c", "svhn-d", "alexnet", "resnet18"};
+    for (int i = 0; i < 7; i++) {
+        int ch = i == 0 ? 1 : 3;
+        dr_net *net = tu_shipped(names[i], ch, 1);
+        dr_net_init(net, 5);
+        dr_bits bits = {32, 32, 32, 0, 0};
+        if (net->default_bits[0]) bits = (dr_bits){net->default_bits[0], net->default_bits[1], net->default_bits[2], 0, 0};
+        else bits = (dr_bits){1, 2, 4, 0, 0}; /* the default network: quantize it too */
+        assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+        char path[700];
+        dr_export_info info;
+        export_net(net, &bits, -1, names[i], path, sizeof path, &info);
+        if (i > 0) assert_true(info.file_bytes * 3 < info.float_weight_bytes); /* packed bits are small */
+        dr_engine *e = dr_engine_load(path, 1);
+        if (!e) fail_msg("%s: %s", names[i], dr_last_error());
+        float *x = malloc(sizeof(float) * dr_shape_size(net->input));
+        tu_fill(x, dr_shape_size(net->input), 0, 255, 9);
+        net->bit_kernels = 1;
+        compare(net, e, x, 1, TOL, names[i]);
+        free(x);
+        dr_engine_free(e);
+        dr_net_free(net);
+    }
+}
+
+static uint8_t *file_bytes(const char *path, size_t *len) { return (uint8_t *)dr_read_file(path, len); }
+
+static void write_bytes(const char *path, const uint8_t *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static void fix_crc(uint8_t *p, size_t n)
+{
+    uint32_t c = (uint32_t)crc32(0L, p, (uInt)(n - 4));
+    memcpy(p + n - 4, &c, 4);
+}
+
+static void expect_load_error(const char *path, const char *needle)
+{
+    dorefa_model *m = NULL;
+    int rc = dorefa_load(path, 4, &m);
+    if (rc == DOREFA_OK) fail_msg("%s loaded; expected an error with '%s'", path, needle);
+    assert_int_equal(rc, DOREFA_ERR_FILE);
+    assert_null(m);
+    if (!strstr(dorefa_last_error(), needle) || !strstr(dorefa_last_error(), path))
+        fail_msg("error '%s' lacks '%s' or the path", dorefa_last_error(), needle);
+    if (strchr(dorefa_last_error(), '\n')) fail_msg("error is not one line: %s", dorefa_last_error());
+}
+
+static void test_damaged_files(void **s)
+{
+    (void)s;
+    dr_net *net = tu_net(NETS[1], 3, 1);
+    dr_net_init(net, 2);
+    dr_bits bits = {1, 2, 32, 0, 0};
+    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    char good[700], bad[700];
+    dr_export_info info;
+    export_net(net, &bits, -1, "damage", good, sizeof good, &info);
+    snprintf(bad, sizeof bad, "%s/damaged.dorefa", tu_tmpdir());
+    size_t n;
+    uint8_t *p = file_bytes(good, &n), *q = malloc(n);
+    assert_int_equal(n, info.file_bytes);
+    /* the public API on the good file */
+    dorefa_model *m;
+    assert_int_equal(dorefa_load(good, 4, &m), DOREFA_OK);
+    int h, w, c;
+    dorefa_input_shape(m, &h, &w, &c);
+    assert_int_equal(h * 100 + w * 10 + c, 1300 + 130 + 3);
+    assert_int_equal(dorefa_classes(m), 7);
+    assert_string_equal(dorefa_bits(m), "1,2,32");
+    float x[9 * 507], probs[9 * 7];
+    tu_fill(x, 9 * 507, 0, 255, 4);
+    assert_int_equal(dorefa_predict(m, x, 9, probs), DOREFA_OK); /* 9 > max_batch 4: split */
+    for (int i = 0; i < 9; i++) {
+        double sum = 0;
+        for (int k = 0; k < 7; k++) sum += probs[i * 7 + k];
+        assert_true(fabs(sum - 1) < 1e-5);
+    }
+    float one[7];
+    assert_int_equal(dorefa_predict(m, x + 8 * 507, 1, one), DOREFA_OK);
+    assert_memory_equal(one, probs + 8 * 7, sizeof one); /* batch-independent */
+    assert_int_equal(dorefa_predict(m, NULL, 1, probs), DOREFA_ERR_ARGUMENT);
+    dorefa_free(m);
+    assert_int_equal(dorefa_load(good, 0, &m), DOREFA_ERR_ARGUMENT);
+    /* truncations */
+    size_t cuts[] = {0, 5, 12, 19, 40, n / 2, n - 5, n - 1};
+    for (int i = 0; i < 8; i++) {
+        write_bytes(bad, p, cuts[i]);
+        expect_load_error(bad, cuts[i] < 8 ? "bad magic" : cuts[i] < 20 ? "truncated" : "checksum mismatch");
+    }
+    /* single bit flips anywhere: the checksum catches them */
+    for (size_t at = 3; at < n; at += n / 37 + 1) {
+        memcpy(q, p, n);
+        q[at] ^= 0x10;
+        write_bytes(bad, q, n);
+        expect_load_error(bad, at < 8 ? "bad magic" : "checksum mismatch");
+    }
+    /* a newer version */
+    memcpy(q, p, n);
+    q[8] = 2;
+    fix_crc(q, n);
+    write_bytes(bad, q, n);
+    expect_load_error(bad, "model file version 2, this dorefa reads version 1");
+    /* damage behind a valid checksum in the layer records: an error or a
+     * working model, never a crash (the sanitizer build watches) */
+    size_t layr = 0;
+    for (size_t i = 16; i + 4 < n; i++)
+        if (!memcmp(p + i, "LAYR", 4)) layr = i + 12;
+    assert_true(layr > 0);
+    dr_rng r;
+    dr_rng_seed(&r, 7, DR_RNG_TEST, 0, 0);
+    int loaded = 0;
+    for (int t = 0; t < 200; t++) {
+        memcpy(q, p, n);
+        size_t at = layr + (size_t)(dr_rng_uniform(&r) * (double)(n - 4 - layr));
+        q[at] = (uint8_t)(dr_rng_uniform(&r) * 256);
+        fix_crc(q, n);
+        write_bytes(bad, q, n);
+        if (dorefa_load(bad, 2, &m) == DOREFA_OK) {
+            loaded++;
+            assert_int_equal(dorefa_predict(m, x, 2, probs), DOREFA_OK);
+            dorefa_free(m);
+        } else {
+            assert_non_null(strstr(dorefa_last_error(), "damaged.dorefa"));
+        }
+    }
+    assert_true(loaded > 0); /* most bytes are weights and thresholds */
+    free(p), free(q);
+    dr_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_matches_training_graph),
+        cmocka_unit_test(test_engine_on_mnist_slice),
+        cmocka_unit_test(test_shipped_models_export_and_load),
+        cmocka_unit_test(test_damaged_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

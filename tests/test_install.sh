@@ -1,0 +1,23 @@
+#!/bin/sh
+# The embedding API as a user gets it: install into a temporary prefix, build
+# examples/classify.c with pkg-config alone, run it on an exported model.
+# usage: test_install.sh BUILD_DIR SOURCE_DIR SHARED_DATA_DIR
+set -e
+BUILD=$1 SRC=$2 DATA=$3
+TMP=$(mktemp -d /tmp/dorefa-install-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+if [ ! -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then echo "skip: $DATA/mnist is missing"; exit 0; fi
+cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
+test -f "$TMP/prefix/include/dorefa.h"
+export PKG_CONFIG_PATH="$TMP/prefix/lib/pkgconfig"
+cc -std=c11 "$SRC/examples/classify.c" $(pkg-config --cflags --libs dorefa) -o "$TMP/classify"
+"$TMP/prefix/bin/dorefa" train --model svhn-d --data "$DATA/mnist" --bits 1,2,4 --limit-train 64 \
+    --limit-test 32 --epochs 1 -o "$TMP/run" -q >/dev/null
+"$TMP/prefix/bin/dorefa" export "$TMP/run/last.ckpt" -o "$TMP/m.dorefa" >/dev/null
+head -c 1600 /dev/urandom >"$TMP/img.raw"
+out=$("$TMP/classify" "$TMP/m.dorefa" "$TMP/img.raw")
+echo "$out"
+echo "$out" | grep -q "W,A,G = 1,2,4, input 40x40x1" && echo "$out" | grep -q "img.raw: class [0-9]"
+if "$TMP/classify" "$TMP/run/last.ckpt" 2>"$TMP/err"; then echo "a checkpoint loaded as a model"; exit 1; fi
+grep -q "not a dorefa model file" "$TMP/err"
+echo "install test passed"
