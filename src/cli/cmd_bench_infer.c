@@ -29,6 +29,7 @@ static const char USAGE[] =
     "  -b, --batch N          large batch (default: 128)\n"
     "      --repeats N        repeats (default: 5)\n"
     "      --threads N        worker threads (default: all cores)\n"
+    "      --layers           also print the engine's time per layer at the large batch\n"
     "  -h, --help             this help\n";
 
 typedef struct {
@@ -92,10 +93,10 @@ int bench_infer(int argc, char **argv)
 {
     static const struct option LONG[] = {{"model", 1, 0, 'm'},   {"bits", 1, 0, 'w'},    {"channels", 1, 0, 'c'},
                                          {"batch", 1, 0, 'b'},   {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+                                         {"layers", 0, 0, 'L'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *model = "svhn-a";
     long channels = 3, batch = 128, repeats = 5, threads = 0;
-    int W = 1, A = 2, c;
+    int W = 1, A = 2, c, layers = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
         switch (c) {
@@ -108,6 +109,7 @@ int bench_infer(int argc, char **argv)
         case 'b': if (cli_int("bench", "batch", optarg, 2, 4096, &batch)) return EXIT_USAGE; break;
         case 'r': if (cli_int("bench", "repeats", optarg, 1, 64, &repeats)) return EXIT_USAGE; break;
         case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
+        case 'L': layers = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -146,6 +148,15 @@ int bench_infer(int argc, char **argv)
     printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "fused bit engine", fb, f1, a50, a90, a99);
     printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "float path (fp32)", lb, l1, b50, b90, b99);
     printf("fused / float: %.2fx at batch %ld, %.2fx at batch 1\n", fb / lb, batch, f1 / l1);
+    if (layers) {
+        static const char *roles[] = {"float", "fused bit block", "", ""};
+        double *sec = dr_engine_profile(e);
+        for (int k = 0; k < 5; k++) run(&fused, (int)batch);
+        printf("engine time per batch of %ld, by layer:\n", batch);
+        for (int i = 0; i < net->n_layers; i++)
+            if (dr_engine_role(e, i) <= DR_ROLE_HEAD)
+                printf("  %-12s %-16s %8.2f ms\n", net->layers[i].name, roles[dr_engine_role(e, i)], 1e3 * sec[i] / 5);
+    }
     free(x), free(p);
     dr_net_free(fnet);
     dr_engine_free(e);

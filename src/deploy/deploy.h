@@ -36,6 +36,9 @@ typedef struct {
 
 /* Decides the roles of a network whose bits are applied (steps[n_layers]). */
 void dr_deploy_plan(dr_net *net, dr_deploy_step *steps);
+/* A float layer i followed by [maxpool] and a quantized crelu/cabs act, each
+ * the only reader of the one before: 1 with their indices (pool -1: none). */
+int dr_deploy_float_chain(dr_net *net, const dr_deploy_step *steps, int i, int *pool, int *act);
 
 typedef struct {
     size_t file_bytes, float_weight_bytes; /* exported size; the same weights in float32 */
@@ -56,5 +59,9 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs);
 dr_net *dr_engine_net(dr_engine *e); /* shapes, classes, logits of the last run */
 const char *dr_engine_bits(const dr_engine *e); /* "W,A,G" it was trained with */
 int dr_engine_fused_blocks(const dr_engine *e);
+/* Turns on per-layer timing: seconds[layer] accumulates over runs (a fused
+ * block's time is its head's). */
+double *dr_engine_profile(dr_engine *e);
+int dr_engine_role(const dr_engine *e, int layer);
 
 #endif

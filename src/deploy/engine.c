@@ -2,6 +2,7 @@
  * anything not quantized) run the training code's own forward functions in
  * evaluation mode; fused blocks run bit-GEMM + integer epilogue on codes. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,15 @@
 #include "../core/filebuf.h"
 #include "../kernels/bitgemm.h"
 #include "../kernels/bitpack.h"
+#include "../kernels/direct_conv.h"
 #include "../layers/linear.h"
 #include "../quant/quantize.h"
 #include "../train/train.h"
 #include "deploy.h"
 
 extern const char DR_DEPLOY_MAGIC[8];
+
+
 
 typedef struct {
     int W, M, oc_pad, out_bits, nout, cabs;
@@ -35,6 +39,11 @@ struct dr_engine {
     unsigned char *has_f, *has_c;
     char bits[32];
     int n_fused;
+    double *seconds; /* per layer, when profiling (dr_engine_profile) */
+    float **wt;      /* per float conv with a short reduction: weights as [K][oc] (direct conv) */
+    int *chain_pool, *chain_act; /* direct conv -> [maxpool] -> act run as one pass to codes (-1: not) */
+    unsigned char *skip;         /* layers that pass computes                                    */
+    uint8_t **fw;                /* per float conv with packed weights and coded input: codes    */
 };
 
 /* ---- reading the file ------------------------------------------------------ */
@@ -185,6 +194,23 @@ static int load_layers(dr_engine *e, reader *r)
         }
     }
     if (r->pos != r->end) return dr_fail("%s: %zu unexpected bytes after the last layer", r->path, r->end - r->pos);
+    for (int i = 0; i < net->n_layers; i++) { /* float convs with short reductions run direct */
+        dr_layer *l = &net->layers[i];
+        if (e->steps[i].role != DR_ROLE_FLOAT || l->ops != &dr_conv_ops || l->wbits < 32) continue;
+        const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
+        const int K = dr_conv_k(g);
+        if (g->groups != 1 || K > DR_DIRECT_MAX_K || g->kh > DR_DIRECT_MAX_KH) continue; /* the rest: im2col + sgemm */
+        const int oc_pad = dr_round_up(g->oc, 16);
+        e->wt[i] = dr_xcalloc((size_t)K * oc_pad, sizeof(float));
+        for (int o = 0; o < g->oc; o++)
+            for (int k = 0; k < K; k++) e->wt[i][(size_t)k * oc_pad + o] = l->params[0].value[(size_t)o * K + k];
+        int pool, act;
+        if (dr_deploy_float_chain(net, e->steps, i, &pool, &act) && e->codes[act]) {
+            e->chain_pool[i] = pool, e->chain_act[i] = act;
+            if (pool >= 0) e->skip[pool] = 1;
+            e->skip[act] = 1;
+        }
+    }
     return 0;
 }
 
@@ -254,6 +280,11 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     e->levels = dr_xcalloc((size_t)L, sizeof *e->levels);
     e->has_f = dr_xcalloc((size_t)L, 1);
     e->has_c = dr_xcalloc((size_t)L, 1);
+    e->wt = dr_xcalloc((size_t)L, sizeof *e->wt);
+    e->chain_pool = dr_xmalloc(sizeof(int) * (size_t)L);
+    e->chain_act = dr_xmalloc(sizeof(int) * (size_t)L);
+    for (int i = 0; i < L; i++) e->chain_pool[i] = e->chain_act[i] = -1;
+    e->skip = dr_xcalloc((size_t)L, 1);
     dr_deploy_plan(net, e->steps);
     for (int i = 0; i < L; i++) {
         const dr_deploy_step *st = &e->steps[i];
@@ -282,7 +313,10 @@ void dr_engine_free(dr_engine *e)
         free(fb->y), free(fb->sign), free(fb->up), free(fb->lo), free(fb->xpix), free(fb->x);
         free(fb->asum), free(fb->s), free(fb->acc), free(fb->pooled);
         free(e->codes[i]);
+        if (e->wt) free(e->wt[i]);
     }
+    free(e->wt), free(e->chain_pool), free(e->chain_act), free(e->skip);
+    free(e->seconds);
     free(e->blocks), free(e->codes), free(e->levels), free(e->has_f), free(e->has_c), free(e->steps);
     dr_net_free(e->net);
     free(e);
@@ -408,6 +442,45 @@ static void run_fused(dr_engine *e, int i, int n)
     e->has_f[st->act] = 0;
 }
 
+/* Max-pool, bounded activation and quantization of a float layer's output in
+ * one pass, straight to codes: max(x) then h then rint(h n) is what the
+ * float layers compute (adding the bias commutes with max; the act layer
+ * rounds h n to the nearest code). */
+static void pool_act_codes(dr_engine *e, int i, int n)
+{
+    dr_net *net = e->net;
+    const dr_layer *l = &net->layers[i], *act = &net->layers[e->chain_act[i]];
+    const int cabs = dr_act_effective(act, net) == DR_ACT_CABS, C = l->out_shape.c;
+    const float lv = dr_levels(act->abits);
+    uint8_t *out = e->codes[e->chain_act[i]];
+    const dr_conv_geom *pg = e->chain_pool[i] >= 0 ? dr_pool_geom(&net->layers[e->chain_pool[i]]) : NULL;
+    const int oh = pg ? pg->oh : l->out_shape.h, ow = pg ? pg->ow : l->out_shape.w;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n * oh * ow; r++) {
+        const int s = r / (oh * ow), oy = r / ow % oh, ox = r % ow;
+        float m[C];
+        if (!pg) {
+            memcpy(m, l->out + (size_t)r * C, sizeof(float) * C);
+        } else {
+            for (int c = 0; c < C; c++) m[c] = -INFINITY;
+            for (int ky = 0; ky < pg->kh; ky++)
+                for (int kx = 0; kx < pg->kw; kx++) {
+                    const int y = oy * pg->sh - pg->pad_top + ky, x = ox * pg->sw - pg->pad_left + kx;
+                    if (y < 0 || y >= pg->ih || x < 0 || x >= pg->iw) continue;
+                    const float *v = l->out + (((size_t)s * pg->ih + y) * pg->iw + x) * C;
+                    for (int c = 0; c < C; c++) m[c] = v[c] > m[c] ? v[c] : m[c];
+                }
+        }
+        uint8_t *dst = out + (size_t)r * C;
+        for (int c = 0; c < C; c++) {
+            const float a = cabs ? fabsf(m[c]) : m[c] > 0.0f ? m[c] : 0.0f, h = a < 1.0f ? a : 1.0f;
+            dst[c] = (uint8_t)dr_rint(h * lv);
+        }
+    }
+    e->has_c[e->chain_act[i]] = 1;
+    e->has_f[e->chain_act[i]] = 0;
+}
+
 void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
 {
     dr_net *net = e->net;
@@ -418,18 +491,27 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
     memset(e->has_c, 0, (size_t)net->n_layers);
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
+        double t0 = e->seconds ? dr_now() : 0;
         switch (e->steps[i].role) {
         case DR_ROLE_HEAD:
             ensure_codes(e, e->steps[i].src, n);
             run_fused(e, i, n);
             break;
         case DR_ROLE_FLOAT:
+            if (e->skip[i]) continue; /* computed by the pass of the conv before it */
             for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);
-            l->ops->forward(l, net, n);
+            if (e->wt[i]) {
+                dr_linear *c = l->priv;
+                dr_direct_conv(&c->g, n, dr_net_input(net, l, 0), e->wt[i], c->bias ? l->params[1].value : NULL, l->out);
+                if (e->chain_act[i] >= 0) pool_act_codes(e, i, n);
+            } else {
+                l->ops->forward(l, net, n);
+            }
             e->has_f[i] = 1;
             break;
         default: break;
         }
+        if (e->seconds) e->seconds[i] += dr_now() - t0;
     }
     memcpy(probs, dr_net_output(net), (size_t)n * dr_net_classes(net) * sizeof(float));
 }
@@ -437,3 +519,11 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
 dr_net *dr_engine_net(dr_engine *e) { return e->net; }
 const char *dr_engine_bits(const dr_engine *e) { return e->bits; }
 int dr_engine_fused_blocks(const dr_engine *e) { return e->n_fused; }
+
+double *dr_engine_profile(dr_engine *e)
+{
+    if (!e->seconds) e->seconds = dr_xcalloc((size_t)e->net->n_layers, sizeof(double));
+    return e->seconds;
+}
+
+int dr_engine_role(const dr_engine *e, int layer) { return e->steps[layer].role; }

@@ -68,3 +68,17 @@ void dr_deploy_plan(dr_net *net, dr_deploy_step *steps)
         if (all_heads) steps[i].role = DR_ROLE_SKIP;
     }
 }
+
+int dr_deploy_float_chain(dr_net *net, const dr_deploy_step *steps, int i, int *pool, int *act)
+{
+    *pool = *act = -1;
+    int j = next_in_chain(net, i);
+    if (j >= 0 && net->layers[j].ops == &dr_maxpool_ops && steps[j].role == DR_ROLE_FLOAT)
+        *pool = j, j = next_in_chain(net, j);
+    if (j < 0 || net->layers[j].ops != &dr_act_ops || net->layers[j].abits >= 32 || steps[j].role != DR_ROLE_FLOAT)
+        return 0;
+    int fn = dr_act_effective(&net->layers[j], net);
+    if (fn != DR_ACT_CRELU && fn != DR_ACT_CABS) return 0;
+    *act = j;
+    return 1;
+}
