@@ -23,6 +23,7 @@ extern const char DR_DEPLOY_MAGIC[8];
 
 typedef struct {
     int W, M, oc_pad, out_bits, nout, cabs;
+    float alpha;         /* float epilogue: out = alpha (2 s - M asum) + bias */
     uint64_t *y;         /* weights, lane-interleaved bit-planes */
     int8_t *sign;        /* per channel                          */
     int32_t *up, *lo;    /* [nout][oc] thresholds                */
@@ -175,6 +176,14 @@ static int load_layers(dr_engine *e, reader *r)
             uint8_t *codes;
             if (expect_record(r, l, 1) || !(codes = take_weights(r, l, &wscale, &M, &W))) return -1;
             for (size_t k = 0; k < l->params[0].size; k++) l->params[0].value[k] = wscale * (float)(2 * codes[k] - M);
+            if (st->src >= 0) { /* coded input: the bit product, float epilogue */
+                const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
+                fused_block *fb = &e->blocks[i];
+                fb->W = W, fb->M = M, fb->oc_pad = dr_round_up(g->oc, DR_BG_COLS);
+                fb->alpha = wscale / dr_levels(st->src_bits);
+                fb->y = dr_xalign((size_t)W * g->kh * g->kw * ((g->ic + 63) / 64) * fb->oc_pad * sizeof(uint64_t));
+                dr_pack_cols(codes, g->oc, g->kh * g->kw, g->ic, W, fb->oc_pad, fb->y, NULL);
+            }
             free(codes);
             l->wbits = 32; /* the values are the quantized weights already */
             uint32_t nb = 0;
@@ -288,9 +297,10 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     dr_deploy_plan(net, e->steps);
     for (int i = 0; i < L; i++) {
         const dr_deploy_step *st = &e->steps[i];
-        if (st->role != DR_ROLE_HEAD) continue;
-        int ends[2] = {st->src, st->act}, bits[2] = {st->src_bits, net->layers[st->act].abits};
-        for (int k = 0; k < 2; k++)
+        if (st->src < 0) continue;
+        const int head = st->role == DR_ROLE_HEAD;
+        int ends[2] = {st->src, head ? st->act : -1}, bits[2] = {st->src_bits, head ? net->layers[st->act].abits : 0};
+        for (int k = 0; k < 1 + head; k++)
             if (!e->codes[ends[k]]) {
                 e->codes[ends[k]] = dr_xalign((size_t)max_batch * dr_shape_size(net->layers[ends[k]].out_shape));
                 e->levels[ends[k]] = (int)dr_levels(bits[k]);
@@ -400,25 +410,56 @@ static void thresholds(const fused_block *fb, const int32_t *v, int ldv, int oc,
     }
 }
 
-static void run_fused(dr_engine *e, int i, int n)
+/* The bit product of a conv/fc over the codes of its source: s[rows][oc_pad]
+ * and the row sums of the codes; returns the row count. */
+static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **asum_out)
 {
     dr_net *net = e->net;
     const dr_deploy_step *st = &e->steps[i];
-    dr_layer *l = &net->layers[i];
-    const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
+    const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
     fused_block *fb = &e->blocks[i];
     const int A = st->src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, P = dr_conv_p(g);
-    const int rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS), oc = g->oc, B = net->max_batch;
+    const int rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS), B = net->max_batch;
     const size_t max_rows_pad = (size_t)dr_round_up(B * P, DR_BG_ROWS);
     if (!fb->xpix) {
         fb->xpix = dr_xalign((size_t)B * g->ih * g->iw * A * cw * sizeof(uint64_t));
         fb->x = dr_xalign(max_rows_pad * A * KW * sizeof(uint64_t));
     }
+    ensure_codes(e, st->src, n);
     dr_pack_rows(e->codes[st->src], n * g->ih * g->iw, g->ic, A, cw, fb->xpix);
     dr_bit_im2col(g, n, fb->xpix, A, fb->x, rows_pad);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
     dr_row_sums(fb->x, rows, A, KW, asum);
     dr_bitgemm(&(dr_bitgemm_args){fb->x, rows, A, fb->y, fb->oc_pad, fb->W, KW, s});
+    *s_out = s, *asum_out = asum;
+    return rows;
+}
+
+/* A bit conv whose output goes on in float: out = alpha (2 s - M asum) + bias. */
+static void run_bit_float(dr_engine *e, int i, int n)
+{
+    dr_layer *l = &e->net->layers[i];
+    dr_linear *c = l->priv;
+    fused_block *fb = &e->blocks[i];
+    int32_t *s, *asum;
+    const int rows = bit_product(e, i, n, &s, &asum), oc = c->g.oc;
+    const float *bias = c->bias ? l->params[1].value : NULL;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++)
+        for (int o = 0; o < oc; o++)
+            l->out[(size_t)r * oc + o] =
+                fb->alpha * (float)(2 * s[(size_t)r * fb->oc_pad + o] - fb->M * asum[r]) + (bias ? bias[o] : 0.0f);
+}
+
+static void run_fused(dr_engine *e, int i, int n)
+{
+    dr_net *net = e->net;
+    const dr_deploy_step *st = &e->steps[i];
+    const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
+    fused_block *fb = &e->blocks[i];
+    const int P = dr_conv_p(g), oc = g->oc, B = net->max_batch;
+    int32_t *s, *asum;
+    const int rows = bit_product(e, i, n, &s, &asum);
     /* integer accumulator acc' = sign (2 s - M asum); with a max-pool before BN,
      * the pool takes the raw accumulator (alpha > 0) and the sign comes after */
     const int M = fb->M, pool = st->pool >= 0, pool_first = st->pool_before_bn;
@@ -494,11 +535,15 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
         double t0 = e->seconds ? dr_now() : 0;
         switch (e->steps[i].role) {
         case DR_ROLE_HEAD:
-            ensure_codes(e, e->steps[i].src, n);
             run_fused(e, i, n);
             break;
         case DR_ROLE_FLOAT:
             if (e->skip[i]) continue; /* computed by the pass of the conv before it */
+            if (e->blocks[i].y) { /* quantized weights and coded input: bit product */
+                run_bit_float(e, i, n);
+                e->has_f[i] = 1;
+                break;
+            }
             for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);
             if (e->wt[i]) {
                 dr_linear *c = l->priv;

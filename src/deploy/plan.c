@@ -56,13 +56,25 @@ void dr_deploy_plan(dr_net *net, dr_deploy_step *steps)
         steps[i] = (dr_deploy_step){DR_ROLE_FLOAT, -1, 0, -1, -1, -1, 0};
     for (int i = 0; i < net->n_layers; i++)
         if (steps[i].role == DR_ROLE_FLOAT) try_fuse(net, i, steps);
-    /* a dropout read only by fused blocks is not needed (identity at inference) */
+    /* a quantized conv/fc that cannot fuse (no quantized act after it) still
+     * takes coded input through the bit product, with a float epilogue */
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        if (steps[i].role != DR_ROLE_FLOAT || !is_linear(l) || l->wbits >= 32 ||
+            ((dr_linear *)l->priv)->g.groups != 1)
+            continue;
+        int src = l->in[0];
+        while (src >= 0 && net->layers[src].ops == &dr_dropout_ops) src = net->layers[src].in[0];
+        if (src >= 0 && net->layers[src].ops == &dr_act_ops && net->layers[src].abits < 32)
+            steps[i].src = src, steps[i].src_bits = net->layers[src].abits;
+    }
+    /* a dropout read only by layers taking coded input is not needed (identity at inference) */
     for (int i = 0; i < net->n_layers; i++) {
         if (net->layers[i].ops != &dr_dropout_ops) continue;
         int all_heads = 1;
         for (int k = i + 1; k < net->n_layers; k++)
             for (int m = 0; m < net->layers[k].n_in; m++)
-                if (net->layers[k].in[m] == i && steps[k].role != DR_ROLE_HEAD &&
+                if (net->layers[k].in[m] == i && steps[k].src < 0 &&
                     !(net->layers[k].ops == &dr_dropout_ops && steps[k].role == DR_ROLE_SKIP))
                     all_heads = 0;
         if (all_heads) steps[i].role = DR_ROLE_SKIP;
