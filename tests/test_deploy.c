@@ -95,6 +95,11 @@ static const char *NETS[] = {
     "input size=13\nconv filters=6 size=3 bias=1\nact fn=cabs\nconv filters=70 size=3 bias=1\nmaxpool size=3 stride=2 pad=same\n"
     "bn\nact fn=cabs\ndropout rate=0.5\nconv filters=12 size=3 stride=2 pad=same\nbn\nact fn=cabs\n"
     "conv filters=9 size=2\nbn\nact fn=relu\nfc outputs=7\nsoftmax\n",
+    /* the default network's shape: act -> max-pool -> conv (pooled codes), a quantized
+     * FC reading pooled codes, BN + ReLU + dropout before the float classifier */
+    "input size=10\nconv filters=8 size=3 pad=same bias=1\nbn\nact fn=relu\nmaxpool size=2 pad=same\n"
+    "conv filters=16 size=3 pad=same\nbn\nact fn=relu\nmaxpool size=2 pad=same\nfc outputs=32\nbn\n"
+    "act fn=relu\ndropout rate=0.3\nfc outputs=10\nsoftmax\n",
 };
 
 static void test_engine_matches_training_graph(void **s)
@@ -102,7 +107,7 @@ static void test_engine_matches_training_graph(void **s)
     (void)s;
     const int N = 24;
     const int wa[][2] = {{1, 1}, {1, 2}, {2, 2}, {1, 4}, {3, 5}, {8, 8}, {4, 3}, {2, 8}};
-    for (int m = 0; m < 2; m++)
+    for (int m = 0; m < 3; m++)
         for (int k = 0; k < 8; k++) {
             dr_net *net = tu_net(NETS[m], 3, N);
             dr_net_init(net, (uint64_t)(10 * m + k + 1));

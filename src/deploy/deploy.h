@@ -29,7 +29,7 @@ enum { DR_ROLE_FLOAT, DR_ROLE_HEAD, DR_ROLE_MEMBER, DR_ROLE_SKIP };
 typedef struct {
     int role;
     int src;            /* head, or a float-epilogue bit conv: the layer whose codes feed
-                         * it (an act, through dropouts); -1: float input */
+                         * it (an act or a max-pool of one, past dropouts); -1: float input */
     int src_bits;       /* head: their bitwidth                        */
     int bn, pool, act;  /* head: absorbed layers (-1: none); act ends the block */
     int pool_before_bn; /* head: conv -> maxpool -> bn order           */

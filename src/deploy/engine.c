@@ -483,6 +483,29 @@ static void run_fused(dr_engine *e, int i, int n)
     e->has_f[st->act] = 0;
 }
 
+static void pool_codes(dr_engine *e, int i, int n)
+{
+    const dr_layer *l = &e->net->layers[i];
+    const dr_conv_geom *g = dr_pool_geom(l);
+    const uint8_t *in = e->codes[l->in[0]];
+    uint8_t *out = e->codes[i];
+    const int C = g->ic;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < n * g->oh * g->ow; r++) {
+        const int s = r / (g->oh * g->ow), oy = r / g->ow % g->oh, ox = r % g->ow;
+        uint8_t *dst = out + (size_t)r * C;
+        memset(dst, 0, (size_t)C);
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                const int y = oy * g->sh - g->pad_top + ky, x = ox * g->sw - g->pad_left + kx;
+                if (y < 0 || y >= g->ih || x < 0 || x >= g->iw) continue;
+                const uint8_t *v = in + (((size_t)s * g->ih + y) * g->iw + x) * C;
+                for (int c = 0; c < C; c++) dst[c] = v[c] > dst[c] ? v[c] : dst[c];
+            }
+    }
+    e->has_c[i] = 1;
+}
+
 /* Max-pool, bounded activation and quantization of a float layer's output in
  * one pass, straight to codes: max(x) then h then rint(h n) is what the
  * float layers compute (adding the bias commutes with max; the act layer
@@ -542,6 +565,10 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
             if (e->blocks[i].y) { /* quantized weights and coded input: bit product */
                 run_bit_float(e, i, n);
                 e->has_f[i] = 1;
+                break;
+            }
+            if (l->ops == &dr_maxpool_ops && e->codes[i] && e->has_c[l->in[0]] && !e->has_f[l->in[0]]) {
+                pool_codes(e, i, n); /* max-pooling of codes is pooling of quantized values */
                 break;
             }
             for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);

@@ -26,13 +26,25 @@ static int next_in_chain(const dr_net *net, int j)
 
 static int is_linear(const dr_layer *l) { return l->ops == &dr_conv_ops || l->ops == &dr_fc_ops; }
 
+/* The layer whose codes feed a quantized conv/fc: its input past dropouts
+ * (identity at inference), provided a quantized act reaches it through
+ * max-pooling and dropout only (pooled codes stay codes); -1 otherwise. */
+static int coded_source(dr_net *net, dr_layer *l, int *bits)
+{
+    const dr_layer *act = dr_net_input_act(net, l);
+    if (!act || act->abits >= 32) return -1;
+    int src = l->in[0];
+    while (net->layers[src].ops == &dr_dropout_ops) src = net->layers[src].in[0];
+    *bits = act->abits;
+    return src;
+}
+
 static void try_fuse(dr_net *net, int i, dr_deploy_step *st)
 {
     dr_layer *l = &net->layers[i];
     if (!is_linear(l) || l->wbits >= 32 || ((dr_linear *)l->priv)->g.groups != 1) return;
-    int src = l->in[0];
-    while (src >= 0 && net->layers[src].ops == &dr_dropout_ops) src = net->layers[src].in[0];
-    if (src < 0 || net->layers[src].ops != &dr_act_ops || net->layers[src].abits >= 32) return;
+    int src_bits, src = coded_source(net, l, &src_bits);
+    if (src < 0) return;
     int bn = -1, pool = -1, act = -1, pool_first = 0;
     for (int j = next_in_chain(net, i); j >= 0 && act < 0; j = next_in_chain(net, j)) {
         const dr_layer *m = &net->layers[j];
@@ -44,7 +56,7 @@ static void try_fuse(dr_net *net, int i, dr_deploy_step *st)
     if (act < 0) return;
     int fn = dr_act_effective(&net->layers[act], net);
     if (fn != DR_ACT_CRELU && fn != DR_ACT_CABS) return;
-    st[i] = (dr_deploy_step){DR_ROLE_HEAD, src, net->layers[src].abits, bn, pool, act, pool_first && pool >= 0};
+    st[i] = (dr_deploy_step){DR_ROLE_HEAD, src, src_bits, bn, pool, act, pool_first && pool >= 0};
     if (bn >= 0) st[bn].role = DR_ROLE_MEMBER;
     if (pool >= 0) st[pool].role = DR_ROLE_MEMBER;
     st[act].role = DR_ROLE_MEMBER;
@@ -63,10 +75,8 @@ void dr_deploy_plan(dr_net *net, dr_deploy_step *steps)
         if (steps[i].role != DR_ROLE_FLOAT || !is_linear(l) || l->wbits >= 32 ||
             ((dr_linear *)l->priv)->g.groups != 1)
             continue;
-        int src = l->in[0];
-        while (src >= 0 && net->layers[src].ops == &dr_dropout_ops) src = net->layers[src].in[0];
-        if (src >= 0 && net->layers[src].ops == &dr_act_ops && net->layers[src].abits < 32)
-            steps[i].src = src, steps[i].src_bits = net->layers[src].abits;
+        int bits, src = coded_source(net, l, &bits);
+        if (src >= 0) steps[i].src = src, steps[i].src_bits = bits;
     }
     /* a dropout read only by layers taking coded input is not needed (identity at inference) */
     for (int i = 0; i < net->n_layers; i++) {
