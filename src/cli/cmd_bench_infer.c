@@ -66,14 +66,10 @@ static double measure(runner *r, int n, int repeats, double *p50, double *p90, d
     return dr_median(rates, repeats);
 }
 
-static int make_model(const char *model, int channels, int W, int A, const char *dir, char *out, size_t cap)
+/* Exports the (float, randomly initialised) network at W,A through a temporary checkpoint. */
+static int export_model(dr_net *net, const char *model, int W, int A, const char *dir, char *out, size_t cap)
 {
-    char path[1024], ck[1200];
-    if (dr_model_resolve(model, path, sizeof path)) return -1;
-    dr_net_options opt = {.channels = channels, .max_batch = 1};
-    dr_net *net = dr_net_load(path, &opt);
-    if (!net) return -1;
-    dr_net_init(net, 1);
+    char ck[1200];
     dr_train_config cfg;
     dr_train_config_defaults(&cfg);
     snprintf(cfg.model, sizeof cfg.model, "%s", model);
@@ -85,7 +81,6 @@ static int make_model(const char *model, int channels, int W, int A, const char 
     dr_export_info info;
     int rc = dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, out, &info) ? -1 : 0;
     unlink(ck);
-    dr_net_free(net);
     return rc;
 }
 
@@ -115,21 +110,23 @@ int bench_infer(int argc, char **argv)
         }
     }
     cli_set_threads((int)threads);
-    char dir[] = "/tmp/dorefa-bench-XXXXXX", file[1200];
-    if (!mkdtemp(dir)) return dr_fail("cannot create a temporary folder"), cli_error();
-    int rc = make_model(model, (int)channels, W, A, dir, file, sizeof file);
-    dr_engine *e = rc ? NULL : dr_engine_load(file, (int)batch);
-    unlink(file);
-    rmdir(dir);
-    if (!e) return cli_error();
     char path[1024];
     dr_net_options opt = {.channels = (int)channels, .max_batch = (int)batch};
     dr_net *fnet = dr_model_resolve(model, path, sizeof path) ? NULL : dr_net_load(path, &opt);
-    if (!fnet) {
-        dr_engine_free(e);
+    if (!fnet) return cli_error();
+    dr_net_init(fnet, 1); /* the float path runs it; the engine runs its export */
+    char dir[] = "/tmp/dorefa-bench-XXXXXX", file[1200];
+    if (!mkdtemp(dir)) {
+        dr_net_free(fnet);
+        return dr_fail("cannot create a temporary folder"), cli_error();
+    }
+    dr_engine *e = export_model(fnet, model, W, A, dir, file, sizeof file) ? NULL : dr_engine_load(file, (int)batch);
+    unlink(file);
+    rmdir(dir);
+    if (!e) {
+        dr_net_free(fnet);
         return cli_error();
     }
-    dr_net_init(fnet, 1);
     dr_net *net = dr_engine_net(e);
     size_t in = dr_shape_size(net->input);
     float *x = dr_xalign(sizeof(float) * (size_t)batch * in), *p = dr_xmalloc(sizeof(float) * (size_t)batch * 1024);

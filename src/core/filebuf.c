@@ -67,3 +67,36 @@ int dr_crc_ok(const uint8_t *p, size_t len)
 {
     return len >= 4 && dr_get_u32(p + len - 4) == (uint32_t)crc32(0L, p, (uInt)(len - 4));
 }
+
+void dr_put_header(dr_filebuf *b, const char magic[8], uint32_t version, uint32_t sections)
+{
+    dr_put(b, magic, 8);
+    dr_put_u32(b, version);
+    dr_put_u32(b, sections);
+}
+
+int dr_read_sections(const char *path, const uint8_t *p, size_t len, const char magic[8], uint32_t version,
+                     const char *kind, const char *magic_hint, dr_section *sec, int cap)
+{
+    if (len < 8 || memcmp(p, magic, 8)) return dr_fail("%s: not a dorefa %s (bad magic%s)", path, kind, magic_hint);
+    if (len < 20) return dr_fail("%s: truncated %s (%zu bytes)", path, kind, len);
+    if (dr_get_u32(p + 8) != version)
+        return dr_fail("%s: %s version %u, this dorefa reads version %u", path, kind, dr_get_u32(p + 8), version);
+    if (!dr_crc_ok(p, len)) return dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
+    size_t pos = 16, end = len - 4;
+    int n = 0;
+    for (uint32_t k = 0, ns = dr_get_u32(p + 12); k < ns; k++) {
+        if (end - pos < 12) return dr_fail("%s: truncated section table", path);
+        const uint8_t *tag = p + pos;
+        uint64_t size = dr_get_u64(p + pos + 4);
+        pos += 12;
+        if (size > end - pos) return dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
+        if (n < cap) {
+            memcpy(sec[n].tag, tag, 4);
+            sec[n].off = pos, sec[n].len = size;
+            n++;
+        }
+        pos += size;
+    }
+    return n;
+}

@@ -31,4 +31,20 @@ static inline uint32_t dr_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 
 /* True when the last 4 bytes are the CRC-32 of the rest. */
 int dr_crc_ok(const uint8_t *p, size_t len);
 
+/* Starts a file: magic, version, section count. */
+void dr_put_header(dr_filebuf *b, const char magic[8], uint32_t version, uint32_t sections);
+
+/* One section of a file read with dr_read_sections. */
+typedef struct {
+    char tag[4];
+    size_t off, len; /* bytes of its contents within the file */
+} dr_section;
+
+/* Verifies a whole file (magic, version, CRC-32, section table) and lists up
+ * to cap sections; returns their count, or -1 with a one-line error naming
+ * the path. `kind` names the file in messages ("checkpoint", "model file");
+ * magic_hint is added to the bad-magic message. */
+int dr_read_sections(const char *path, const uint8_t *p, size_t len, const char magic[8], uint32_t version,
+                     const char *kind, const char *magic_hint, dr_section *sec, int cap);
+
 #endif

@@ -232,41 +232,17 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     char *conf = NULL, *model = NULL;
     int32_t dims[3] = {0, 0, 0};
     reader layers = {path, buf, 0, 0};
-    if (len < 8 || memcmp(buf, DR_DEPLOY_MAGIC, 8)) {
-        dr_fail("%s: not a dorefa model file (bad magic; 'dorefa export' makes one from a checkpoint)", path);
-        goto fail;
-    }
-    if (len < 20) {
-        dr_fail("%s: truncated model file (%zu bytes)", path, len);
-        goto fail;
-    }
-    if (dr_get_u32(buf + 8) != DR_DEPLOY_VERSION) {
-        dr_fail("%s: model file version %u, this dorefa reads version %d", path, dr_get_u32(buf + 8),
-                DR_DEPLOY_VERSION);
-        goto fail;
-    }
-    if (!dr_crc_ok(buf, len)) {
-        dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
-        goto fail;
-    }
-    size_t pos = 16, end = len - 4;
-    for (uint32_t k = 0, ns = dr_get_u32(buf + 12); k < ns; k++) {
-        if (end - pos < 12) {
-            dr_fail("%s: truncated section table", path);
-            goto fail;
-        }
-        const uint8_t *tag = buf + pos;
-        uint64_t n = dr_get_u64(buf + pos + 4);
-        pos += 12;
-        if (n > end - pos) {
-            dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
-            goto fail;
-        }
+    dr_section sec[16];
+    int ns = dr_read_sections(path, buf, len, DR_DEPLOY_MAGIC, DR_DEPLOY_VERSION, "model file",
+                              "; 'dorefa export' makes one from a checkpoint", sec, 16);
+    if (ns < 0) goto fail;
+    for (int k = 0; k < ns; k++) {
+        size_t pos = sec[k].off, n = sec[k].len;
+        const char *tag = sec[k].tag;
         if (!memcmp(tag, "CONF", 4)) conf = dr_xstrndup((const char *)buf + pos, n);
         else if (!memcmp(tag, "MODL", 4)) model = dr_xstrndup((const char *)buf + pos, n);
         else if (!memcmp(tag, "INPT", 4) && n == 12) memcpy(dims, buf + pos, 12);
         else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
-        pos += n;
     }
     if (!conf || !model || !layers.end || dims[2] < 1) {
         dr_fail("%s: model file lacks a required section", path);

@@ -80,10 +80,8 @@ static int32_t clamp_i32(double v)
 /* The fused block's thresholds: v = s acc + b per channel, code >= k when
  * h(v) >= (k - 1/2) / n_out, i.e. acc' = sign(s) acc >= up_k (and, for cabs,
  * also when acc' <= lo_k: |v| >= tau). */
-static void put_thresholds(dr_filebuf *b, dr_net *net, const dr_deploy_step *st, dr_layer *l,
-                           float wscale, int M)
+static void put_thresholds(dr_filebuf *b, dr_net *net, const dr_deploy_step *st, dr_layer *l, float wscale)
 {
-    (void)M;
     dr_linear *c = l->priv;
     const int oc = c->g.oc, nout = (int)dr_levels(net->layers[st->act].abits);
     const int cabs = dr_act_effective(&net->layers[st->act], net) == DR_ACT_CABS;
@@ -147,20 +145,9 @@ int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
     dr_filebuf b = {0};
     char conf[4096];
     dr_train_config_format(&cfg, conf, sizeof conf);
-    dr_put(&b, DR_DEPLOY_MAGIC, 8);
-    dr_put_u32(&b, DR_DEPLOY_VERSION);
-    dr_put_u32(&b, 4);
-    size_t s = dr_begin_section(&b, "CONF");
-    dr_put(&b, conf, strlen(conf));
-    dr_end_section(&b, s);
-    s = dr_begin_section(&b, "MODL");
-    dr_put(&b, net->source, strlen(net->source));
-    dr_end_section(&b, s);
-    s = dr_begin_section(&b, "INPT");
-    int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
-    dr_put(&b, dims, sizeof dims);
-    dr_end_section(&b, s);
-    s = dr_begin_section(&b, "LAYR");
+    dr_put_header(&b, DR_DEPLOY_MAGIC, DR_DEPLOY_VERSION, 4);
+    dr_put_net_sections(&b, net, conf);
+    size_t s = dr_begin_section(&b, "LAYR");
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         for (int j = 0; j < l->n_params; j++) info->float_weight_bytes += l->params[j].size * sizeof(float);
@@ -170,7 +157,7 @@ int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
             int M;
             put_name(&b, l->name, 2);
             put_weights(&b, l, &wscale, &M);
-            put_thresholds(&b, net, &steps[i], l, wscale, M);
+            put_thresholds(&b, net, &steps[i], l, wscale);
             info->fused_blocks++;
         } else if (steps[i].role == DR_ROLE_FLOAT && l->wbits < 32 &&
                    (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)) {

@@ -21,22 +21,26 @@ static void put_named(dr_filebuf *b, const char *name, const float *v, size_t n)
     dr_put(b, v, n * sizeof(float));
 }
 
+void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
+{
+    size_t s = dr_begin_section(b, "CONF");
+    dr_put(b, conf, strlen(conf));
+    dr_end_section(b, s);
+    s = dr_begin_section(b, "MODL");
+    dr_put(b, net->source, strlen(net->source));
+    dr_end_section(b, s);
+    s = dr_begin_section(b, "INPT");
+    int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
+    dr_put(b, dims, sizeof dims);
+    dr_end_section(b, s);
+}
+
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf)
 {
     dr_filebuf b = {0};
-    dr_put(&b, MAGIC, 8);
-    dr_put_u32(&b, DR_CHECKPOINT_VERSION);
-    dr_put_u32(&b, opt ? 6 : 5);
-    size_t s = dr_begin_section(&b, "CONF");
-    dr_put(&b, conf, strlen(conf));
-    dr_end_section(&b, s);
-    s = dr_begin_section(&b, "MODL");
-    dr_put(&b, net->source, strlen(net->source));
-    dr_end_section(&b, s);
-    s = dr_begin_section(&b, "INPT");
-    int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
-    dr_put(&b, dims, sizeof dims);
-    dr_end_section(&b, s);
+    dr_put_header(&b, MAGIC, DR_CHECKPOINT_VERSION, opt ? 6 : 5);
+    dr_put_net_sections(&b, net, conf);
+    size_t s;
     s = dr_begin_section(&b, "PARM");
     for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
@@ -75,37 +79,12 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
     if (!ck->buf) return -1;
     const uint8_t *b = ck->buf;
     size_t len = ck->len;
-    if (len < 8 || memcmp(b, MAGIC, 8)) {
-        dr_fail("%s: not a dorefa checkpoint (bad magic)", path);
-        goto fail;
-    }
-    if (len < 20) {
-        dr_fail("%s: truncated checkpoint (%zu bytes)", path, len);
-        goto fail;
-    }
-    uint32_t version = dr_get_u32(b + 8), nsec = dr_get_u32(b + 12);
-    if (version != DR_CHECKPOINT_VERSION) {
-        dr_fail("%s: checkpoint version %u, this dorefa reads version %d", path, version,
-                DR_CHECKPOINT_VERSION);
-        goto fail;
-    }
-    if (!dr_crc_ok(b, len)) {
-        dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
-        goto fail;
-    }
-    size_t pos = 16, end = len - 4;
-    for (uint32_t i = 0; i < nsec; i++) {
-        if (end - pos < 12) {
-            dr_fail("%s: truncated section table", path);
-            goto fail;
-        }
-        const uint8_t *tag = b + pos;
-        uint64_t n = dr_get_u64(b + pos + 4);
-        pos += 12;
-        if (n > end - pos) {
-            dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
-            goto fail;
-        }
+    dr_section sec[16];
+    int ns = dr_read_sections(path, b, len, MAGIC, DR_CHECKPOINT_VERSION, "checkpoint", "", sec, 16);
+    if (ns < 0) goto fail;
+    for (int i = 0; i < ns; i++) {
+        size_t pos = sec[i].off, n = sec[i].len;
+        const char *tag = sec[i].tag;
         if (!memcmp(tag, "CONF", 4)) ck->conf = dr_xstrndup((const char *)b + pos, n);
         else if (!memcmp(tag, "MODL", 4)) ck->model = dr_xstrndup((const char *)b + pos, n);
         else if (!memcmp(tag, "INPT", 4) && n == 12) {
@@ -115,7 +94,6 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
         } else if (!memcmp(tag, "PARM", 4)) ck->parm_off = pos, ck->parm_len = n;
         else if (!memcmp(tag, "STAT", 4)) ck->stat_off = pos, ck->stat_len = n;
         else if (!memcmp(tag, "OPTM", 4)) ck->optm_off = pos, ck->optm_len = n;
-        pos += n;
     }
     if (!ck->conf || !ck->model || !ck->input.c || !ck->parm_off) {
         dr_fail("%s: checkpoint lacks a required section", path);

@@ -18,11 +18,14 @@
 #include <stdint.h>
 
 #include "../model/net.h"
+#include "../core/filebuf.h"
 #include "optim.h"
 
 #define DR_CHECKPOINT_VERSION 1
 
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf);
+/* The CONF, MODL and INPT sections (shared with deployment files). */
+void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf);
 
 typedef struct {
     char path[1024];
