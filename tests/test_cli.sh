@@ -72,6 +72,11 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect resume-bad-opt 2 "only --epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --lr 0.1
     expect resume 0 "after 2 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 2 -q
     expect metrics-lines 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 2
+    expect resume-decay-bad 1 "changes the rate of epoch 2" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" \
+        --epochs 3 --lr-decay-every 1 -q
+    expect resume-decay 0 "after 3 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 3 \
+        --lr-decay 0.1 --lr-decay-every 2 -q
+    expect resume-decay-lr 0 "" -- grep -q '"epoch": 3, "step": [0-9]*, "lr": 0.0001,' "$TMP/run/metrics.jsonl"
     expect rerun 0 "earlier run" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
         --limit-train 100 --limit-test 50 --epochs 1 --batch 32 -o "$TMP/run"
     expect rerun-log 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 1

@@ -73,7 +73,8 @@ static const char USAGE[] =
     "      --limit-test N       use only the first N test images\n"
     "      --resume CKPT        continue a run from its checkpoint (its settings are kept;\n"
     "                           --epochs, --data, --out, --histograms, --threads and --quiet\n"
-    "                           may change)\n"
+    "                           may change, and --lr-decay(-every) if the epochs already\n"
+    "                           trained keep their rates)\n"
     "      --threads N          worker threads (default: all cores)\n"
     "  -q, --quiet              no progress output\n"
     "  -h, --help               this help\n";
@@ -101,7 +102,7 @@ static const struct option LONG[] = {
 static int resumable(int opt)
 {
     return opt == 'e' || opt == 'd' || opt == 'o' || opt == O_THREADS || opt == 'q' || opt == O_RESUME ||
-           opt == O_HIST;
+           opt == O_HIST || opt == O_DECAY || opt == O_EVERY;
 }
 
 void train_args_init(train_args *a)
@@ -145,9 +146,9 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
         case O_MOM: if (cli_float(cmd, "momentum", optarg, 0, 1, &f)) return EXIT_USAGE;
                     a->cfg.optim.momentum = (float)f; break;
         case O_DECAY: if (cli_float(cmd, "lr-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
-                      a->cfg.optim.lr_decay = (float)f; break;
+                      a->cfg.optim.lr_decay = (float)f; a->schedule_arg |= 1; break;
         case O_EVERY: if (cli_int(cmd, "lr-decay-every", optarg, 1, 1000000, &v)) return EXIT_USAGE;
-                      a->cfg.optim.lr_decay_every = (int)v; break;
+                      a->cfg.optim.lr_decay_every = (int)v; a->schedule_arg |= 2; break;
         case O_WD: if (cli_float(cmd, "weight-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
                    a->cfg.optim.weight_decay = (float)f; break;
         case O_BRIGHT: if (cli_float(cmd, "brightness", optarg, 0, 255, &f)) return EXIT_USAGE;
@@ -248,8 +249,8 @@ int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, 
         return cli_usage_error(cmd, "--hint needs --guide (the partner whose layer it follows)");
     if (a->resume && a->bad_with_resume)
         return cli_usage_error(cmd, "with --resume the run's own settings are used; only "
-                                        "--epochs, --data, --out, --histograms, --threads and --quiet "
-                                        "may be given");
+                                        "--epochs, --data, --out, --histograms, --threads, --quiet and "
+                                        "the learning-rate decay may be given");
     return -1;
 }
 
@@ -275,6 +276,23 @@ int train_execute(train_args *a, train_result *res)
     if (a->epochs_arg > 0) cfg.epochs = a->epochs_arg;
     if (a->data_arg) snprintf(cfg.data, sizeof cfg.data, "%s", a->data_arg);
     if (a->hist_arg) snprintf(cfg.histograms, sizeof cfg.histograms, "%s", a->hist_arg);
+    if (resume && a->schedule_arg) {
+        /* A longer schedule may be given, as long as the epochs already trained keep their
+         * rates: the resumed run is then the run that schedule gives from scratch. */
+        dr_optim_config next = cfg.optim;
+        if (a->schedule_arg & 1) next.lr_decay = a->cfg.optim.lr_decay;
+        if (a->schedule_arg & 2) next.lr_decay_every = a->cfg.optim.lr_decay_every;
+        for (int e = 0; e < cfg.epoch; e++)
+            if (dr_optim_lr(&next, e) != dr_optim_lr(&cfg.optim, e)) {
+                fprintf(stderr, "dorefa: %s: the new learning-rate decay changes the rate of epoch %d, "
+                                "already trained (%g, was %g)\n", resume, e + 1, dr_optim_lr(&next, e),
+                        dr_optim_lr(&cfg.optim, e));
+                free(model_text);
+                dr_checkpoint_free(&ck);
+                return EXIT_FAIL;
+            }
+        cfg.optim = next;
+    }
     if (resume && cfg.epoch >= cfg.epochs) {
         fprintf(stderr, "dorefa: %s has already trained %d of %d epochs; give a larger --epochs\n",
                 resume, cfg.epoch, cfg.epochs);

@@ -8,6 +8,7 @@ typedef struct {
     dr_train_config cfg;
     const char *out, *resume, *data_arg, *hist_arg, *configs;
     int quiet, epochs_arg, bad_with_resume;
+    int schedule_arg; /* 1: --lr-decay given, 2: --lr-decay-every given */
 } train_args;
 
 typedef struct {
