@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/bitconv.h"
 #include "kernels/bitgemm.h"
+#include "kernels/bitpack.h"
 #include "kernels/products.h"
 #include "testutil.h"
 
@@ -32,7 +34,7 @@ static void test_bitgemm_matches_naive_counts(void **s)
             for (int k = 0; k < my; k++)
                 for (int w = 0; w < words; w++)
                     for (int c = 0; c < cols; c++) y[((size_t)k * words + w) * cols_pad + c] = dr_rng_u64(&r);
-            dr_bitgemm(&(dr_bitgemm_args){x, rows, mx, y, cols_pad, my, words, out});
+            dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = mx, .y = y, .cols_pad = cols_pad, .yplanes = my, .words = words, .s = out});
             for (int i = 0; i < rows; i++)
                 for (int c = 0; c < cols; c++) {
                     int64_t want = 0;
@@ -160,6 +162,71 @@ static void test_products_every_shape_and_dropout_scale(void **s)
     }
 }
 
+/* ---- the implicit convolution (no im2col) ---------------------------------------- */
+
+/* Every output of dr_bitconv_product against the naive integer sum of code
+ * products over the zero-padded window, and its window sums, for every pair
+ * of bitwidths, with odd channel counts (1..3 words per pixel), 3x3 and 5x5,
+ * SAME and VALID, on every kernel the CPU runs. */
+static void test_implicit_conv_matches_naive_sums(void **s)
+{
+    (void)s;
+    dr_rng r;
+    dr_rng_seed(&r, 11, DR_RNG_TEST, 0, 0);
+    const char *const *kernels = dr_bitgemm_available();
+    int checked = 0;
+    for (int A = 1; A <= 8; A++)
+        for (int W = 1; W <= 8; W++) {
+            dr_conv_geom g = {.ih = 5 + (int)dr_rng_below(&r, 4), .iw = 20 + (int)dr_rng_below(&r, 16),
+                              .ic = 1 + (int)dr_rng_below(&r, 150), .oc = 1 + (int)dr_rng_below(&r, 40),
+                              .sh = 1, .sw = 1, .groups = 1};
+            g.kh = g.kw = (A + W) % 3 ? 3 : 5;
+            dr_conv_geom_resolve(&g, (A * W) % 2 ? DR_PAD_SAME : DR_PAD_VALID);
+            if (!dr_bitconv_suits(&g)) continue;
+            assert_int_equal(dr_bitgemm_select(kernels[(A + W) % 2 && kernels[1] ? 1 : 0]), 0);
+            const int n = 2, K = dr_conv_k(&g), cols_pad = dr_round_up(g.oc, DR_BG_COLS);
+            uint8_t *x = malloc((size_t)n * g.ih * g.iw * g.ic), *w = malloc((size_t)g.oc * K);
+            for (size_t i = 0; i < (size_t)n * g.ih * g.iw * g.ic; i++) x[i] = (uint8_t)dr_rng_below(&r, 1u << A);
+            for (size_t i = 0; i < (size_t)g.oc * K; i++) w[i] = (uint8_t)dr_rng_below(&r, 1u << W);
+            const int cw = (g.ic + 63) / 64;
+            uint64_t *y = dr_xalign((size_t)W * g.kh * g.kw * cw * cols_pad * 8);
+            dr_pack_cols(w, g.oc, g.kh * g.kw, g.ic, W, cols_pad, y, NULL);
+            dr_bitconv c;
+            dr_bitconv_init(&c, &g, A, n);
+            dr_bitconv_pack(&c, x, 0, n, 0);
+            int32_t *out = malloc(sizeof(int32_t) * c.grid_rows * cols_pad);
+            dr_bitconv_product(&c, 0, n, y, W, cols_pad, out, 0);
+            for (int i = 0; i < n; i++)
+                for (int oy = 0; oy < g.oh; oy++)
+                    for (int ox = 0; ox < g.ow; ox++) {
+                        const size_t row = ((size_t)i * c.hp + oy) * c.wp + ox;
+                        int32_t want_sum = 0;
+                        for (int o = 0; o < g.oc; o++) {
+                            int64_t want = 0;
+                            for (int ky = 0; ky < g.kh; ky++)
+                                for (int kx = 0; kx < g.kw; kx++) {
+                                    const int yy = oy - g.pad_top + ky, xx = ox - g.pad_left + kx;
+                                    if (yy < 0 || yy >= g.ih || xx < 0 || xx >= g.iw) continue;
+                                    for (int ci = 0; ci < g.ic; ci++) {
+                                        const int xc = x[(((size_t)i * g.ih + yy) * g.iw + xx) * g.ic + ci];
+                                        want += xc * w[(size_t)o * K + (ky * g.kw + kx) * g.ic + ci];
+                                        if (!o) want_sum += xc;
+                                    }
+                                }
+                            if (out[row * cols_pad + o] != want)
+                                fail_msg("A=%d W=%d %dx%dx%d k%d: S[%d][%d][%d][%d] = %d, expected %lld", A, W, g.ih, g.iw,
+                                         g.ic, g.kh, i, oy, ox, o, out[row * cols_pad + o], (long long)want);
+                        }
+                        assert_int_equal(c.asum[row], want_sum);
+                    }
+            checked++;
+            dr_bitconv_free(&c);
+            free(x), free(w), free(y), free(out);
+        }
+    if (checked < 48) fail_msg("only %d of 64 shapes suit the implicit form", checked);
+    dr_bitgemm_select(kernels[0]);
+}
+
 static void test_forced_kernel_by_name(void **s)
 {
     (void)s;
@@ -180,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_bitgemm_matches_naive_counts),
         cmocka_unit_test(test_products_all_bitwidths),
         cmocka_unit_test(test_products_every_shape_and_dropout_scale),
+        cmocka_unit_test(test_implicit_conv_matches_naive_sums),
         cmocka_unit_test(test_forced_kernel_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

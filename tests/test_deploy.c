@@ -12,7 +12,9 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "deploy/deploy.h"
+#include "kernels/direct_conv.h"
 #include "quant/policy.h"
+#include "quant/quantize.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
 #include "testutil.h"
@@ -310,6 +312,53 @@ static void test_damaged_files(void **s)
     dr_net_free(net);
 }
 
+/* The first layer's one-pass conv + 2x2 max-pool + activation + quantization
+ * gives exactly the codes of dr_direct_conv followed by those steps done
+ * apart: odd pooled widths (a lone last window), a conv row left over by
+ * the pool, SAME padding, channel counts across the 48-channel tiles. */
+static void test_first_layer_pass_matches_steps(void **st)
+{
+    (void)st;
+    dr_rng r;
+    dr_rng_seed(&r, 3, DR_RNG_TEST, 0, 0);
+    for (int trial = 0; trial < 24; trial++) {
+        dr_conv_geom g = {.ih = 6 + (int)dr_rng_below(&r, 9), .iw = 6 + (int)dr_rng_below(&r, 9),
+                          .ic = 1 + (int)dr_rng_below(&r, 3), .oc = 1 + (int)dr_rng_below(&r, 70),
+                          .kh = 3 + 2 * (trial % 2), .kw = 3 + 2 * (trial % 2), .sh = 1, .sw = 1, .groups = 1};
+        dr_conv_geom_resolve(&g, trial % 3 ? DR_PAD_SAME : DR_PAD_VALID);
+        dr_conv_geom pg = {.ih = g.oh, .iw = g.ow, .ic = g.oc, .oc = g.oc, .kh = 2, .kw = 2, .sh = 2, .sw = 2,
+                           .groups = 1};
+        dr_conv_geom_resolve(&pg, DR_PAD_VALID);
+        assert_true(dr_direct_pool_suits(&g, &pg));
+        const int n = 2, K = dr_conv_k(&g), oc_pad = (g.oc + 15) / 16 * 16, cabs = trial % 2, bits = 1 + trial % 4;
+        const float lv = (float)((1 << bits) - 1);
+        float *in = malloc(sizeof(float) * n * g.ih * g.iw * g.ic), *wt = calloc((size_t)K * oc_pad, sizeof(float));
+        float *bias = malloc(sizeof(float) * g.oc), *out = malloc(sizeof(float) * n * g.oh * g.ow * g.oc);
+        for (int i = 0; i < n * g.ih * g.iw * g.ic; i++) in[i] = (float)dr_rng_below(&r, 256);
+        for (int k = 0; k < K; k++)
+            for (int o = 0; o < g.oc; o++) wt[k * oc_pad + o] = (dr_rng_uniform(&r) - 0.5f) / 300;
+        for (int o = 0; o < g.oc; o++) bias[o] = dr_rng_uniform(&r) - 0.5f;
+        const size_t pooled = (size_t)n * pg.oh * pg.ow * g.oc;
+        uint8_t *got = malloc(pooled), *want = malloc(pooled);
+        dr_direct_conv_pool_codes(&g, &pg, n, in, wt, bias, cabs, lv, got);
+        dr_direct_conv(&g, n, in, wt, bias, out);
+        for (int i = 0; i < n; i++)
+            for (int py = 0; py < pg.oh; py++)
+                for (int px = 0; px < pg.ow; px++)
+                    for (int o = 0; o < g.oc; o++) {
+                        float m = -INFINITY;
+                        for (int k = 0; k < 4; k++) {
+                            const float v = out[(((size_t)i * g.oh + 2 * py + k / 2) * g.ow + 2 * px + k % 2) * g.oc + o];
+                            m = v > m ? v : m;
+                        }
+                        const float a = cabs ? fabsf(m) : m > 0 ? m : 0, h = a < 1 ? a : 1;
+                        want[(((size_t)i * pg.oh + py) * pg.ow + px) * g.oc + o] = (uint8_t)dr_rint(h * lv);
+                    }
+        assert_memory_equal(got, want, pooled);
+        free(in), free(wt), free(bias), free(out), free(got), free(want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_engine_on_mnist_slice),
         cmocka_unit_test(test_shipped_models_export_and_load),
         cmocka_unit_test(test_damaged_files),
+        cmocka_unit_test(test_first_layer_pass_matches_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -267,7 +267,7 @@ static int bench_kernels(int argc, char **argv)
             int rows_pad = dr_round_up(rows, DR_BG_ROWS);
             uint64_t *x = random_words((size_t)rows_pad * xpl * words, &r), *y = random_words((size_t)ypl * words * cols_pad, &r);
             int32_t *s = dr_xalign((size_t)rows_pad * cols_pad * 4);
-            b.kargs = (dr_bitgemm_args){x, rows, xpl, y, cols_pad, ypl, words, s};
+            b.kargs = (dr_bitgemm_args){.x = x, .rows = rows, .xplanes = xpl, .y = y, .cols_pad = cols_pad, .yplanes = ypl, .words = words, .s = s};
             double tk = time_median(per_sample ? run_kernel_per_sample : run_kernel, &b, (int)repeats);
             double tp = time_median(run_product, &b, (int)repeats);
             /* sgemm of the same product shape */

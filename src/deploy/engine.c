@@ -3,12 +3,14 @@
  * evaluation mode; fused blocks run bit-GEMM + integer epilogue on codes. */
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
+#include "../kernels/bitconv.h"
 #include "../kernels/bitgemm.h"
 #include "../kernels/bitpack.h"
 #include "../kernels/direct_conv.h"
@@ -16,19 +18,20 @@
 #include "../quant/quantize.h"
 #include "../train/train.h"
 #include "deploy.h"
+#include "epilogue.h"
 
 extern const char DR_DEPLOY_MAGIC[8];
 
 
 
 typedef struct {
-    int W, M, oc_pad, out_bits, nout, cabs;
+    int W, M, oc_pad, out_bits;
     float alpha;         /* float epilogue: out = alpha (2 s - M asum) + bias */
     uint64_t *y;         /* weights, lane-interleaved bit-planes */
-    int8_t *sign;        /* per channel                          */
-    int32_t *up, *lo;    /* [nout][oc] thresholds                */
+    dr_thresholds th;    /* fused: output codes from accumulators */
     uint64_t *xpix, *x;  /* packed input pixels, bit im2col      */
-    int32_t *asum, *s, *acc, *pooled;
+    int32_t *asum, *s, *scratch; /* scratch: per thread, one sample's products */
+    dr_bitconv conv;     /* fused 3x3-like convs: implicit, no im2col (conv.x set) */
 } fused_block;
 
 struct dr_engine {
@@ -141,23 +144,28 @@ static int load_fused(dr_engine *e, reader *r, int i)
     if (ob != act->abits || cabs != (dr_act_effective(act, net) == DR_ACT_CABS))
         return dr_fail("%s: layer '%s': output %u bits (cabs %u), the model says %d bits", r->path, l->name, ob,
                        cabs, act->abits);
-    fb->out_bits = ob, fb->cabs = cabs, fb->nout = (int)dr_levels(ob);
-    fb->sign = dr_xmalloc((size_t)oc);
-    fb->up = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
-    fb->lo = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
-    for (int o = 0; o < oc * fb->nout; o++) fb->lo[o] = INT_MIN;
-    int32_t *t = dr_xmalloc(sizeof(int32_t) * (size_t)oc * fb->nout);
-    int bad = take(r, fb->sign, (size_t)oc, l->name);
-    for (int pass = 0; pass < 1 + cabs && !bad; pass++) { /* file: [oc][k]; kept as [k][oc] */
-        bad = take(r, t, sizeof(int32_t) * (size_t)oc * fb->nout, l->name);
-        for (int o = 0; o < oc && !bad; o++)
-            for (int k = 0; k < fb->nout; k++) (pass ? fb->lo : fb->up)[(size_t)k * oc + o] = t[(size_t)o * fb->nout + k];
+    dr_thresholds *th = &fb->th;
+    fb->out_bits = ob;
+    *th = (dr_thresholds){oc, fb->oc_pad, (int)dr_levels(ob), cabs, NULL, NULL, NULL};
+    th->sign = dr_xcalloc((size_t)th->oc_pad, sizeof(int32_t));
+    th->up = dr_xcalloc((size_t)th->oc_pad * th->nout, sizeof(int32_t));
+    th->lo = dr_xcalloc((size_t)th->oc_pad * th->nout, sizeof(int32_t));
+    int32_t *t = dr_xmalloc(sizeof(int32_t) * (size_t)oc * th->nout);
+    int8_t *sign = dr_xmalloc((size_t)oc);
+    int bad = take(r, sign, (size_t)oc, l->name);
+    for (int o = 0; o < oc && !bad; o++) {
+        if (sign[o] != 1 && sign[o] != -1) bad = dr_fail("%s: layer '%s': corrupt channel sign %d", r->path, l->name, sign[o]);
+        th->sign[o] = sign[o];
     }
-    free(t);
+    for (int pass = 0; pass < 1 + cabs && !bad; pass++) { /* file: [oc][k]; kept as [k][oc_pad] */
+        bad = take(r, t, sizeof(int32_t) * (size_t)oc * th->nout, l->name);
+        for (int o = 0; o < oc && !bad; o++)
+            for (int k = 0; k < th->nout; k++) (pass ? th->lo : th->up)[(size_t)k * th->oc_pad + o] = t[(size_t)o * th->nout + k];
+    }
+    free(t), free(sign);
     if (bad) return -1;
-    for (int o = 0; o < oc; o++)
-        if (fb->sign[o] != 1 && fb->sign[o] != -1)
-            return dr_fail("%s: layer '%s': corrupt channel sign %d", r->path, l->name, fb->sign[o]);
+    if (l->ops == &dr_conv_ops && dr_bitconv_suits(&c->g))
+        dr_bitconv_init(&fb->conv, &c->g, e->steps[i].src_bits, net->max_batch);
     e->n_fused++;
     return 0;
 }
@@ -296,8 +304,9 @@ void dr_engine_free(dr_engine *e)
     if (!e) return;
     for (int i = 0; e->net && i < e->net->n_layers; i++) {
         fused_block *fb = &e->blocks[i];
-        free(fb->y), free(fb->sign), free(fb->up), free(fb->lo), free(fb->xpix), free(fb->x);
-        free(fb->asum), free(fb->s), free(fb->acc), free(fb->pooled);
+        free(fb->y), free(fb->th.sign), free(fb->th.up), free(fb->th.lo), free(fb->xpix), free(fb->x);
+        free(fb->asum), free(fb->s), free(fb->scratch);
+        dr_bitconv_free(&fb->conv);
         free(e->codes[i]);
         if (e->wt) free(e->wt[i]);
     }
@@ -337,55 +346,6 @@ static int32_t *grow_i32(int32_t **p, size_t count)
     return *p;
 }
 
-/* Max over pooling windows of int32 [n][ih][iw][C] (padded cells never win). */
-static void pool_max(const dr_conv_geom *g, int n, const int32_t *in, int32_t *out)
-{
-    const int C = g->ic;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < n * g->oh * g->ow; r++) {
-        int s = r / (g->oh * g->ow), oy = r / g->ow % g->oh, ox = r % g->ow;
-        int32_t *dst = out + (size_t)r * C;
-        for (int c = 0; c < C; c++) dst[c] = INT_MIN;
-        for (int ky = 0; ky < g->kh; ky++)
-            for (int kx = 0; kx < g->kw; kx++) {
-                int y = oy * g->sh - g->pad_top + ky, x = ox * g->sw - g->pad_left + kx;
-                if (y < 0 || y >= g->ih || x < 0 || x >= g->iw) continue;
-                const int32_t *src = in + (((size_t)s * g->ih + y) * g->iw + x) * C;
-                for (int c = 0; c < C; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
-            }
-    }
-}
-
-/* Output codes: for each row, the accumulator acc' = sign (2 v - M asum[r])
- * (asum NULL: v is acc' already, signed only when `sign_now`), counted
- * against the thresholds of every channel at once. */
-static void thresholds(const fused_block *fb, const int32_t *v, int ldv, int oc, const int32_t *asum, int M,
-                       int rows, int sign_now, uint8_t *out)
-{
-    const int nout = fb->nout, cabs = fb->cabs;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        int32_t a[oc], cnt[oc];
-        const int32_t *vr = v + (size_t)r * ldv, as = asum ? M * asum[r] : 0;
-        for (int o = 0; o < oc; o++) {
-            int32_t x = asum ? 2 * vr[o] - as : vr[o];
-            a[o] = sign_now ? fb->sign[o] * x : x;
-            cnt[o] = 0;
-        }
-        for (int k = 0; k < nout; k++) {
-            const int32_t *up = fb->up + (size_t)k * oc;
-            for (int o = 0; o < oc; o++) cnt[o] += a[o] >= up[o];
-        }
-        if (cabs)
-            for (int k = 0; k < nout; k++) {
-                const int32_t *lo = fb->lo + (size_t)k * oc;
-                for (int o = 0; o < oc; o++) cnt[o] += a[o] <= lo[o];
-            }
-        uint8_t *dst = out + (size_t)r * oc;
-        for (int o = 0; o < oc; o++) dst[o] = (uint8_t)cnt[o];
-    }
-}
-
 /* The bit product of a conv/fc over the codes of its source: s[rows][oc_pad]
  * and the row sums of the codes; returns the row count. */
 static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **asum_out)
@@ -406,7 +366,7 @@ static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **as
     dr_bit_im2col(g, n, fb->xpix, A, fb->x, rows_pad);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
     dr_row_sums(fb->x, rows, A, KW, asum);
-    dr_bitgemm(&(dr_bitgemm_args){fb->x, rows, A, fb->y, fb->oc_pad, fb->W, KW, s});
+    dr_bitgemm(&(dr_bitgemm_args){.x = fb->x, .rows = rows, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad, .yplanes = fb->W, .words = KW, .s = s});
     *s_out = s, *asum_out = asum;
     return rows;
 }
@@ -427,33 +387,68 @@ static void run_bit_float(dr_engine *e, int i, int n)
                 fb->alpha * (float)(2 * s[(size_t)r * fb->oc_pad + o] - fb->M * asum[r]) + (bias ? bias[o] : 0.0f);
 }
 
-static void run_fused(dr_engine *e, int i, int n)
+/* A fused block's epilogue over samples [first, first + count), reading
+ * bit products s (row 0: the first sample's) with row sums asum. */
+static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const int32_t *s, const int32_t *asum)
 {
-    dr_net *net = e->net;
+    const dr_net *net = e->net;
     const dr_deploy_step *st = &e->steps[i];
     const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
+    const fused_block *fb = &e->blocks[i];
+    const dr_conv_geom *pg = st->pool >= 0 ? dr_pool_geom(&net->layers[st->pool]) : NULL;
+    const int implicit = fb->conv.x != NULL;
+    const size_t sample_rows = implicit ? (size_t)fb->conv.hp * fb->conv.wp : (size_t)g->oh * g->ow;
+    const size_t out_pixels = pg ? (size_t)pg->oh * pg->ow : (size_t)g->oh * g->ow;
+    return (dr_epilogue){&fb->th, s, (size_t)fb->oc_pad, asum, fb->M, count, g->oh, g->ow, sample_rows,
+                         implicit ? fb->conv.wp : g->ow, pg, st->pool_before_bn,
+                         e->codes[st->act] + (size_t)first * out_pixels * g->oc};
+}
+
+/* An implicit-conv block, one sample at a time per thread: pack, product
+ * and epilogue of a sample stay in the thread's cache. */
+/* An implicit-conv block one sample at a time per thread: packing, product
+ * and epilogue of a sample stay in the thread's cache (the batch-wide steps
+ * would stream every intermediate through memory). */
+static void run_fused_by_sample(dr_engine *e, int i, int n)
+{
+    const dr_deploy_step *st = &e->steps[i];
     fused_block *fb = &e->blocks[i];
-    const int P = dr_conv_p(g), oc = g->oc, B = net->max_batch;
-    int32_t *s, *asum;
-    const int rows = bit_product(e, i, n, &s, &asum);
-    /* integer accumulator acc' = sign (2 s - M asum); with a max-pool before BN,
-     * the pool takes the raw accumulator (alpha > 0) and the sign comes after */
-    const int M = fb->M, pool = st->pool >= 0, pool_first = st->pool_before_bn;
-    int32_t *acc = pool ? grow_i32(&fb->acc, (size_t)B * P * oc) : NULL;
-    uint8_t *out = e->codes[st->act];
-    if (pool) {
-#pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) {
-            const int32_t *sr = s + (size_t)r * fb->oc_pad, as = M * asum[r];
-            int32_t *ar = acc + (size_t)r * oc;
-            for (int o = 0; o < oc; o++) ar[o] = (pool_first ? 1 : fb->sign[o]) * (2 * sr[o] - as);
+    dr_bitconv *c = &fb->conv;
+    const uint8_t *codes = e->codes[st->src];
+    const size_t per = (size_t)dr_round_up(c->g.oh * c->wp, DR_BG_ROWS) * fb->oc_pad;
+    if (!fb->scratch) fb->scratch = dr_xalign(per * (size_t)omp_get_max_threads() * sizeof(int32_t));
+#pragma omp parallel
+    {
+        int32_t *s = fb->scratch + per * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int j = 0; j < n; j++) {
+            dr_bitconv_pack(c, codes, j, 1, 1);
+            dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
+            dr_epilogue ep = epilogue_of(e, i, j, 1, s, c->asum + (size_t)j * c->hp * c->wp);
+            dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : c->g.oh);
         }
-        const dr_conv_geom *pg = dr_pool_geom(&net->layers[st->pool]);
-        int32_t *pooled = grow_i32(&fb->pooled, (size_t)B * pg->oh * pg->ow * oc);
-        pool_max(pg, n, acc, pooled);
-        thresholds(fb, pooled, oc, oc, NULL, 0, n * pg->oh * pg->ow, pool_first, out);
+    }
+}
+
+static void run_fused(dr_engine *e, int i, int n)
+{
+    const dr_deploy_step *st = &e->steps[i];
+    fused_block *fb = &e->blocks[i];
+    ensure_codes(e, st->src, n);
+    if (fb->conv.x && n >= 2 * omp_get_max_threads()) {
+        run_fused_by_sample(e, i, n);
+    } else if (fb->conv.x) { /* few samples: each step on all threads */
+        dr_bitconv *c = &fb->conv;
+        int32_t *s = grow_i32(&fb->s, c->grid_rows * fb->oc_pad);
+        dr_bitconv_pack(c, e->codes[st->src], 0, n, 0);
+        dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, 0);
+        dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
+        dr_epilogue_run(&ep);
     } else {
-        thresholds(fb, s, fb->oc_pad, oc, asum, M, rows, 1, out);
+        int32_t *s, *asum;
+        bit_product(e, i, n, &s, &asum);
+        dr_epilogue ep = epilogue_of(e, i, 0, n, s, asum);
+        dr_epilogue_run(&ep);
     }
     e->has_c[st->act] = 1;
     e->has_f[st->act] = 0;
@@ -550,8 +545,19 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
             for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);
             if (e->wt[i]) {
                 dr_linear *c = l->priv;
-                dr_direct_conv(&c->g, n, dr_net_input(net, l, 0), e->wt[i], c->bias ? l->params[1].value : NULL, l->out);
-                if (e->chain_act[i] >= 0) pool_act_codes(e, i, n);
+                const float *bias = c->bias ? l->params[1].value : NULL;
+                const int pool = e->chain_pool[i], act = e->chain_act[i];
+                if (pool >= 0 && dr_direct_pool_suits(&c->g, dr_pool_geom(&net->layers[pool]))) {
+                    const dr_layer *a = &net->layers[act]; /* conv, pool, act and quantization in one pass */
+                    dr_direct_conv_pool_codes(&c->g, dr_pool_geom(&net->layers[pool]), n, dr_net_input(net, l, 0),
+                                              e->wt[i], bias, dr_act_effective(a, net) == DR_ACT_CABS,
+                                              dr_levels(a->abits), e->codes[act]);
+                    e->has_c[act] = 1;
+                    e->has_f[act] = 0;
+                    break; /* the conv's own float output is not made: only the pool read it */
+                }
+                dr_direct_conv(&c->g, n, dr_net_input(net, l, 0), e->wt[i], bias, l->out);
+                if (act >= 0) pool_act_codes(e, i, n);
             } else {
                 l->ops->forward(l, net, n);
             }

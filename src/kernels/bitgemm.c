@@ -14,12 +14,20 @@
 #define DR_X86 1
 #endif
 
-typedef void (*block_fn)(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y,
-                         size_t ldy, int yplanes, int32_t *s, size_t lds);
+typedef void (*block_fn)(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s);
+
+/* Unpacks a block's geometry into locals; reduction word w of plane m of
+ * row r is x[r * xrow + m * xplane + woff[w]]. */
+#define GEOM                                                                                 \
+    const size_t xrow = geo->xrow, ldy = geo->ldy, lds = geo->lds;                           \
+    const int xplane = geo->xplane, yplanes = geo->yplanes, words = geo->words;              \
+    int xplanes = geo->xplanes;                                                              \
+    const int *woff = geo->woff
 
 /* ---- plain C -------------------------------------------------------------- */
 
 #define C_BLOCK_BODY                                                                        \
+    GEOM;                                                                                   \
     int64_t tot[DR_BG_ROWS][DR_BG_COLS] = {{0}};                                            \
     for (int m = 0; m < xplanes; m++)                                                       \
         for (int k = 0; k < yplanes; k++) {                                                 \
@@ -27,8 +35,9 @@ typedef void (*block_fn)(const uint64_t *x, size_t xrow, int words, int xplanes,
             const uint64_t *ym = y + (size_t)k * words * ldy;                               \
             for (int w = 0; w < words; w++) {                                               \
                 const uint64_t *yw = ym + (size_t)w * ldy;                                  \
+                const size_t xw = (size_t)m * xplane + woff[w];                                \
                 for (int r = 0; r < DR_BG_ROWS; r++) {                                      \
-                    uint64_t a = x[r * xrow + (size_t)m * words + w];                       \
+                    uint64_t a = x[r * xrow + xw];                                          \
                     if (!a) continue;                                                       \
                     for (int c = 0; c < DR_BG_COLS; c++) acc[r][c] += __builtin_popcountll(a & yw[c]); \
                 }                                                                           \
@@ -39,17 +48,15 @@ typedef void (*block_fn)(const uint64_t *x, size_t xrow, int words, int xplanes,
     for (int r = 0; r < DR_BG_ROWS; r++)                                                    \
         for (int c = 0; c < DR_BG_COLS; c++) s[r * lds + c] = (int32_t)tot[r][c];
 
-static void block_c(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y,
-                    size_t ldy, int yplanes, int32_t *s, size_t lds)
+static void block_c(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s)
 {
     C_BLOCK_BODY
 }
 
 #ifdef DR_X86
 /* The same C, compiled for the popcnt instruction. */
-__attribute__((target("popcnt"))) static void block_c_popcnt(const uint64_t *x, size_t xrow, int words,
-                                                              int xplanes, const uint64_t *y, size_t ldy,
-                                                              int yplanes, int32_t *s, size_t lds)
+__attribute__((target("popcnt"))) static void block_c_popcnt(const dr_bg_geom *geo, const uint64_t *x,
+                                                              const uint64_t *y, int32_t *s)
 {
     C_BLOCK_BODY
 }
@@ -65,10 +72,10 @@ __attribute__((target("avx2"))) static inline __m256i popcnt_bytes_avx2(__m256i 
     return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
 }
 
-__attribute__((target("avx2"))) static void block_avx2(const uint64_t *x, size_t xrow, int words,
-                                                        int xplanes, const uint64_t *y, size_t ldy,
-                                                        int yplanes, int32_t *s, size_t lds)
+__attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, const uint64_t *x,
+                                                        const uint64_t *y, int32_t *s)
 {
+    GEOM;
     /* 4 rows x 32 columns, done as 4 passes of 8 columns (2 ymm of 4 lanes). */
     for (int c0 = 0; c0 < DR_BG_COLS; c0 += 8) {
         __m256i tot[DR_BG_ROWS][2];
@@ -85,8 +92,9 @@ __attribute__((target("avx2"))) static void block_avx2(const uint64_t *x, size_t
                     for (int w = w0; w < w1; w++) {
                         __m256i b0 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy));
                         __m256i b1 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy + 4));
+                        const size_t xw = (size_t)m * xplane + woff[w];
                         for (int r = 0; r < DR_BG_ROWS; r++) {
-                            __m256i a = _mm256_set1_epi64x((long long)x[r * xrow + (size_t)m * words + w]);
+                            __m256i a = _mm256_set1_epi64x((long long)x[r * xrow + xw]);
                             bytes[r][0] = _mm256_add_epi8(bytes[r][0], popcnt_bytes_avx2(_mm256_and_si256(a, b0)));
                             bytes[r][1] = _mm256_add_epi8(bytes[r][1], popcnt_bytes_avx2(_mm256_and_si256(a, b1)));
                         }
@@ -111,9 +119,9 @@ __attribute__((target("avx2"))) static void block_avx2(const uint64_t *x, size_t
 /* ---- AVX-512 VPOPCNTDQ: 4 rows x 4 vectors of 8 columns = 16 accumulators -- */
 
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void
-block_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
-             int yplanes, int32_t *s, size_t lds)
+block_avx512(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s)
 {
+    GEOM;
     __m512i tot[DR_BG_ROWS][4];
     for (int r = 0; r < DR_BG_ROWS; r++)
         for (int j = 0; j < 4; j++) tot[r][j] = _mm512_setzero_si512();
@@ -127,8 +135,9 @@ block_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint6
                     const uint64_t *yw = y + ((size_t)k * words + w) * ldy;
                     __m512i b[4] = {_mm512_loadu_si512(yw), _mm512_loadu_si512(yw + 8), _mm512_loadu_si512(yw + 16),
                                     _mm512_loadu_si512(yw + 24)};
+                    const size_t xw = (size_t)m * xplane + woff[w];
                     for (int r = 0; r < DR_BG_ROWS; r++) {
-                        __m512i v = _mm512_set1_epi64((long long)x[r * xrow + (size_t)m * words + w]);
+                        __m512i v = _mm512_set1_epi64((long long)x[r * xrow + xw]);
                         for (int j = 0; j < 4; j++)
                             tot[r][j] = _mm512_add_epi64(tot[r][j], _mm512_sll_epi64(_mm512_popcnt_epi64(_mm512_and_si512(v, b[j])), sh));
                     }
@@ -139,30 +148,31 @@ block_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint6
     for (int m = 0; m < xplanes; m++)
         for (int k = 0; k < yplanes; k++) {
             const uint64_t *ym = y + (size_t)k * words * ldy;
-            const uint64_t *x0 = x + (size_t)m * words, *x1 = x0 + xrow, *x2 = x1 + xrow, *x3 = x2 + xrow;
             __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
             __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
             __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            const uint64_t *x0 = x + (size_t)m * xplane, *x1 = x0 + xrow, *x2 = x1 + xrow, *x3 = x2 + xrow;
             for (int w = 0; w < words; w++) {
                 const uint64_t *yw = ym + (size_t)w * ldy;
+                const int o = woff[w];
                 __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);
                 __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24);
-                __m512i v = _mm512_set1_epi64((long long)x0[w]);
+                __m512i v = _mm512_set1_epi64((long long)x0[o]);
                 a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
                 a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
                 a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
                 a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x1[w]);
+                v = _mm512_set1_epi64((long long)x1[o]);
                 a10 = _mm512_add_epi64(a10, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
                 a11 = _mm512_add_epi64(a11, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
                 a12 = _mm512_add_epi64(a12, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
                 a13 = _mm512_add_epi64(a13, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x2[w]);
+                v = _mm512_set1_epi64((long long)x2[o]);
                 a20 = _mm512_add_epi64(a20, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
                 a21 = _mm512_add_epi64(a21, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
                 a22 = _mm512_add_epi64(a22, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
                 a23 = _mm512_add_epi64(a23, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x3[w]);
+                v = _mm512_set1_epi64((long long)x3[o]);
                 a30 = _mm512_add_epi64(a30, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
                 a31 = _mm512_add_epi64(a31, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
                 a32 = _mm512_add_epi64(a32, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
@@ -257,7 +267,10 @@ const char *const *dr_bitgemm_available(void)
 void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
                       int yplanes, int32_t *s, size_t lds)
 {
-    current()->fn(x, xrow, words, xplanes, y, ldy, yplanes, s, lds);
+    int woff[words];
+    for (int w = 0; w < words; w++) woff[w] = w;
+    const dr_bg_geom geo = {xrow, words, xplanes, woff, words, ldy, yplanes, lds};
+    current()->fn(&geo, x, y, s);
 }
 
 static void planes_c(const uint8_t codes[64], int planes, uint64_t *words)
@@ -299,12 +312,26 @@ void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words)
 void dr_bitgemm(const dr_bitgemm_args *a)
 {
     block_fn fn = current()->fn;
+    const int nseg = a->nseg > 0 ? a->nseg : 1, segw = a->words / nseg, groups = a->groups > 0 ? a->groups : 1;
+    int *woff = dr_xmalloc(sizeof(int) * (size_t)a->words);
+    for (int w = 0; w < a->words; w++) woff[w] = (a->nseg > 0 ? a->seg[w / segw] : 0) + w % segw;
+    const dr_bg_geom geo = {a->xrow ? a->xrow : (size_t)a->xplanes * a->words,
+                            a->xplane ? a->xplane : a->words,
+                            a->xplanes,
+                            woff,
+                            a->words,
+                            (size_t)a->cols_pad,
+                            a->yplanes,
+                            (size_t)a->cols_pad};
     const int row_blocks = (a->rows + DR_BG_ROWS - 1) / DR_BG_ROWS, col_blocks = a->cols_pad / DR_BG_COLS;
-    const size_t xrow = (size_t)a->xplanes * a->words;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int rb = 0; rb < row_blocks; rb++)
-        for (int cb = 0; cb < col_blocks; cb++)
-            fn(a->x + (size_t)rb * DR_BG_ROWS * xrow, xrow, a->words, a->xplanes,
-               a->y + (size_t)cb * DR_BG_COLS, (size_t)a->cols_pad, a->yplanes,
-               a->s + (size_t)rb * DR_BG_ROWS * a->cols_pad + (size_t)cb * DR_BG_COLS, (size_t)a->cols_pad);
+    const size_t gstride = groups > 1 ? a->group_stride : 0;
+#pragma omp parallel for collapse(3) schedule(static) if (!a->serial)
+    for (int gi = 0; gi < groups; gi++)
+        for (int rb = 0; rb < row_blocks; rb++)
+            for (int cb = 0; cb < col_blocks; cb++) {
+                const size_t row = gi * gstride + (size_t)rb * DR_BG_ROWS;
+                fn(&geo, a->x + row * geo.xrow, a->y + (size_t)cb * DR_BG_COLS,
+                   a->s + row * a->cols_pad + (size_t)cb * DR_BG_COLS);
+            }
+    free(woff);
 }

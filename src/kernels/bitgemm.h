@@ -26,10 +26,36 @@ typedef struct {
     int cols_pad, yplanes;
     int words;
     int32_t *s; /* [rows_pad][cols_pad]                           */
+    /* Optional, for an implicit convolution (rows = output pixels read
+     * straight from a padded grid of packed input pixels, no im2col):
+     * the reduction is nseg segments of words / nseg words each, segment k
+     * of a row starting seg[k] words after the row's start; X rows are xrow
+     * words apart, a row's bit-planes xplane words apart. groups > 1 repeats
+     * the `rows` rows every group_stride rows of X and S (one group per
+     * sample). Zero: the dense layout above. */
+    int nseg;
+    const int *seg;
+    size_t xrow;
+    int xplane;
+    int groups;
+    size_t group_stride;
+    int serial; /* 1: on the calling thread only (inside a caller's parallel loop) */
 } dr_bitgemm_args;
 
-/* Runs on all threads (OpenMP) with the selected kernel. */
+/* Runs on all threads (OpenMP) with the selected kernel, unless a->serial. */
 void dr_bitgemm(const dr_bitgemm_args *a);
+
+/* How one block reads X, Y and writes S. */
+typedef struct {
+    size_t xrow;     /* words between X rows                        */
+    int xplane;      /* words between a row's bit-planes            */
+    int xplanes;
+    const int *woff; /* [words]: where reduction word w sits in a row's plane */
+    int words;
+    size_t ldy;      /* Y row stride (its padded column count)       */
+    int yplanes;
+    size_t lds;
+} dr_bg_geom;
 
 /* One block of DR_BG_ROWS rows x DR_BG_COLS columns (for callers that
  * schedule blocks themselves): x at the block's first row (row stride xrow

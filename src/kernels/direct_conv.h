@@ -2,14 +2,27 @@
 #ifndef DR_DIRECT_CONV_H
 #define DR_DIRECT_CONV_H
 
+#include <stdint.h>
+
 #include "conv_geom.h"
 
 #define DR_DIRECT_MAX_K 256
 #define DR_DIRECT_MAX_KH 16
+#define DR_DIRECT_MAX_OC 1024
 
 /* out[n][oh][ow][oc] = conv(in, w) + bias (bias may be NULL); wt holds the
  * weights transposed to [kh][kw][ic][oc_pad], oc_pad = oc rounded up to 16,
  * zeros beyond oc. groups must be 1, kh kw ic <= DR_DIRECT_MAX_K and kh <= DR_DIRECT_MAX_KH. */
 void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias, float *out);
+
+/* Whether dr_direct_conv_pool_codes handles this conv and max-pool: 2x2
+ * windows, stride 2, no padding, oc <= DR_DIRECT_MAX_OC. */
+int dr_direct_pool_suits(const dr_conv_geom *g, const dr_conv_geom *pool);
+/* The conv, the max-pool after it, a bounded activation (cabs: min(1,|x|),
+ * else min(1,max(0,x))) and quantization to codes rint(levels h), in one
+ * pass: codes[n][pool oh][pool ow][oc]. The pooled values are the ones
+ * dr_direct_conv's outputs would give. */
+void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+                               const float *wt, const float *bias, int cabs, float levels, uint8_t *codes);
 
 #endif

@@ -281,7 +281,7 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     int32_t *asum = GROW(b, rsum, 7, (size_t)rows_pad);
     dr_row_sums(x, rows, A, KW, asum);
     int32_t *s = GROW(b, s, 6, (size_t)rows_pad * oc_pad);
-    dr_bitgemm(&(dr_bitgemm_args){x, rows, A, y, oc_pad, W, KW, s});
+    dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = y, .cols_pad = oc_pad, .yplanes = W, .words = KW, .s = s});
     float aw, bw;
     weight_affine(q, &aw, &bw);
     const float ca = q->ascale * aw, cb = q->ascale * bw;
@@ -326,7 +326,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
         int32_t *gsum = GROW(b, rsum, 7, (size_t)rows_pad);
         dr_row_sums(x, rows, G, ow, gsum);
         int32_t *s = GROW(b, s, 6, (size_t)rows_pad * k_pad);
-        dr_bitgemm(&(dr_bitgemm_args){x, rows, G, y, k_pad, W, ow, s});
+        dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = G, .y = y, .cols_pad = k_pad, .yplanes = W, .words = ow, .s = s});
         /* one thread per sample: windows of different samples never overlap */
 #pragma omp parallel for schedule(static)
         for (int si = 0; si < cn; si++) {

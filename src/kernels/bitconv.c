@@ -1,0 +1,145 @@
+/* Implicit bit convolution: packing into the padded grid, window sums, and
+ * the bit-GEMM over grid rows. */
+#include "bitconv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "bitgemm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* npix pixels of ic codes -> [pixel][plane][cw] bit-plane words, and each
+ * pixel's sum of codes. */
+typedef void (*pack_fn)(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum);
+
+static void pack_pixels_c(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum)
+{
+    for (int p = 0; p < npix; p++, src += ic, dst += planes * cw) {
+        uint64_t pl[8];
+        int32_t s = 0;
+        for (int w = 0; w < cw; w++) {
+            uint8_t chunk[64];
+            const int k = DR_MIN(64, ic - w * 64);
+            memcpy(chunk, src + w * 64, (size_t)k);
+            memset(chunk + k, 0, (size_t)(64 - k));
+            dr_bytes_to_planes(chunk, planes, pl);
+            for (int b = 0; b < planes; b++) dst[b * cw + w] = pl[b], s += __builtin_popcountll(pl[b]) << b;
+        }
+        sum[p] = s;
+    }
+}
+
+#if defined(__x86_64__)
+/* AVX-512BW: a masked load of 64 codes, then one bit test per plane. */
+__attribute__((target("avx512f,avx512bw,popcnt"))) static void
+pack_pixels_avx512(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum)
+{
+    for (int p = 0; p < npix; p++, src += ic, dst += planes * cw) {
+        int32_t s = 0;
+        for (int w = 0; w < cw; w++) {
+            const int k = DR_MIN(64, ic - w * 64);
+            const __m512i v = _mm512_maskz_loadu_epi8(k == 64 ? ~0ULL : (1ULL << k) - 1, src + w * 64);
+            for (int b = 0; b < planes; b++) {
+                const uint64_t word = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(1 << b)));
+                dst[b * cw + w] = word;
+                s += (int32_t)__builtin_popcountll(word) << b;
+            }
+        }
+        sum[p] = s;
+    }
+}
+#endif
+
+static pack_fn pack_pixels(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512bw")) return pack_pixels_avx512;
+#endif
+    return pack_pixels_c;
+}
+
+static int grid_w(const dr_conv_geom *g) { return g->ow + g->kw - 1; }
+static int grid_h(const dr_conv_geom *g) { return g->oh + g->kh - 1; }
+
+int dr_bitconv_suits(const dr_conv_geom *g)
+{
+    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || g->oh < 2 || g->ow < 2 || g->ih + g->pad_top > grid_h(g) ||
+        g->iw + g->pad_left > grid_w(g))
+        return 0;
+    /* computed rows per sample against the real ones: at most 1.25 */
+    return 4 * dr_round_up(g->oh * grid_w(g), DR_BG_ROWS) <= 5 * g->oh * g->ow;
+}
+
+void dr_bitconv_init(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch)
+{
+    memset(c, 0, sizeof *c);
+    c->g = *g;
+    c->planes = planes;
+    c->cw = (g->ic + 63) / 64;
+    c->hp = grid_h(g), c->wp = grid_w(g);
+    c->pack = pack_pixels();
+    /* the last block of the last sample reads up to kw + DR_BG_ROWS rows past the grid */
+    c->grid_rows = (size_t)max_batch * c->hp * c->wp + (size_t)g->kw + 2 * DR_BG_ROWS;
+    c->seg = dr_xmalloc(sizeof(int) * (size_t)g->kh * g->kw);
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++) c->seg[ky * g->kw + kx] = (ky * c->wp + kx) * planes * c->cw;
+    c->x = dr_xalign(c->grid_rows * planes * c->cw * sizeof(uint64_t));
+    memset(c->x, 0, c->grid_rows * planes * c->cw * sizeof(uint64_t)); /* borders stay zero */
+    c->pixsum = dr_xcalloc(c->grid_rows, sizeof(int32_t));
+    c->asum = dr_xcalloc(c->grid_rows, sizeof(int32_t));
+}
+
+void dr_bitconv_free(dr_bitconv *c)
+{
+    free(c->seg), free(c->x), free(c->pixsum), free(c->asum);
+    memset(c, 0, sizeof *c);
+}
+
+void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial)
+{
+    const dr_conv_geom *g = &c->g;
+    const int A = c->planes, cw = c->cw, hp = c->hp, wp = c->wp;
+#pragma omp parallel for schedule(static) if (!serial)
+    for (int row = first * g->ih; row < (first + count) * g->ih; row++) {
+        const int smp = row / g->ih, y = row % g->ih;
+        const size_t p = ((size_t)smp * hp + y + g->pad_top) * wp + g->pad_left; /* the row's first pixel */
+        c->pack(codes + ((size_t)smp * g->ih + y) * g->iw * g->ic, g->iw, g->ic, A, cw, c->x + p * A * cw,
+                c->pixsum + p);
+    }
+    /* window sums of the output rows (x < ow; the rest are never read) */
+#pragma omp parallel for schedule(static) if (!serial)
+    for (int row = first * g->oh; row < (first + count) * g->oh; row++) {
+        const size_t r0 = ((size_t)(row / g->oh) * hp + row % g->oh) * wp;
+        for (int x = 0; x < g->ow; x++) {
+            int32_t s = 0;
+            for (int ky = 0; ky < g->kh; ky++)
+                for (int kx = 0; kx < g->kw; kx++) s += c->pixsum[r0 + x + (size_t)ky * wp + kx];
+            c->asum[r0 + x] = s;
+        }
+    }
+}
+
+void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
+                        int32_t *s, int serial)
+{
+    const int taps = c->g.kh * c->g.kw;
+    dr_bitgemm(&(dr_bitgemm_args){.x = c->x + (size_t)first * c->hp * c->wp * c->planes * c->cw,
+                                  .rows = c->g.oh * c->wp,
+                                  .xplanes = c->planes,
+                                  .y = y,
+                                  .cols_pad = cols_pad,
+                                  .yplanes = yplanes,
+                                  .words = taps * c->cw,
+                                  .s = s,
+                                  .nseg = taps,
+                                  .seg = c->seg,
+                                  .xrow = (size_t)c->planes * c->cw,
+                                  .xplane = c->cw,
+                                  .groups = count,
+                                  .group_stride = (size_t)c->hp * c->wp,
+                                  .serial = serial});
+}
