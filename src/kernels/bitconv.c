@@ -99,28 +99,45 @@ void dr_bitconv_free(dr_bitconv *c)
     memset(c, 0, sizeof *c);
 }
 
-void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial)
+/* Rows [r0, r1) of the input (over samples): packed into the grid. */
+static void pack_rows(dr_bitconv *c, const uint8_t *codes, int r0, int r1)
 {
     const dr_conv_geom *g = &c->g;
-    const int A = c->planes, cw = c->cw, hp = c->hp, wp = c->wp;
-#pragma omp parallel for schedule(static) if (!serial)
-    for (int row = first * g->ih; row < (first + count) * g->ih; row++) {
+    for (int row = r0; row < r1; row++) {
         const int smp = row / g->ih, y = row % g->ih;
-        const size_t p = ((size_t)smp * hp + y + g->pad_top) * wp + g->pad_left; /* the row's first pixel */
-        c->pack(codes + ((size_t)smp * g->ih + y) * g->iw * g->ic, g->iw, g->ic, A, cw, c->x + p * A * cw,
-                c->pixsum + p);
+        const size_t p = ((size_t)smp * c->hp + y + g->pad_top) * c->wp + g->pad_left; /* the row's first pixel */
+        c->pack(codes + ((size_t)smp * g->ih + y) * g->iw * g->ic, g->iw, g->ic, c->planes, c->cw,
+                c->x + p * c->planes * c->cw, c->pixsum + p);
     }
-    /* window sums of the output rows (x < ow; the rest are never read) */
-#pragma omp parallel for schedule(static) if (!serial)
-    for (int row = first * g->oh; row < (first + count) * g->oh; row++) {
-        const size_t r0 = ((size_t)(row / g->oh) * hp + row % g->oh) * wp;
+}
+
+/* Window sums of output rows [r0, r1) (over samples; x < ow, the rest are never read). */
+static void window_sums(dr_bitconv *c, int r0, int r1)
+{
+    const dr_conv_geom *g = &c->g;
+    for (int row = r0; row < r1; row++) {
+        const size_t base = ((size_t)(row / g->oh) * c->hp + row % g->oh) * c->wp;
         for (int x = 0; x < g->ow; x++) {
             int32_t s = 0;
             for (int ky = 0; ky < g->kh; ky++)
-                for (int kx = 0; kx < g->kw; kx++) s += c->pixsum[r0 + x + (size_t)ky * wp + kx];
-            c->asum[r0 + x] = s;
+                for (int kx = 0; kx < g->kw; kx++) s += c->pixsum[base + x + (size_t)ky * c->wp + kx];
+            c->asum[base + x] = s;
         }
     }
+}
+
+void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial)
+{
+    const int ih = c->g.ih, oh = c->g.oh;
+    if (serial) { /* plain loops: even an inactive parallel region costs a team setup */
+        pack_rows(c, codes, first * ih, (first + count) * ih);
+        window_sums(c, first * oh, (first + count) * oh);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int row = first * ih; row < (first + count) * ih; row++) pack_rows(c, codes, row, row + 1);
+#pragma omp parallel for schedule(static)
+    for (int row = first * oh; row < (first + count) * oh; row++) window_sums(c, row, row + 1);
 }
 
 void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,

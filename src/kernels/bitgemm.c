@@ -325,13 +325,19 @@ void dr_bitgemm(const dr_bitgemm_args *a)
                             (size_t)a->cols_pad};
     const int row_blocks = (a->rows + DR_BG_ROWS - 1) / DR_BG_ROWS, col_blocks = a->cols_pad / DR_BG_COLS;
     const size_t gstride = groups > 1 ? a->group_stride : 0;
-#pragma omp parallel for collapse(3) schedule(static) if (!a->serial)
-    for (int gi = 0; gi < groups; gi++)
-        for (int rb = 0; rb < row_blocks; rb++)
-            for (int cb = 0; cb < col_blocks; cb++) {
-                const size_t row = gi * gstride + (size_t)rb * DR_BG_ROWS;
-                fn(&geo, a->x + row * geo.xrow, a->y + (size_t)cb * DR_BG_COLS,
-                   a->s + row * a->cols_pad + (size_t)cb * DR_BG_COLS);
-            }
+    const long blocks = (long)groups * row_blocks * col_blocks;
+#define BLOCK(b)                                                                                        \
+    do {                                                                                                \
+        const int gi = (int)((b) / ((long)row_blocks * col_blocks)), rb = (int)((b) / col_blocks % row_blocks); \
+        const size_t row = gi * gstride + (size_t)rb * DR_BG_ROWS, col = (size_t)((b) % col_blocks) * DR_BG_COLS; \
+        fn(&geo, a->x + row * geo.xrow, a->y + col, a->s + row * a->cols_pad + col);                    \
+    } while (0)
+    if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
+        for (long b = 0; b < blocks; b++) BLOCK(b);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (long b = 0; b < blocks; b++) BLOCK(b);
+    }
+#undef BLOCK
     free(woff);
 }
