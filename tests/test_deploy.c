@@ -102,6 +102,10 @@ static const char *NETS[] = {
     "input size=10\nconv filters=8 size=3 pad=same bias=1\nbn\nact fn=relu\nmaxpool size=2 pad=same\n"
     "conv filters=16 size=3 pad=same\nbn\nact fn=relu\nmaxpool size=2 pad=same\nfc outputs=32\nbn\n"
     "act fn=relu\ndropout rate=0.3\nfc outputs=10\nsoftmax\n",
+    /* a fused block with a wide max-pool (81 cells per window) on a conv that runs implicitly */
+    "input size=20\nconv filters=4 size=3 bias=1\nact fn=crelu\nconv filters=20 size=3 pad=same\nbn\n"
+    "maxpool size=9 stride=3 pad=same\nact fn=crelu\nconv filters=8 size=3 pad=same\nbn\nact fn=crelu\n"
+    "fc outputs=5\nsoftmax\n",
 };
 
 static void test_engine_matches_training_graph(void **s)
@@ -109,7 +113,7 @@ static void test_engine_matches_training_graph(void **s)
     (void)s;
     const int N = 24;
     const int wa[][2] = {{1, 1}, {1, 2}, {2, 2}, {1, 4}, {3, 5}, {8, 8}, {4, 3}, {2, 8}};
-    for (int m = 0; m < 3; m++)
+    for (int m = 0; m < (int)(sizeof NETS / sizeof NETS[0]); m++)
         for (int k = 0; k < 8; k++) {
             dr_net *net = tu_net(NETS[m], 3, N);
             dr_net_init(net, (uint64_t)(10 * m + k + 1));

@@ -404,8 +404,6 @@ static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const 
                          e->codes[st->act] + (size_t)first * out_pixels * g->oc};
 }
 
-/* An implicit-conv block, one sample at a time per thread: pack, product
- * and epilogue of a sample stay in the thread's cache. */
 /* An implicit-conv block one sample at a time per thread: packing, product
  * and epilogue of a sample stay in the thread's cache (the batch-wide steps
  * would stream every intermediate through memory). */

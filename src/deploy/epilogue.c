@@ -27,30 +27,28 @@ SIMD_CLONES void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1)
     for (int yy = y0; yy < y1; yy++)
     for (int ox = 0; ox < ow; ox++) {
         const int smp = yy / oh, oy = yy % oh;
-        const size_t r = (size_t)yy * ow + ox;
-        size_t rows[64];
-        int nw = 0;
-        if (!e->pool) {
-            rows[nw++] = (size_t)smp * e->sample_rows + (size_t)oy * e->grid_w + ox;
-        } else {
+        /* the window of conv outputs this output takes the max over, clipped to the
+         * conv's output (padded cells never win); a single cell without a pool */
+        int ya = oy, yb = oy + 1, xa = ox, xb = ox + 1;
+        if (e->pool) {
             const dr_conv_geom *pg = e->pool;
-            for (int ky = 0; ky < pg->kh; ky++)
-                for (int kx = 0; kx < pg->kw; kx++) {
-                    const int y = oy * pg->sh - pg->pad_top + ky, x = ox * pg->sw - pg->pad_left + kx;
-                    if (y < 0 || y >= e->oh || x < 0 || x >= e->ow || nw == 64) continue;
-                    rows[nw++] = (size_t)smp * e->sample_rows + (size_t)y * e->grid_w + x;
-                }
+            ya = oy * pg->sh - pg->pad_top, yb = ya + pg->kh, xa = ox * pg->sw - pg->pad_left, xb = xa + pg->kw;
+            ya = ya < 0 ? 0 : ya, xa = xa < 0 ? 0 : xa;
+            yb = yb > e->oh ? e->oh : yb, xb = xb > e->ow ? e->ow : xb;
         }
-        uint8_t *dst = e->out + (size_t)r * t->oc;
+        const size_t base = (size_t)smp * e->sample_rows;
+        uint8_t *dst = e->out + ((size_t)yy * ow + ox) * t->oc;
         for (int c0 = 0; c0 < t->oc; c0 += 16) {
             const v16i neg = load16(t->sign + c0) >> 31; /* -1 where the sign is negative: x*sign = (x^neg)-neg */
             v16i v = {0};
-            for (int k = 0; k < nw; k++) {
-                v16i a = 2 * load16(e->s + rows[k] * e->lds + c0) - M * e->asum[rows[k]];
-                if (!pool_first) a = (a ^ neg) - neg;
-                const v16i gt = a > v;
-                v = k ? (a & gt) | (v & ~gt) : a;
-            }
+            for (int y = ya, first = 1; y < yb; y++)
+                for (int x = xa; x < xb; x++, first = 0) {
+                    const size_t row = base + (size_t)y * e->grid_w + x;
+                    v16i a = 2 * load16(e->s + row * e->lds + c0) - M * e->asum[row];
+                    if (!pool_first) a = (a ^ neg) - neg;
+                    const v16i gt = a > v;
+                    v = first ? a : (a & gt) | (v & ~gt);
+                }
             if (pool_first) v = (v ^ neg) - neg;
             v16i cnt = {0};
             for (int k = 0; k < t->nout; k++) cnt -= v >= load16(t->up + (size_t)k * t->oc_pad + c0);

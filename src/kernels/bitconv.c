@@ -7,60 +7,7 @@
 
 #include "../core/common.h"
 #include "bitgemm.h"
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
-/* npix pixels of ic codes -> [pixel][plane][cw] bit-plane words, and each
- * pixel's sum of codes. */
-typedef void (*pack_fn)(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum);
-
-static void pack_pixels_c(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum)
-{
-    for (int p = 0; p < npix; p++, src += ic, dst += planes * cw) {
-        uint64_t pl[8];
-        int32_t s = 0;
-        for (int w = 0; w < cw; w++) {
-            uint8_t chunk[64];
-            const int k = DR_MIN(64, ic - w * 64);
-            memcpy(chunk, src + w * 64, (size_t)k);
-            memset(chunk + k, 0, (size_t)(64 - k));
-            dr_bytes_to_planes(chunk, planes, pl);
-            for (int b = 0; b < planes; b++) dst[b * cw + w] = pl[b], s += __builtin_popcountll(pl[b]) << b;
-        }
-        sum[p] = s;
-    }
-}
-
-#if defined(__x86_64__)
-/* AVX-512BW: a masked load of 64 codes, then one bit test per plane. */
-__attribute__((target("avx512f,avx512bw,popcnt"))) static void
-pack_pixels_avx512(const uint8_t *src, int npix, int ic, int planes, int cw, uint64_t *dst, int32_t *sum)
-{
-    for (int p = 0; p < npix; p++, src += ic, dst += planes * cw) {
-        int32_t s = 0;
-        for (int w = 0; w < cw; w++) {
-            const int k = DR_MIN(64, ic - w * 64);
-            const __m512i v = _mm512_maskz_loadu_epi8(k == 64 ? ~0ULL : (1ULL << k) - 1, src + w * 64);
-            for (int b = 0; b < planes; b++) {
-                const uint64_t word = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(1 << b)));
-                dst[b * cw + w] = word;
-                s += (int32_t)__builtin_popcountll(word) << b;
-            }
-        }
-        sum[p] = s;
-    }
-}
-#endif
-
-static pack_fn pack_pixels(void)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512bw")) return pack_pixels_avx512;
-#endif
-    return pack_pixels_c;
-}
+#include "bitpack.h"
 
 static int grid_w(const dr_conv_geom *g) { return g->ow + g->kw - 1; }
 static int grid_h(const dr_conv_geom *g) { return g->oh + g->kh - 1; }
@@ -81,7 +28,6 @@ void dr_bitconv_init(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_b
     c->planes = planes;
     c->cw = (g->ic + 63) / 64;
     c->hp = grid_h(g), c->wp = grid_w(g);
-    c->pack = pack_pixels();
     /* the last block of the last sample reads up to kw + DR_BG_ROWS rows past the grid */
     c->grid_rows = (size_t)max_batch * c->hp * c->wp + (size_t)g->kw + 2 * DR_BG_ROWS;
     c->seg = dr_xmalloc(sizeof(int) * (size_t)g->kh * g->kw);
@@ -106,8 +52,8 @@ static void pack_rows(dr_bitconv *c, const uint8_t *codes, int r0, int r1)
     for (int row = r0; row < r1; row++) {
         const int smp = row / g->ih, y = row % g->ih;
         const size_t p = ((size_t)smp * c->hp + y + g->pad_top) * c->wp + g->pad_left; /* the row's first pixel */
-        c->pack(codes + ((size_t)smp * g->ih + y) * g->iw * g->ic, g->iw, g->ic, c->planes, c->cw,
-                c->x + p * c->planes * c->cw, c->pixsum + p);
+        dr_pack_rows_serial(codes + ((size_t)smp * g->ih + y) * g->iw * g->ic, g->iw, g->ic, c->planes, c->cw,
+                            c->x + p * c->planes * c->cw, c->pixsum + p);
     }
 }
 

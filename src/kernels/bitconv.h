@@ -21,7 +21,6 @@ typedef struct {
     uint64_t *x;        /* [grid_rows][planes][cw], zero borders                 */
     int32_t *pixsum;    /* [grid_rows]: each pixel's sum of codes                */
     int32_t *asum;      /* [grid_rows]: each output row's window sum             */
-    void (*pack)(const uint8_t *, int, int, int, int, uint64_t *, int32_t *); /* by CPU */
 } dr_bitconv;
 
 /* Whether the implicit form suits g (stride 1, one group, little waste). */

@@ -9,6 +9,9 @@
 
 /* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
 void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out);
+/* The same on the calling thread only; sums (may be NULL) receives each row's sum of codes. */
+void dr_pack_rows_serial(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out,
+                         int32_t *sums);
 /* Column packing, lane-interleaved: codes[col][seg][seglen] ->
  * out[plane][seg * segw + i / 64][cols_pad]; csum (may be NULL) receives the
  * sum of each column's codes. */

@@ -18,6 +18,10 @@
 #include "bitpack.h"
 #include "products.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 struct dr_bitbuf {
     uint8_t *acodes, *wcodes, *gcodes, *wt;
     uint64_t *xpix, *x, *y, *gpix;
@@ -139,13 +143,12 @@ static const uint8_t *weight_codes_of(dr_bitbuf *b, const dr_conv_geom *g, const
 
 /* ---- packing ------------------------------------------------------------------ */
 
-/* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
-void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out)
+static void pack_rows_c(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out, int32_t *sums)
 {
-#pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) {
         const uint8_t *c = codes + (size_t)r * len;
         uint64_t *o = out + (size_t)r * planes * words, pl[8];
+        int32_t sum = 0;
         for (int w = 0; w < words; w++) {
             uint8_t chunk[64];
             int n = DR_MIN(64, len - w * 64);
@@ -156,9 +159,56 @@ void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words
                 if (n > 0) memcpy(chunk, c + w * 64, (size_t)n);
             }
             dr_bytes_to_planes(chunk, planes, pl);
-            for (int b = 0; b < planes; b++) o[b * words + w] = pl[b];
+            for (int b = 0; b < planes; b++) o[b * words + w] = pl[b], sum += __builtin_popcountll(pl[b]) << b;
         }
+        if (sums) sums[r] = sum;
     }
+}
+
+#if defined(__x86_64__)
+/* AVX-512BW: a masked load of 64 codes, then one bit test per plane. */
+__attribute__((target("avx512f,avx512bw,popcnt"))) static void
+pack_rows_avx512(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out, int32_t *sums)
+{
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *c = codes + (size_t)r * len;
+        uint64_t *o = out + (size_t)r * planes * words;
+        int32_t sum = 0;
+        for (int w = 0; w < words; w++) {
+            const int n = DR_MIN(64, len - w * 64);
+            const __m512i v = _mm512_maskz_loadu_epi8(n >= 64 ? ~0ULL : n > 0 ? (1ULL << n) - 1 : 0, c + w * 64);
+            for (int b = 0; b < planes; b++) {
+                const uint64_t word = _mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(1 << b)));
+                o[b * words + w] = word;
+                sum += (int32_t)__builtin_popcountll(word) << b;
+            }
+        }
+        if (sums) sums[r] = sum;
+    }
+}
+#endif
+
+void dr_pack_rows_serial(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out, int32_t *sums)
+{
+#if defined(__x86_64__)
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512bw");
+    if (avx512) {
+        pack_rows_avx512(codes, rows, len, planes, words, out, sums);
+        return;
+    }
+#endif
+    pack_rows_c(codes, rows, len, planes, words, out, sums);
+}
+
+/* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
+void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out)
+{
+    enum { CHUNK = 64 };
+#pragma omp parallel for schedule(static)
+    for (int r0 = 0; r0 < rows; r0 += CHUNK)
+        dr_pack_rows_serial(codes + (size_t)r0 * len, DR_MIN(CHUNK, rows - r0), len, planes, words,
+                            out + (size_t)r0 * planes * words, NULL);
 }
 
 /* Column packing, lane-interleaved: codes[col][seg][seglen] -> out[plane][seg * segw + i / 64][cols_pad];
