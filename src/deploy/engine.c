@@ -30,7 +30,10 @@ typedef struct {
     uint64_t *y;         /* weights, lane-interleaved bit-planes */
     dr_thresholds th;    /* fused: output codes from accumulators */
     uint64_t *xpix, *x;  /* packed input pixels, bit im2col      */
-    int32_t *asum, *s, *scratch; /* scratch: per thread, one sample's products */
+    int32_t *asum, *s;
+    int32_t *scratch;    /* per thread: one sample's products and row sums */
+    uint64_t *wscratch;  /* per thread: one sample's packed pixels and bit im2col */
+    int scratch_threads; /* the threads the scratch was sized for */
     dr_bitconv conv;     /* fused 3x3-like convs: implicit, no im2col (conv.x set) */
 } fused_block;
 
@@ -305,7 +308,7 @@ void dr_engine_free(dr_engine *e)
     for (int i = 0; e->net && i < e->net->n_layers; i++) {
         fused_block *fb = &e->blocks[i];
         free(fb->y), free(fb->th.sign), free(fb->th.up), free(fb->th.lo), free(fb->xpix), free(fb->x);
-        free(fb->asum), free(fb->s), free(fb->scratch);
+        free(fb->asum), free(fb->s), free(fb->scratch), free(fb->wscratch);
         dr_bitconv_free(&fb->conv);
         free(e->codes[i]);
         if (e->wt) free(e->wt[i]);
@@ -404,26 +407,55 @@ static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const 
                          e->codes[st->act] + (size_t)first * out_pixels * g->oc};
 }
 
-/* An implicit-conv block one sample at a time per thread: packing, product
- * and epilogue of a sample stay in the thread's cache (the batch-wide steps
- * would stream every intermediate through memory). */
+/* One sample's bit product through the bit im2col on the calling thread:
+ * s[P][oc_pad] and asum[P]; w holds the packed pixels and the im2col rows. */
+static void sample_product_im2col(dr_engine *e, int i, int j, int32_t *s, int32_t *asum, uint64_t *w)
+{
+    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
+    const fused_block *fb = &e->blocks[i];
+    const int A = e->steps[i].src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, P = dr_conv_p(g);
+    const size_t pixels = (size_t)g->ih * g->iw;
+    uint64_t *xpix = w, *x = w + pixels * A * cw;
+    dr_pack_rows_serial(e->codes[e->steps[i].src] + (size_t)j * pixels * g->ic, (int)pixels, g->ic, A, cw, xpix, NULL);
+    dr_bit_im2col_serial(g, 1, xpix, A, x, dr_round_up(P, DR_BG_ROWS));
+    dr_row_sums_serial(x, P, A, KW, asum);
+    dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = P, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad,
+                                  .yplanes = fb->W, .words = KW, .s = s, .serial = 1});
+}
+
+/* A block one sample at a time per thread: packing, product and epilogue of
+ * a sample stay in the thread's cache (the batch-wide steps would stream
+ * every intermediate through memory and wait at a barrier after each). */
 static void run_fused_by_sample(dr_engine *e, int i, int n)
 {
     const dr_deploy_step *st = &e->steps[i];
+    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
     fused_block *fb = &e->blocks[i];
     dr_bitconv *c = &fb->conv;
-    const uint8_t *codes = e->codes[st->src];
-    const size_t per = (size_t)dr_round_up(c->g.oh * c->wp, DR_BG_ROWS) * fb->oc_pad;
-    if (!fb->scratch) fb->scratch = dr_xalign(per * (size_t)omp_get_max_threads() * sizeof(int32_t));
+    const int implicit = c->x != NULL, threads = omp_get_max_threads(), A = st->src_bits, cw = (g->ic + 63) / 64;
+    const size_t rows = (size_t)dr_round_up(implicit ? c->g.oh * c->wp : dr_conv_p(g), DR_BG_ROWS);
+    const size_t per = rows * (fb->oc_pad + 1); /* products, then row sums */
+    const size_t wper = implicit ? 0 : ((size_t)g->ih * g->iw + rows * g->kh * g->kw) * A * cw;
+    if (fb->scratch_threads < threads) {
+        free(fb->scratch), free(fb->wscratch);
+        fb->scratch = dr_xalign(per * threads * sizeof(int32_t));
+        fb->wscratch = wper ? dr_xalign(wper * threads * sizeof(uint64_t)) : NULL;
+        fb->scratch_threads = threads;
+    }
 #pragma omp parallel
     {
-        int32_t *s = fb->scratch + per * (size_t)omp_get_thread_num();
+        int32_t *s = fb->scratch + per * (size_t)omp_get_thread_num(), *asum = s + rows * fb->oc_pad;
+        uint64_t *w = fb->wscratch ? fb->wscratch + wper * (size_t)omp_get_thread_num() : NULL;
 #pragma omp for schedule(static)
         for (int j = 0; j < n; j++) {
-            dr_bitconv_pack(c, codes, j, 1, 1);
-            dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
-            dr_epilogue ep = epilogue_of(e, i, j, 1, s, c->asum + (size_t)j * c->hp * c->wp);
-            dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : c->g.oh);
+            if (implicit) {
+                dr_bitconv_pack(c, e->codes[st->src], j, 1, 1);
+                dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
+            } else {
+                sample_product_im2col(e, i, j, s, asum, w);
+            }
+            dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->hp * c->wp : asum);
+            dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : g->oh);
         }
     }
 }
@@ -433,7 +465,7 @@ static void run_fused(dr_engine *e, int i, int n)
     const dr_deploy_step *st = &e->steps[i];
     fused_block *fb = &e->blocks[i];
     ensure_codes(e, st->src, n);
-    if (fb->conv.x && n >= 2 * omp_get_max_threads()) {
+    if (n >= 2 * omp_get_max_threads()) {
         run_fused_by_sample(e, i, n);
     } else if (fb->conv.x) { /* few samples: each step on all threads */
         dr_bitconv *c = &fb->conv;

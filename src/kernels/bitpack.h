@@ -19,9 +19,12 @@ void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int plan
                   uint64_t *out, int32_t *csum);
 /* Sum of each row's integers from its bit-planes. */
 void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum);
+void dr_row_sums_serial(const uint64_t *x, int rows, int planes, int words, int32_t *sum); /* calling thread */
 /* Bit im2col: xpix[pixel][plane][ceil(ic/64)] (dr_pack_rows of NHWC codes) ->
  * rows p of n samples, each the words of its window's pixels, zero words for
  * padding; rows up to rows_pad are zero. */
 void dr_bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad);
+void dr_bit_im2col_serial(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x,
+                          int rows_pad); /* on the calling thread */
 
 #endif

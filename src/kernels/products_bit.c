@@ -246,40 +246,58 @@ void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int plan
 #endif
 
 /* Sum of each row's integers from its bit-planes: sum_m 2^m popcount(plane m). */
+static inline __attribute__((always_inline)) int32_t row_sum(const uint64_t *x, int r, int planes, int words)
+{
+    int32_t s = 0;
+    for (int b = 0; b < planes; b++)
+        for (int w = 0; w < words; w++) s += __builtin_popcountll(x[((size_t)r * planes + b) * words + w]) << b;
+    return s;
+}
+
 POPCNT_CLONES void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
 {
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        int32_t s = 0;
-        for (int b = 0; b < planes; b++)
-            for (int w = 0; w < words; w++) s += __builtin_popcountll(x[((size_t)r * planes + b) * words + w]) << b;
-        sum[r] = s;
-    }
+    for (int r = 0; r < rows; r++) sum[r] = row_sum(x, r, planes, words);
+}
+
+POPCNT_CLONES void dr_row_sums_serial(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+{
+    for (int r = 0; r < rows; r++) sum[r] = row_sum(x, r, planes, words);
 }
 
 /* Bit im2col: rows p of n samples, each the words of its window's pixels
  * (channels padded to 64 per pixel), zero words for padding. */
+static inline void im2col_row(const dr_conv_geom *g, const uint64_t *xpix, int planes, uint64_t *x, int r, int rows)
+{
+    const int cw = nwords(g->ic), KW = g->kh * g->kw * cw, P = dr_conv_p(g);
+    uint64_t *dst = x + (size_t)r * planes * KW;
+    if (r >= rows) {
+        memset(dst, 0, sizeof(uint64_t) * planes * KW);
+        return;
+    }
+    int s = r / P, p = r % P, oy = p / g->ow, ox = p % g->ow;
+    for (int ky = 0; ky < g->kh; ky++)
+        for (int kx = 0; kx < g->kw; kx++) {
+            int y = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
+            int seg = ky * g->kw + kx;
+            int inside = y >= 0 && y < g->ih && xx >= 0 && xx < g->iw;
+            const uint64_t *src = xpix + (((size_t)s * g->ih + (inside ? y : 0)) * g->iw + (inside ? xx : 0)) * planes * cw;
+            for (int b = 0; b < planes; b++)
+                for (int w = 0; w < cw; w++) dst[b * KW + seg * cw + w] = inside ? src[b * cw + w] : 0;
+        }
+}
+
 void dr_bit_im2col(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad)
 {
-    const int cw = nwords(g->ic), KW = g->kh * g->kw * cw, P = dr_conv_p(g), rows = n * P;
+    const int rows = n * dr_conv_p(g);
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows_pad; r++) {
-        uint64_t *dst = x + (size_t)r * planes * KW;
-        if (r >= rows) {
-            memset(dst, 0, sizeof(uint64_t) * planes * KW);
-            continue;
-        }
-        int s = r / P, p = r % P, oy = p / g->ow, ox = p % g->ow;
-        for (int ky = 0; ky < g->kh; ky++)
-            for (int kx = 0; kx < g->kw; kx++) {
-                int y = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
-                int seg = ky * g->kw + kx;
-                int inside = y >= 0 && y < g->ih && xx >= 0 && xx < g->iw;
-                const uint64_t *src = xpix + (((size_t)s * g->ih + (inside ? y : 0)) * g->iw + (inside ? xx : 0)) * planes * cw;
-                for (int b = 0; b < planes; b++)
-                    for (int w = 0; w < cw; w++) dst[b * KW + seg * cw + w] = inside ? src[b * cw + w] : 0;
-            }
-    }
+    for (int r = 0; r < rows_pad; r++) im2col_row(g, xpix, planes, x, r, rows);
+}
+
+void dr_bit_im2col_serial(const dr_conv_geom *g, int n, const uint64_t *xpix, int planes, uint64_t *x, int rows_pad)
+{
+    const int rows = n * dr_conv_p(g);
+    for (int r = 0; r < rows_pad; r++) im2col_row(g, xpix, planes, x, r, rows);
 }
 
 /* ---- the three products -------------------------------------------------------- */
