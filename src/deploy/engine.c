@@ -446,7 +446,7 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
     {
         int32_t *s = fb->scratch + per * (size_t)omp_get_thread_num(), *asum = s + rows * fb->oc_pad;
         uint64_t *w = fb->wscratch ? fb->wscratch + wper * (size_t)omp_get_thread_num() : NULL;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic) /* a core slowed by other work takes fewer samples */
         for (int j = 0; j < n; j++) {
             if (implicit) {
                 dr_bitconv_pack(c, e->codes[st->src], j, 1, 1);

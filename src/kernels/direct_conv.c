@@ -144,7 +144,7 @@ SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;
     const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 64) /* a core slowed by other work takes fewer tiles */
     for (int tile = 0; tile < n * ph * pairs; tile++) {
         const int s = tile / (ph * pairs), py = tile / pairs % ph, px = tile % pairs * 2;
         const int two = px + 1 < pw; /* the second window exists */
