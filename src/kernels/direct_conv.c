@@ -144,15 +144,25 @@ SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;
     const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;
+    size_t off[PIX]; /* pixel j of a tile: its window's offset from the tile's corner */
+    for (int j = 0; j < PIX; j++) off[j] = ((size_t)(j / 4) * g->sh * g->iw + (size_t)(j % 4) * g->sw) * g->ic;
 #pragma omp parallel for schedule(dynamic, 64) /* a core slowed by other work takes fewer tiles */
     for (int tile = 0; tile < n * ph * pairs; tile++) {
         const int s = tile / (ph * pairs), py = tile / pairs % ph, px = tile % pairs * 2;
         const int two = px + 1 < pw; /* the second window exists */
         const float *src[PIX][DR_DIRECT_MAX_KH];
         float edge[PIX][DR_DIRECT_MAX_K];
-        for (int j = 0; j < PIX; j++) {
-            const int col = j % 4 < 2 || two ? 2 * px + j % 4 : 2 * px + j % 2; /* else repeat window 0 */
-            window_rows(g, in, s, 2 * py + j / 4, col, 1, src[j], edge[j]);
+        const int y0 = 2 * py * g->sh - g->pad_top, x0 = 2 * px * g->sw - g->pad_left;
+        if (two && y0 >= 0 && x0 >= 0 && y0 + g->sh + g->kh <= g->ih && x0 + 3 * g->sw + g->kw <= g->iw) {
+            /* every window inside the input: plain offsets from the tile's corner */
+            const float *corner = in + (((size_t)s * g->ih + y0) * g->iw + x0) * g->ic;
+            for (int j = 0; j < PIX; j++)
+                for (int ky = 0; ky < g->kh; ky++) src[j][ky] = corner + off[j] + (size_t)ky * g->iw * g->ic;
+        } else {
+            for (int j = 0; j < PIX; j++) {
+                const int col = j % 4 < 2 || two ? 2 * px + j % 4 : 2 * px + j % 2; /* else repeat window 0 */
+                window_rows(g, in, s, 2 * py + j / 4, col, 1, src[j], edge[j]);
+            }
         }
         uint8_t tc[2][DR_DIRECT_MAX_OC + 16]; /* the tile's codes */
         int b0blk = 0;
