@@ -194,12 +194,12 @@ static void test_implicit_conv_matches_naive_sums(void **s)
             dr_bitconv c;
             dr_bitconv_init(&c, &g, A, n);
             dr_bitconv_pack(&c, x, 0, n, 0);
-            int32_t *out = malloc(sizeof(int32_t) * c.grid_rows * cols_pad);
+            int32_t *out = malloc(sizeof(int32_t) * n * c.rows_pad * cols_pad);
             dr_bitconv_product(&c, 0, n, y, W, cols_pad, out, 0);
             for (int i = 0; i < n; i++)
                 for (int oy = 0; oy < g.oh; oy++)
                     for (int ox = 0; ox < g.ow; ox++) {
-                        const size_t row = ((size_t)i * c.hp + oy) * c.wp + ox;
+                        const size_t row = (size_t)i * c.rows_pad + (size_t)oy * g.ow + ox;
                         int32_t want_sum = 0;
                         for (int o = 0; o < g.oc; o++) {
                             int64_t want = 0;

@@ -399,11 +399,10 @@ static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const 
     const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
     const fused_block *fb = &e->blocks[i];
     const dr_conv_geom *pg = st->pool >= 0 ? dr_pool_geom(&net->layers[st->pool]) : NULL;
-    const int implicit = fb->conv.x != NULL;
-    const size_t sample_rows = implicit ? (size_t)fb->conv.hp * fb->conv.wp : (size_t)g->oh * g->ow;
+    const size_t sample_rows = fb->conv.x ? (size_t)fb->conv.rows_pad : (size_t)g->oh * g->ow;
     const size_t out_pixels = pg ? (size_t)pg->oh * pg->ow : (size_t)g->oh * g->ow;
     return (dr_epilogue){&fb->th, s, (size_t)fb->oc_pad, asum, fb->M, count, g->oh, g->ow, sample_rows,
-                         implicit ? fb->conv.wp : g->ow, pg, st->pool_before_bn,
+                         pg, st->pool_before_bn,
                          e->codes[st->act] + (size_t)first * out_pixels * g->oc};
 }
 
@@ -433,7 +432,7 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
     fused_block *fb = &e->blocks[i];
     dr_bitconv *c = &fb->conv;
     const int implicit = c->x != NULL, threads = omp_get_max_threads(), A = st->src_bits, cw = (g->ic + 63) / 64;
-    const size_t rows = (size_t)dr_round_up(implicit ? c->g.oh * c->wp : dr_conv_p(g), DR_BG_ROWS);
+    const size_t rows = (size_t)dr_round_up(dr_conv_p(g), DR_BG_ROWS);
     const size_t per = rows * (fb->oc_pad + 1); /* products, then row sums */
     const size_t wper = implicit ? 0 : ((size_t)g->ih * g->iw + rows * g->kh * g->kw) * A * cw;
     if (fb->scratch_threads < threads) {
@@ -454,7 +453,7 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
             } else {
                 sample_product_im2col(e, i, j, s, asum, w);
             }
-            dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->hp * c->wp : asum);
+            dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->rows_pad : asum);
             dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : g->oh);
         }
     }
@@ -469,7 +468,7 @@ static void run_fused(dr_engine *e, int i, int n)
         run_fused_by_sample(e, i, n);
     } else if (fb->conv.x) { /* few samples: each step on all threads */
         dr_bitconv *c = &fb->conv;
-        int32_t *s = grow_i32(&fb->s, c->grid_rows * fb->oc_pad);
+        int32_t *s = grow_i32(&fb->s, (size_t)e->net->max_batch * c->rows_pad * fb->oc_pad);
         dr_bitconv_pack(c, e->codes[st->src], 0, n, 0);
         dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, 0);
         dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
@@ -549,7 +548,8 @@ static void pool_act_codes(dr_engine *e, int i, int n)
 void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
 {
     dr_net *net = e->net;
-    memcpy(net->in, x, (size_t)n * dr_shape_size(net->input) * sizeof(float));
+    float *own_in = net->in;
+    net->in = (float *)x; /* the layers only read their input: no copy */
     net->labels = NULL;
     net->train = 0;
     memset(e->has_f, 0, (size_t)net->n_layers);
@@ -597,6 +597,7 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
         }
         if (e->seconds) e->seconds[i] += dr_now() - t0;
     }
+    net->in = own_in;
     memcpy(probs, dr_net_output(net), (size_t)n * dr_net_classes(net) * sizeof(float));
 }
 

@@ -39,7 +39,7 @@ static inline __attribute__((always_inline)) v16i acc_at(const dr_epilogue *e, i
     const int M = e->M, pool_first = e->pool && e->pool_first;
 #define ACC(row) (2 * load16(s + (row) * e->lds) - M * e->asum[row])
     if (!e->pool) {
-        const size_t row = base + (size_t)oy * e->grid_w + ox;
+        const size_t row = base + (size_t)oy * e->ow + ox;
         const v16i a = ACC(row);
         return (a ^ neg) - neg;
     }
@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) v16i acc_at(const dr_epilogue *e, i
     int ya = oy * pg->sh - pg->pad_top, yb = ya + pg->kh, xa = ox * pg->sw - pg->pad_left, xb = xa + pg->kw;
     v16i v = {0};
     if (pg->kh == 2 && pg->kw == 2 && ya >= 0 && xa >= 0 && yb <= e->oh && xb <= e->ow) {
-        const size_t r0 = base + (size_t)ya * e->grid_w + xa, r1 = r0 + (size_t)e->grid_w;
+        const size_t r0 = base + (size_t)ya * e->ow + xa, r1 = r0 + (size_t)e->ow;
         v16i a = ACC(r0), b = ACC(r0 + 1), c = ACC(r1), d = ACC(r1 + 1);
         if (!pool_first) a = (a ^ neg) - neg, b = (b ^ neg) - neg, c = (c ^ neg) - neg, d = (d ^ neg) - neg;
         v = vmax(vmax(a, b), vmax(c, d));
@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) v16i acc_at(const dr_epilogue *e, i
         yb = yb > e->oh ? e->oh : yb, xb = xb > e->ow ? e->ow : xb;
         for (int y = ya, first = 1; y < yb; y++)
             for (int x = xa; x < xb; x++, first = 0) {
-                v16i a = ACC(base + (size_t)y * e->grid_w + x);
+                v16i a = ACC(base + (size_t)y * e->ow + x);
                 if (!pool_first) a = (a ^ neg) - neg;
                 v = first ? a : vmax(a, v);
             }

@@ -22,8 +22,7 @@ typedef struct {
     const int32_t *asum;   /* per row: the sum of the input codes (acc = 2 s - M asum) */
     int M;
     int n, oh, ow;         /* the conv's output: samples and size                   */
-    size_t sample_rows;    /* output (y, x) of sample i is row i sample_rows + y grid_w + x */
-    int grid_w;
+    size_t sample_rows;    /* output (y, x) of sample i is row i sample_rows + y ow + x */
     const dr_conv_geom *pool; /* max-pool in the block (NULL: none)                   */
     int pool_first;        /* the pool came before BN: it takes the unsigned acc     */
     uint8_t *out;          /* codes [n][oh'][ow'][oc], oh' ow' after the pool        */

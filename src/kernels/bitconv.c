@@ -14,11 +14,11 @@ static int grid_h(const dr_conv_geom *g) { return g->oh + g->kh - 1; }
 
 int dr_bitconv_suits(const dr_conv_geom *g)
 {
-    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || g->oh < 2 || g->ow < 2 || g->ih + g->pad_top > grid_h(g) ||
+    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || g->ih + g->pad_top > grid_h(g) ||
         g->iw + g->pad_left > grid_w(g))
         return 0;
-    /* computed rows per sample against the real ones: at most 1.25 */
-    return 4 * dr_round_up(g->oh * grid_w(g), DR_BG_ROWS) <= 5 * g->oh * g->ow;
+    /* computed rows per sample (rounded up to whole blocks) against the real ones: at most 1.25 */
+    return 4 * dr_round_up(g->oh * g->ow, DR_BG_ROWS) <= 5 * g->oh * g->ow;
 }
 
 void dr_bitconv_init(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch)
@@ -28,20 +28,25 @@ void dr_bitconv_init(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_b
     c->planes = planes;
     c->cw = (g->ic + 63) / 64;
     c->hp = grid_h(g), c->wp = grid_w(g);
-    /* the last block of the last sample reads up to kw + DR_BG_ROWS rows past the grid */
-    c->grid_rows = (size_t)max_batch * c->hp * c->wp + (size_t)g->kw + 2 * DR_BG_ROWS;
+    c->grid_rows = (size_t)max_batch * c->hp * c->wp;
+    c->rows_pad = dr_round_up(g->oh * g->ow, DR_BG_ROWS);
     c->seg = dr_xmalloc(sizeof(int) * (size_t)g->kh * g->kw);
     for (int ky = 0; ky < g->kh; ky++)
         for (int kx = 0; kx < g->kw; kx++) c->seg[ky * g->kw + kx] = (ky * c->wp + kx) * planes * c->cw;
+    c->rowoff = dr_xmalloc(sizeof(size_t) * (size_t)c->rows_pad);
+    for (int p = 0; p < c->rows_pad; p++) { /* the padding rows repeat the last pixel */
+        const int q = p < g->oh * g->ow ? p : g->oh * g->ow - 1;
+        c->rowoff[p] = ((size_t)(q / g->ow) * c->wp + q % g->ow) * planes * c->cw;
+    }
     c->x = dr_xalign(c->grid_rows * planes * c->cw * sizeof(uint64_t));
     memset(c->x, 0, c->grid_rows * planes * c->cw * sizeof(uint64_t)); /* borders stay zero */
     c->pixsum = dr_xcalloc(c->grid_rows, sizeof(int32_t));
-    c->asum = dr_xcalloc(c->grid_rows, sizeof(int32_t));
+    c->asum = dr_xcalloc((size_t)max_batch * c->rows_pad, sizeof(int32_t));
 }
 
 void dr_bitconv_free(dr_bitconv *c)
 {
-    free(c->seg), free(c->x), free(c->pixsum), free(c->asum);
+    free(c->seg), free(c->rowoff), free(c->x), free(c->pixsum), free(c->asum);
     memset(c, 0, sizeof *c);
 }
 
@@ -57,17 +62,19 @@ static void pack_rows(dr_bitconv *c, const uint8_t *codes, int r0, int r1)
     }
 }
 
-/* Window sums of output rows [r0, r1) (over samples; x < ow, the rest are never read). */
+/* Window sums of output rows [r0, r1) (over samples and y). */
 static void window_sums(dr_bitconv *c, int r0, int r1)
 {
     const dr_conv_geom *g = &c->g;
     for (int row = r0; row < r1; row++) {
-        const size_t base = ((size_t)(row / g->oh) * c->hp + row % g->oh) * c->wp;
+        const int smp = row / g->oh, y = row % g->oh;
+        const int32_t *ps = c->pixsum + ((size_t)smp * c->hp + y) * c->wp;
+        int32_t *dst = c->asum + (size_t)smp * c->rows_pad + (size_t)y * g->ow;
         for (int x = 0; x < g->ow; x++) {
             int32_t s = 0;
             for (int ky = 0; ky < g->kh; ky++)
-                for (int kx = 0; kx < g->kw; kx++) s += c->pixsum[base + x + (size_t)ky * c->wp + kx];
-            c->asum[base + x] = s;
+                for (int kx = 0; kx < g->kw; kx++) s += ps[x + (size_t)ky * c->wp + kx];
+            dst[x] = s;
         }
     }
 }
@@ -90,8 +97,9 @@ void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_
                         int32_t *s, int serial)
 {
     const int taps = c->g.kh * c->g.kw;
-    dr_bitgemm(&(dr_bitgemm_args){.x = c->x + (size_t)first * c->hp * c->wp * c->planes * c->cw,
-                                  .rows = c->g.oh * c->wp,
+    const size_t grid_words = (size_t)c->hp * c->wp * c->planes * c->cw; /* one sample's grid */
+    dr_bitgemm(&(dr_bitgemm_args){.x = c->x + (size_t)first * grid_words,
+                                  .rows = c->g.oh * c->g.ow,
                                   .xplanes = c->planes,
                                   .y = y,
                                   .cols_pad = cols_pad,
@@ -103,6 +111,8 @@ void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_
                                   .xrow = (size_t)c->planes * c->cw,
                                   .xplane = c->cw,
                                   .groups = count,
-                                  .group_stride = (size_t)c->hp * c->wp,
+                                  .group_stride = (size_t)c->rows_pad,
+                                  .rowoff = c->rowoff,
+                                  .group_xwords = grid_words,
                                   .serial = serial});
 }

@@ -14,12 +14,13 @@
 #define DR_X86 1
 #endif
 
-typedef void (*block_fn)(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s);
+/* One block: its row r starts at x + r4[r] (r < DR_BG_ROWS). */
+typedef void (*block_fn)(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const uint64_t *y, int32_t *s);
 
 /* Unpacks a block's geometry into locals; reduction word w of plane m of
- * row r is x[r * xrow + m * xplane + woff[w]]. */
+ * row r is x[r4[r] + m * xplane + woff[w]]. */
 #define GEOM                                                                                 \
-    const size_t xrow = geo->xrow, ldy = geo->ldy, lds = geo->lds;                           \
+    const size_t ldy = geo->ldy, lds = geo->lds;                                             \
     const int xplane = geo->xplane, yplanes = geo->yplanes, words = geo->words;              \
     int xplanes = geo->xplanes;                                                              \
     const int *woff = geo->woff
@@ -37,7 +38,7 @@ typedef void (*block_fn)(const dr_bg_geom *geo, const uint64_t *x, const uint64_
                 const uint64_t *yw = ym + (size_t)w * ldy;                                  \
                 const size_t xw = (size_t)m * xplane + woff[w];                                \
                 for (int r = 0; r < DR_BG_ROWS; r++) {                                      \
-                    uint64_t a = x[r * xrow + xw];                                          \
+                    uint64_t a = x[r4[r] + xw];                                             \
                     if (!a) continue;                                                       \
                     for (int c = 0; c < DR_BG_COLS; c++) acc[r][c] += __builtin_popcountll(a & yw[c]); \
                 }                                                                           \
@@ -48,7 +49,7 @@ typedef void (*block_fn)(const dr_bg_geom *geo, const uint64_t *x, const uint64_
     for (int r = 0; r < DR_BG_ROWS; r++)                                                    \
         for (int c = 0; c < DR_BG_COLS; c++) s[r * lds + c] = (int32_t)tot[r][c];
 
-static void block_c(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s)
+static void block_c(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const uint64_t *y, int32_t *s)
 {
     C_BLOCK_BODY
 }
@@ -56,7 +57,7 @@ static void block_c(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y,
 #ifdef DR_X86
 /* The same C, compiled for the popcnt instruction. */
 __attribute__((target("popcnt"))) static void block_c_popcnt(const dr_bg_geom *geo, const uint64_t *x,
-                                                              const uint64_t *y, int32_t *s)
+                                                              const size_t *r4, const uint64_t *y, int32_t *s)
 {
     C_BLOCK_BODY
 }
@@ -73,7 +74,7 @@ __attribute__((target("avx2"))) static inline __m256i popcnt_bytes_avx2(__m256i 
 }
 
 __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, const uint64_t *x,
-                                                        const uint64_t *y, int32_t *s)
+                                                        const size_t *r4, const uint64_t *y, int32_t *s)
 {
     GEOM;
     /* 4 rows x 32 columns, done as 4 passes of 8 columns (2 ymm of 4 lanes). */
@@ -94,7 +95,7 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
                         __m256i b1 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy + 4));
                         const size_t xw = (size_t)m * xplane + woff[w];
                         for (int r = 0; r < DR_BG_ROWS; r++) {
-                            __m256i a = _mm256_set1_epi64x((long long)x[r * xrow + xw]);
+                            __m256i a = _mm256_set1_epi64x((long long)x[r4[r] + xw]);
                             bytes[r][0] = _mm256_add_epi8(bytes[r][0], popcnt_bytes_avx2(_mm256_and_si256(a, b0)));
                             bytes[r][1] = _mm256_add_epi8(bytes[r][1], popcnt_bytes_avx2(_mm256_and_si256(a, b1)));
                         }
@@ -119,7 +120,7 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
 /* ---- AVX-512 VPOPCNTDQ: 4 rows x 4 vectors of 8 columns = 16 accumulators -- */
 
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void
-block_avx512(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_t *s)
+block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const uint64_t *y, int32_t *s)
 {
     GEOM;
     __m512i tot[DR_BG_ROWS][4];
@@ -137,7 +138,7 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_
                                     _mm512_loadu_si512(yw + 24)};
                     const size_t xw = (size_t)m * xplane + woff[w];
                     for (int r = 0; r < DR_BG_ROWS; r++) {
-                        __m512i v = _mm512_set1_epi64((long long)x[r * xrow + xw]);
+                        __m512i v = _mm512_set1_epi64((long long)x[r4[r] + xw]);
                         for (int j = 0; j < 4; j++)
                             tot[r][j] = _mm512_add_epi64(tot[r][j], _mm512_sll_epi64(_mm512_popcnt_epi64(_mm512_and_si512(v, b[j])), sh));
                     }
@@ -151,7 +152,8 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const uint64_t *y, int32_
             __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
             __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
             __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            const uint64_t *x0 = x + (size_t)m * xplane, *x1 = x0 + xrow, *x2 = x1 + xrow, *x3 = x2 + xrow;
+            const uint64_t *x0 = x + r4[0] + (size_t)m * xplane, *x1 = x + r4[1] + (size_t)m * xplane;
+            const uint64_t *x2 = x + r4[2] + (size_t)m * xplane, *x3 = x + r4[3] + (size_t)m * xplane;
             for (int w = 0; w < words; w++) {
                 const uint64_t *yw = ym + (size_t)w * ldy;
                 const int o = woff[w];
@@ -270,7 +272,8 @@ void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, co
     int woff[words];
     for (int w = 0; w < words; w++) woff[w] = w;
     const dr_bg_geom geo = {xrow, words, xplanes, woff, words, ldy, yplanes, lds};
-    current()->fn(&geo, x, y, s);
+    const size_t r4[DR_BG_ROWS] = {0, xrow, 2 * xrow, 3 * xrow};
+    current()->fn(&geo, x, r4, y, s);
 }
 
 static void planes_c(const uint8_t codes[64], int planes, uint64_t *words)
@@ -326,11 +329,16 @@ void dr_bitgemm(const dr_bitgemm_args *a)
     const int row_blocks = (a->rows + DR_BG_ROWS - 1) / DR_BG_ROWS, col_blocks = a->cols_pad / DR_BG_COLS;
     const size_t gstride = groups > 1 ? a->group_stride : 0;
     const long blocks = (long)groups * row_blocks * col_blocks;
+    const size_t dense[DR_BG_ROWS] = {0, geo.xrow, 2 * geo.xrow, 3 * geo.xrow};
 #define BLOCK(b)                                                                                        \
     do {                                                                                                \
         const int gi = (int)((b) / ((long)row_blocks * col_blocks)), rb = (int)((b) / col_blocks % row_blocks); \
         const size_t row = gi * gstride + (size_t)rb * DR_BG_ROWS, col = (size_t)((b) % col_blocks) * DR_BG_COLS; \
-        fn(&geo, a->x + row * geo.xrow, a->y + col, a->s + row * a->cols_pad + col);                    \
+        if (a->rowoff)                                                                                  \
+            fn(&geo, a->x + gi * a->group_xwords, a->rowoff + (size_t)rb * DR_BG_ROWS, a->y + col,       \
+               a->s + row * a->cols_pad + col);                                                         \
+        else                                                                                            \
+            fn(&geo, a->x + row * geo.xrow, dense, a->y + col, a->s + row * a->cols_pad + col);         \
     } while (0)
     if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
         for (long b = 0; b < blocks; b++) BLOCK(b);

@@ -39,6 +39,12 @@ typedef struct {
     int xplane;
     int groups;
     size_t group_stride;
+    /* Optional: row r of a group starts rowoff[r] words after the group's
+     * start (rows rounded up to DR_BG_ROWS entries), groups group_xwords
+     * words apart in X; S stays dense (group_stride rows apart). For a
+     * convolution that reads a padded grid without computing its borders. */
+    const size_t *rowoff;
+    size_t group_xwords;
     int serial; /* 1: on the calling thread only (inside a caller's parallel loop) */
 } dr_bitgemm_args;
 
