@@ -25,7 +25,7 @@ extern const char DR_DEPLOY_MAGIC[8];
 
 
 typedef struct {
-    int W, M, oc_pad, out_bits;
+    int W, M, oc_pad;
     float alpha;         /* float epilogue: out = alpha (2 s - M asum) + bias */
     uint64_t *y;         /* weights, lane-interleaved bit-planes */
     dr_thresholds th;    /* fused: output codes from accumulators */
@@ -127,6 +127,14 @@ static uint8_t *take_weights(reader *r, dr_layer *l, float *wscale, int *M, int 
     return codes;
 }
 
+/* Weight codes [oc][K] packed for the bit-GEMM (fb->W planes, lane-interleaved) into fb->y. */
+static void pack_weights(fused_block *fb, const dr_conv_geom *g, const uint8_t *codes)
+{
+    fb->oc_pad = dr_round_up(g->oc, DR_BG_COLS);
+    fb->y = dr_xalign((size_t)fb->W * g->kh * g->kw * ((g->ic + 63) / 64) * fb->oc_pad * sizeof(uint64_t));
+    dr_pack_cols(codes, g->oc, g->kh * g->kw, g->ic, fb->W, fb->oc_pad, fb->y, NULL);
+}
+
 static int load_fused(dr_engine *e, reader *r, int i)
 {
     dr_net *net = e->net;
@@ -136,10 +144,8 @@ static int load_fused(dr_engine *e, reader *r, int i)
     float wscale;
     uint8_t *codes = take_weights(r, l, &wscale, &fb->M, &fb->W);
     if (!codes) return -1;
-    const int oc = c->g.oc, KW = c->g.kh * c->g.kw * ((c->g.ic + 63) / 64);
-    fb->oc_pad = dr_round_up(oc, DR_BG_COLS);
-    fb->y = dr_xalign((size_t)fb->W * KW * fb->oc_pad * sizeof(uint64_t));
-    dr_pack_cols(codes, oc, c->g.kh * c->g.kw, c->g.ic, fb->W, fb->oc_pad, fb->y, NULL);
+    const int oc = c->g.oc;
+    pack_weights(fb, &c->g, codes);
     free(codes);
     uint8_t ob = 0, cabs = 0;
     if (take(r, &ob, 1, l->name) || take(r, &cabs, 1, l->name)) return -1;
@@ -148,7 +154,6 @@ static int load_fused(dr_engine *e, reader *r, int i)
         return dr_fail("%s: layer '%s': output %u bits (cabs %u), the model says %d bits", r->path, l->name, ob,
                        cabs, act->abits);
     dr_thresholds *th = &fb->th;
-    fb->out_bits = ob;
     *th = (dr_thresholds){oc, fb->oc_pad, (int)dr_levels(ob), cabs, NULL, NULL, NULL};
     th->sign = dr_xcalloc((size_t)th->oc_pad, sizeof(int32_t));
     th->up = dr_xcalloc((size_t)th->oc_pad * th->nout, sizeof(int32_t));
@@ -190,10 +195,9 @@ static int load_layers(dr_engine *e, reader *r)
             if (st->src >= 0) { /* coded input: the bit product, float epilogue */
                 const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
                 fused_block *fb = &e->blocks[i];
-                fb->W = W, fb->M = M, fb->oc_pad = dr_round_up(g->oc, DR_BG_COLS);
+                fb->W = W, fb->M = M;
                 fb->alpha = wscale / dr_levels(st->src_bits);
-                fb->y = dr_xalign((size_t)W * g->kh * g->kw * ((g->ic + 63) / 64) * fb->oc_pad * sizeof(uint64_t));
-                dr_pack_cols(codes, g->oc, g->kh * g->kw, g->ic, W, fb->oc_pad, fb->y, NULL);
+                pack_weights(fb, g, codes);
             }
             free(codes);
             l->wbits = 32; /* the values are the quantized weights already */
@@ -349,29 +353,51 @@ static int32_t *grow_i32(int32_t **p, size_t count)
     return *p;
 }
 
-/* The bit product of a conv/fc over the codes of its source: s[rows][oc_pad]
- * and the row sums of the codes; returns the row count. */
+/* The bit product through the bit im2col of samples [first, first + count)
+ * of a conv/fc's coded source: s[rows][oc_pad] and the row sums asum[rows];
+ * xpix and x receive the packed pixels and the im2col rows. serial: on the
+ * calling thread only. Returns the rows (count P). */
+static int im2col_product(dr_engine *e, int i, int first, int count, uint64_t *xpix, uint64_t *x, int32_t *asum,
+                          int32_t *s, int serial)
+{
+    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
+    const fused_block *fb = &e->blocks[i];
+    const int A = e->steps[i].src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, rows = count * dr_conv_p(g);
+    const int pixels = count * g->ih * g->iw, rows_pad = dr_round_up(rows, DR_BG_ROWS);
+    const uint8_t *codes = e->codes[e->steps[i].src] + (size_t)first * g->ih * g->iw * g->ic;
+    if (serial) {
+        dr_pack_rows_serial(codes, pixels, g->ic, A, cw, xpix, NULL);
+        dr_bit_im2col_serial(g, count, xpix, A, x, rows_pad);
+        dr_row_sums_serial(x, rows, A, KW, asum);
+    } else {
+        dr_pack_rows(codes, pixels, g->ic, A, cw, xpix);
+        dr_bit_im2col(g, count, xpix, A, x, rows_pad);
+        dr_row_sums(x, rows, A, KW, asum);
+    }
+    dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad,
+                                  .yplanes = fb->W, .words = KW, .s = s, .serial = serial});
+    return rows;
+}
+
+/* The bit product of a conv/fc over the codes of all n samples of its source,
+ * on all threads: s[rows][oc_pad] and the row sums of the codes; returns the
+ * row count. */
 static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **asum_out)
 {
     dr_net *net = e->net;
     const dr_deploy_step *st = &e->steps[i];
     const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
     fused_block *fb = &e->blocks[i];
-    const int A = st->src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, P = dr_conv_p(g);
-    const int rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS), B = net->max_batch;
-    const size_t max_rows_pad = (size_t)dr_round_up(B * P, DR_BG_ROWS);
+    const int A = st->src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, B = net->max_batch;
+    const size_t max_rows_pad = (size_t)dr_round_up(B * dr_conv_p(g), DR_BG_ROWS);
     if (!fb->xpix) {
         fb->xpix = dr_xalign((size_t)B * g->ih * g->iw * A * cw * sizeof(uint64_t));
         fb->x = dr_xalign(max_rows_pad * A * KW * sizeof(uint64_t));
     }
     ensure_codes(e, st->src, n);
-    dr_pack_rows(e->codes[st->src], n * g->ih * g->iw, g->ic, A, cw, fb->xpix);
-    dr_bit_im2col(g, n, fb->xpix, A, fb->x, rows_pad);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
-    dr_row_sums(fb->x, rows, A, KW, asum);
-    dr_bitgemm(&(dr_bitgemm_args){.x = fb->x, .rows = rows, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad, .yplanes = fb->W, .words = KW, .s = s});
     *s_out = s, *asum_out = asum;
-    return rows;
+    return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, 0);
 }
 
 /* A bit conv whose output goes on in float: out = alpha (2 s - M asum) + bias. */
@@ -406,22 +432,6 @@ static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const 
                          e->codes[st->act] + (size_t)first * out_pixels * g->oc};
 }
 
-/* One sample's bit product through the bit im2col on the calling thread:
- * s[P][oc_pad] and asum[P]; w holds the packed pixels and the im2col rows. */
-static void sample_product_im2col(dr_engine *e, int i, int j, int32_t *s, int32_t *asum, uint64_t *w)
-{
-    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
-    const fused_block *fb = &e->blocks[i];
-    const int A = e->steps[i].src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, P = dr_conv_p(g);
-    const size_t pixels = (size_t)g->ih * g->iw;
-    uint64_t *xpix = w, *x = w + pixels * A * cw;
-    dr_pack_rows_serial(e->codes[e->steps[i].src] + (size_t)j * pixels * g->ic, (int)pixels, g->ic, A, cw, xpix, NULL);
-    dr_bit_im2col_serial(g, 1, xpix, A, x, dr_round_up(P, DR_BG_ROWS));
-    dr_row_sums_serial(x, P, A, KW, asum);
-    dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = P, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad,
-                                  .yplanes = fb->W, .words = KW, .s = s, .serial = 1});
-}
-
 /* A block one sample at a time per thread: packing, product and epilogue of
  * a sample stay in the thread's cache (the batch-wide steps would stream
  * every intermediate through memory and wait at a barrier after each). */
@@ -451,7 +461,7 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
                 dr_bitconv_pack(c, e->codes[st->src], j, 1, 1);
                 dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
             } else {
-                sample_product_im2col(e, i, j, s, asum, w);
+                im2col_product(e, i, j, 1, w, w + (size_t)g->ih * g->iw * A * cw, asum, s, 1);
             }
             dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->rows_pad : asum);
             dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : g->oh);

@@ -22,16 +22,16 @@ typedef uint8_t v16b __attribute__((vector_size(16)));
 /* The helpers below return vectors but are always inlined into the clones. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-/* acc' of output (smp, oy, ox) on channels [c0, c0 + 16): the max over its
- * pooling window, clipped to the conv's output (padded cells never win), of
- * sign (2 s - M asum); the sign is applied after the max when the pool came
- * before BN. A 2x2 window that lies inside takes the straight path. */
 static inline __attribute__((always_inline)) v16i vmax(v16i a, v16i b)
 {
     const v16i gt = a > b;
     return (a & gt) | (b & ~gt);
 }
 
+/* acc' of output (smp, oy, ox) on channels [c0, c0 + 16): the max over its
+ * pooling window, clipped to the conv's output (padded cells never win), of
+ * sign (2 s - M asum); the sign is applied after the max when the pool came
+ * before BN. A 2x2 window that lies inside takes the straight path. */
 static inline __attribute__((always_inline)) v16i acc_at(const dr_epilogue *e, int smp, int oy, int ox, int c0, v16i neg)
 {
     const int32_t *s = e->s + c0;

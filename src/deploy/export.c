@@ -51,9 +51,7 @@ static size_t put_weights(dr_filebuf *b, dr_layer *l, float *wscale_out, int *M_
     uint8_t *codes = dr_xmalloc(n);
     dr_wq_state st;
     dr_quantize_weights(l->params[0].value, n, W, wq, &st);
-    const float half = dr_levels(W) * 0.5f;
-    for (size_t i = 0; i < n; i++)
-        codes[i] = W == 1 ? wq[i] > 0 : (uint8_t)dr_rint((wq[i] + 1.0f) * half);
+    dr_weight_codes(wq, n, W, codes);
     float wscale = W == 1 ? st.scale : 1.0f / dr_levels(W);
     int M = W == 1 ? 1 : (int)dr_levels(W);
     uint64_t *packed = dr_xmalloc((size_t)oc * W * words * sizeof(uint64_t));

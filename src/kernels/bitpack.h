@@ -3,10 +3,14 @@
 #ifndef DR_BITPACK_H
 #define DR_BITPACK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conv_geom.h"
 
+/* Codes of f_w-quantized weights: 0/1 for 1 bit (the sign), else the k-bit
+ * integer q with w = 2 q / (2^k - 1) - 1. */
+void dr_weight_codes(const float *wq, size_t count, int bits, uint8_t *codes);
 /* Row packing: codes[r][len] -> out[r][plane][words], bit i of word i/64. */
 void dr_pack_rows(const uint8_t *codes, int rows, int len, int planes, int words, uint64_t *out);
 /* The same on the calling thread only; sums (may be NULL) receives each row's sum of codes. */

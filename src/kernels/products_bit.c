@@ -68,7 +68,7 @@ static void activation_codes(const float *x, size_t count, float ascale, uint8_t
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)(x[i] * inv + 0.5f);
 }
 
-static void weight_codes(const float *wq, size_t count, int bits, uint8_t *codes)
+void dr_weight_codes(const float *wq, size_t count, int bits, uint8_t *codes)
 {
     if (bits == 1) {
         for (size_t i = 0; i < count; i++) codes[i] = wq[i] > 0;
@@ -103,7 +103,6 @@ static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
 
 /* ---- per-pass caches ------------------------------------------------------- */
 
-
 /* Activation codes of the input and its pixels packed along channels
  * (xpix[pixel][plane][cw]): made by the forward pass, reused by backward-weight. */
 static const uint64_t *activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
@@ -136,7 +135,7 @@ static const uint8_t *weight_codes_of(dr_bitbuf *b, const dr_conv_geom *g, const
     const size_t count = (size_t)g->oc * dr_conv_k(g);
     if (q->pass && b->w_pass == q->pass) return b->wcodes;
     uint8_t *wc = GROW(b, wcodes, 1, count);
-    weight_codes(w, count, q->wbits, wc);
+    dr_weight_codes(w, count, q->wbits, wc);
     b->w_pass = q->pass;
     return wc;
 }

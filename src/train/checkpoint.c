@@ -40,8 +40,7 @@ int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const
     dr_filebuf b = {0};
     dr_put_header(&b, MAGIC, DR_CHECKPOINT_VERSION, opt ? 6 : 5);
     dr_put_net_sections(&b, net, conf);
-    size_t s;
-    s = dr_begin_section(&b, "PARM");
+    size_t s = dr_begin_section(&b, "PARM");
     for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
         put_named(&b, p->name, p->value, p->size);
@@ -69,7 +68,6 @@ int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
 
 int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
 {

@@ -309,23 +309,20 @@ static int make_dir(const char *dir)
     return 0;
 }
 
-static int save(dr_trainer *t, const char *file)
+/* A network and its optimizer as out_dir/file, with the run's configuration text. */
+static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim *opt)
 {
     char path[1200], conf[4096];
     snprintf(path, sizeof path, "%s/%s", t->out_dir, file);
     dr_train_config_format(&t->cfg, conf, sizeof conf);
-    return dr_checkpoint_save(path, t->net, &t->opt, conf);
+    return dr_checkpoint_save(path, net, opt, conf);
 }
+
+static int save(dr_trainer *t, const char *file) { return save_net(t, file, t->net, &t->opt); }
 
 /* The partner of guided training, with the same configuration text (its epoch
  * tells a resumed run that the two files belong together). */
-static int save_guide(dr_trainer *t)
-{
-    char path[1200], conf[4096];
-    snprintf(path, sizeof path, "%s/guide.ckpt", t->out_dir);
-    dr_train_config_format(&t->cfg, conf, sizeof conf);
-    return dr_checkpoint_save(path, t->guide->net, &t->guide->opt, conf);
-}
+static int save_guide(dr_trainer *t) { return save_net(t, "guide.ckpt", t->guide->net, &t->guide->opt); }
 
 int dr_train(dr_trainer *t)
 {
