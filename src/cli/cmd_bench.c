@@ -43,6 +43,8 @@ static const char USAGE[] =
     "      --bits W,A,G       bitwidths (default: the model's, else 32,32,32)\n"
     "      --kernels K        bit or float (quantized layers; default: bit)\n"
     "      --threads N        worker threads (default: all cores)\n"
+    "      --layers           also print the median time of each layer's forward and\n"
+    "                         backward, gradient zeroing and the optimizer step\n"
     "  -h, --help             this help\n";
 
 static int cmp_double(const void *a, const void *b)
@@ -63,11 +65,11 @@ static int bench_train(int argc, char **argv)
                                          {"channels", 1, 0, 'c'}, {"steps", 1, 0, 's'},
                                          {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
                                          {"bits", 1, 0, 'B'},    {"kernels", 1, 0, 'K'},
-                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+                                         {"layers", 0, 0, 'L'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *model = "svhn-a";
     long batch = 128, channels = 3, steps = 10, repeats = 5, threads = 0;
     dr_bits bits = {0};
-    int float_kernels = 0;
+    int float_kernels = 0, layers = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
@@ -86,6 +88,7 @@ static int bench_train(int argc, char **argv)
                 return cli_usage_error("bench", "--kernels %s: expected bit or float", optarg);
             float_kernels = !strcmp(optarg, "float");
             break;
+        case 'L': layers = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -107,20 +110,45 @@ static int bench_train(int argc, char **argv)
     dr_optim o;
     dr_optim_init(&o, &oc, net);
     size_t in_n = (size_t)batch * dr_shape_size(net->input);
-    float *x = dr_xalign(in_n * sizeof(float));
+    float *x = net->in; /* the network's own input buffer: no copy per step */
     int *y = dr_xmalloc(sizeof(int) * (size_t)batch);
     dr_rng r;
     dr_rng_seed(&r, 1, DR_RNG_TEST, 0, 0);
     for (size_t i = 0; i < in_n; i++) x[i] = dr_rng_uniform(&r);
     for (long i = 0; i < batch; i++) y[i] = (int)(i % dr_net_classes(net));
     double *rates = dr_xmalloc(sizeof(double) * (size_t)repeats);
+    /* Per-layer seconds per repeat: forward and backward of each layer, then zeroing and optimizer. */
+    int nt = 2 * net->n_layers + 2;
+    double *lt = dr_xcalloc((size_t)nt * (size_t)repeats, sizeof(double));
     for (long rep = -1; rep < repeats; rep++) { /* rep -1 warms up */
         double t0 = dr_now();
         for (long s = 0; s < (rep < 0 ? 2 : steps); s++) {
             net->step = (uint64_t)s;
-            dr_net_forward(net, x, y, (int)batch, 1);
-            dr_net_backward(net, (int)batch);
+            if (!layers || rep < 0) {
+                dr_net_forward(net, x, y, (int)batch, 1);
+                dr_net_backward(net, (int)batch);
+                dr_optim_step(&o, net, 1e-3f);
+                continue;
+            }
+            double *t = lt + (size_t)rep * nt;
+            net->labels = y; /* what dr_net_forward does, one layer at a time */
+            net->train = 1;
+            for (int i = 0; i < net->n_layers; i++) {
+                t[2 + i] -= dr_now();
+                net->layers[i].ops->forward(&net->layers[i], net, (int)batch);
+                t[2 + i] += dr_now();
+            }
+            t[1] -= dr_now();
+            dr_net_backward_begin(net, (int)batch);
+            t[1] += dr_now();
+            for (int i = net->n_layers - 1; i >= 0; i--) {
+                t[2 + net->n_layers + i] -= dr_now();
+                net->layers[i].ops->backward(&net->layers[i], net, (int)batch);
+                t[2 + net->n_layers + i] += dr_now();
+            }
+            t[0] -= dr_now();
             dr_optim_step(&o, net, 1e-3f);
+            t[0] += dr_now();
         }
         if (rep >= 0) {
             rates[rep] = (double)steps * batch / (dr_now() - t0);
@@ -132,8 +160,29 @@ static int bench_train(int argc, char **argv)
     printf("dorefa train %s bits %s kernels %s batch %ld input %dx%dx%ld: median %.1f images/s (%ld repeats of %ld steps)\n",
            model, bs, float_kernels ? "float" : dr_bitgemm_kernel(), batch, net->input.h, net->input.w, channels,
            dr_median(rates, (int)repeats), repeats, steps);
+    if (layers) {
+        printf("median time per step (ms):\n%-14s %10s %10s\n", "layer", "forward", "backward");
+        double col[1000], sum = 0;
+        for (int i = 0; i < net->n_layers; i++) {
+            double f, b;
+            for (long r = 0; r < repeats; r++) col[r] = lt[(size_t)r * nt + 2 + i];
+            f = 1e3 * dr_median(col, (int)repeats) / steps;
+            for (long r = 0; r < repeats; r++) col[r] = lt[(size_t)r * nt + 2 + net->n_layers + i];
+            b = 1e3 * dr_median(col, (int)repeats) / steps;
+            printf("%-14s %10.2f %10.2f\n", net->layers[i].name, f, b);
+            sum += f + b;
+        }
+        static const char *other[2] = {"optimizer", "zero grads"};
+        for (int k = 0; k < 2; k++) {
+            for (long r = 0; r < repeats; r++) col[r] = lt[(size_t)r * nt + k];
+            double v = 1e3 * dr_median(col, (int)repeats) / steps;
+            printf("%-14s %10.2f\n", other[k], v);
+            sum += v;
+        }
+        printf("%-14s %10.2f (sum of medians)\n", "total", sum);
+    }
+    free(lt);
     free(rates);
-    free(x);
     free(y);
     dr_optim_free(&o);
     dr_net_free(net);
