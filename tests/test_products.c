@@ -1,4 +1,4 @@
-/* The float products (im2col + sgemm) against direct convolution loops in
+/* The float products (im2col + sgemm, or direct for short reductions) against direct convolution loops in
  * double precision, for odd shapes, strides, padding modes and groups. */
 #include <math.h>
 #include <stdlib.h>
@@ -58,6 +58,10 @@ static void test_float_products_match_direct_loops(void **state)
         {2, 6, 6, 4, 8, 1, 1, DR_PAD_SAME, 1},   /* 1x1: im2col is the input itself */
         {4, 3, 3, 7, 5, 3, 1, DR_PAD_VALID, 1},  /* FC view: kernel covers the input */
         {2, 11, 11, 6, 6, 5, 3, DR_PAD_SAME, 3}, {1, 5, 5, 1, 1, 2, 2, DR_PAD_SAME, 1},
+        /* direct convolution (K <= 256): more than one chunk of 64 pixels,
+         * channel counts off the 16-lane blocks, groups of 3 blocks and single ones */
+        {3, 11, 10, 3, 37, 5, 1, DR_PAD_SAME, 1}, {2, 9, 9, 2, 70, 3, 2, DR_PAD_SAME, 1},
+        {2, 6, 6, 40, 20, 3, 1, DR_PAD_SAME, 1}, /* K = 360: im2col + sgemm */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 }

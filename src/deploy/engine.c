@@ -222,12 +222,9 @@ static int load_layers(dr_engine *e, reader *r)
         dr_layer *l = &net->layers[i];
         if (e->steps[i].role != DR_ROLE_FLOAT || l->ops != &dr_conv_ops || l->wbits < 32) continue;
         const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
-        const int K = dr_conv_k(g);
-        if (g->groups != 1 || K > DR_DIRECT_MAX_K || g->kh > DR_DIRECT_MAX_KH) continue; /* the rest: im2col + sgemm */
-        const int oc_pad = dr_round_up(g->oc, 16);
-        e->wt[i] = dr_xcalloc((size_t)K * oc_pad, sizeof(float));
-        for (int o = 0; o < g->oc; o++)
-            for (int k = 0; k < K; k++) e->wt[i][(size_t)k * oc_pad + o] = l->params[0].value[(size_t)o * K + k];
+        if (!dr_direct_suits(g)) continue; /* the rest: im2col + sgemm */
+        e->wt[i] = dr_xalign((size_t)dr_conv_k(g) * dr_round_up(g->oc, 16) * sizeof(float));
+        dr_direct_weights(g, l->params[0].value, e->wt[i]);
         int pool, act;
         if (dr_deploy_float_chain(net, e->steps, i, &pool, &act) && e->codes[act]) {
             e->chain_pool[i] = pool, e->chain_act[i] = act;

@@ -10,6 +10,7 @@
  * pass, and leaves only the pooled, activated, quantized codes. */
 #include "direct_conv.h"
 
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -55,6 +56,18 @@ static inline void bias_block(const float *bias, int b, int oc, float *b0)
     for (int o = 0; o < 16; o++) b0[o] = bias && b * 16 + o < oc ? bias[b * 16 + o] : 0.0f;
 }
 
+int dr_direct_suits(const dr_conv_geom *g)
+{
+    return g->groups == 1 && g->kh * g->kw * g->ic <= DR_DIRECT_MAX_K && g->kh <= DR_DIRECT_MAX_KH;
+}
+
+void dr_direct_weights(const dr_conv_geom *g, const float *w, float *wt)
+{
+    const int K = g->kh * g->kw * g->ic, oc_pad = (g->oc + 15) / 16 * 16;
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < oc_pad; o++) wt[(size_t)k * oc_pad + o] = o < g->oc ? w[(size_t)o * K + k] : 0.0f;
+}
+
 SIMD_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias,
                                 float *out)
 {
@@ -84,6 +97,80 @@ SIMD_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, c
                 memcpy(out + (size_t)(r0 + j) * oc + b * 16, &a[j], sizeof(float) * cnt);
         }
     }
+}
+
+/* Backward-weight: per sample, GPIX output pixels at a time, their windows
+ * laid out as rows of col[GPIX][kp] and their gradients as dy[GPIX][oc_pad];
+ * a tile of 8 weights (k) x NB blocks of 16 channels stays in registers while
+ * the chunk's pixels stream past. */
+#define GPIX 64
+#define GRAD_TILE(NB)                                                                                   \
+    do {                                                                                                \
+        v16 a[8][NB];                                                                                   \
+        float *pt = ps + (size_t)kt * oc_pad + b0 * 16;                                                 \
+        for (int i = 0; i < 8; i++)                                                                     \
+            for (int b = 0; b < NB; b++) memcpy(&a[i][b], pt + (size_t)i * oc_pad + b * 16, sizeof(v16)); \
+        for (int j = 0; j < np; j++) {                                                                  \
+            const v16 *d = (const v16 *)(dy + (size_t)j * oc_pad + b0 * 16);                            \
+            const float *c = col + (size_t)j * kp + kt;                                                 \
+            for (int i = 0; i < 8; i++)                                                                 \
+                for (int b = 0; b < NB; b++) a[i][b] += c[i] * d[b];                                    \
+        }                                                                                               \
+        for (int i = 0; i < 8; i++)                                                                     \
+            for (int b = 0; b < NB; b++) memcpy(pt + (size_t)i * oc_pad + b * 16, &a[i][b], sizeof(v16)); \
+    } while (0)
+
+static inline int grad_kp(const dr_conv_geom *g) { return (g->kh * g->kw * g->ic + 7) / 8 * 8; }
+
+size_t dr_direct_backward_weight_scratch(const dr_conv_geom *g, int n)
+{
+    const size_t kp = (size_t)grad_kp(g), oc_pad = (size_t)(g->oc + 15) / 16 * 16;
+    return (size_t)n * kp * oc_pad + (size_t)omp_get_max_threads() * GPIX * (kp + oc_pad) + 16;
+}
+
+SIMD_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
+                                           float *dw, float *scratch)
+{
+    const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, K = g->kh * g->kw * g->ic;
+    const int kp = grad_kp(g), span = g->kw * g->ic, P = g->oh * g->ow;
+    float *part = scratch, *bufs = scratch + (size_t)n * kp * oc_pad;
+    bufs += (16 - ((uintptr_t)bufs / sizeof(float)) % 16) % 16; /* 64-byte aligned rows of dy */
+#pragma omp parallel
+    {
+        float *dy = bufs + (size_t)omp_get_thread_num() * GPIX * (kp + oc_pad), *col = dy + (size_t)GPIX * oc_pad;
+#pragma omp for schedule(dynamic)
+        for (int s = 0; s < n; s++) {
+            float *ps = part + (size_t)s * kp * oc_pad;
+            memset(ps, 0, sizeof(float) * kp * oc_pad);
+            for (int p0 = 0; p0 < P; p0 += GPIX) {
+                const int np = P - p0 < GPIX ? P - p0 : GPIX;
+                for (int j = 0; j < np; j++) {
+                    const float *src[DR_DIRECT_MAX_KH];
+                    float edge[DR_DIRECT_MAX_K];
+                    const int p = p0 + j;
+                    window_rows(g, in, s, p / g->ow, p % g->ow, 1, src, edge);
+                    float *c = col + (size_t)j * kp;
+                    for (int ky = 0; ky < g->kh; ky++) memcpy(c + ky * span, src[ky], sizeof(float) * span);
+                    for (int k = K; k < kp; k++) c[k] = 0;
+                    float *d = dy + (size_t)j * oc_pad;
+                    memcpy(d, dout + ((size_t)s * P + p) * oc, sizeof(float) * oc);
+                    for (int o = oc; o < oc_pad; o++) d[o] = 0;
+                }
+                for (int kt = 0; kt < kp; kt += 8) {
+                    int b0 = 0;
+                    for (; b0 + 3 <= nb; b0 += 3) GRAD_TILE(3);
+                    for (; b0 < nb; b0++) GRAD_TILE(1);
+                }
+            }
+        }
+    }
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < oc; o++)
+        for (int k = 0; k < K; k++) {
+            float acc = dw[(size_t)o * K + k];
+            for (int s = 0; s < n; s++) acc += part[((size_t)s * kp + k) * oc_pad + o];
+            dw[(size_t)o * K + k] = acc;
+        }
 }
 
 int dr_direct_pool_suits(const dr_conv_geom *g, const dr_conv_geom *pool)

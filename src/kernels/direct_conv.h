@@ -10,10 +10,23 @@
 #define DR_DIRECT_MAX_KH 16
 #define DR_DIRECT_MAX_OC 1024
 
+/* Whether dr_direct_conv handles g: groups 1, K = kh kw ic <= DR_DIRECT_MAX_K, kh <= DR_DIRECT_MAX_KH. */
+int dr_direct_suits(const dr_conv_geom *g);
+/* w[oc][K] -> wt[K][oc_pad] as dr_direct_conv reads them (zeros beyond oc). */
+void dr_direct_weights(const dr_conv_geom *g, const float *w, float *wt);
+
 /* out[n][oh][ow][oc] = conv(in, w) + bias (bias may be NULL); wt holds the
  * weights transposed to [kh][kw][ic][oc_pad], oc_pad = oc rounded up to 16,
  * zeros beyond oc. groups must be 1, kh kw ic <= DR_DIRECT_MAX_K and kh <= DR_DIRECT_MAX_KH. */
 void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias, float *out);
+
+/* Weight gradient of dr_direct_conv: dw[oc][K] += sum over samples and output
+ * pixels of dout x the input window, without im2col. Each sample's sum is
+ * made on its own (scratch: dr_direct_backward_weight_scratch floats) and the
+ * samples are added in order, so the result does not depend on the thread count. */
+size_t dr_direct_backward_weight_scratch(const dr_conv_geom *g, int n);
+void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in, float *dw,
+                               float *scratch);
 
 /* Whether dr_direct_conv_pool_codes handles this conv and max-pool: 2x2
  * windows, stride 2, no padding, oc <= DR_DIRECT_MAX_OC. */

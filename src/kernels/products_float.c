@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../core/common.h"
+#include "direct_conv.h"
 
 #define CHUNK_FLOATS ((size_t)8 << 20) /* 32 MiB of im2col columns at most */
 
@@ -43,6 +44,12 @@ static void float_forward(const dr_conv_geom *g, int n, const float *in, const f
     if (dr_conv_is_identity(g)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * P, g->oc, K, 1.0f, in, K, w, K,
                     0.0f, out, g->oc);
+        return;
+    }
+    if (dr_direct_suits(g)) { /* short reductions (first layers): direct, no im2col */
+        float *wt = dr_workspace_get(ws, (size_t)K * ((g->oc + 15) / 16 * 16));
+        dr_direct_weights(g, w, wt);
+        dr_direct_conv(g, n, in, wt, NULL, out);
         return;
     }
     int chunk = chunk_samples(g, n);
@@ -91,6 +98,10 @@ static void float_backward_weight(const dr_conv_geom *g, int n, const float *dou
     if (dr_conv_is_identity(g)) {
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->oc, K, n * P, 1.0f, dout, g->oc,
                     in, K, 1.0f, dw, K);
+        return;
+    }
+    if (dr_direct_suits(g)) {
+        dr_direct_backward_weight(g, n, dout, in, dw, dr_workspace_get(ws, dr_direct_backward_weight_scratch(g, n)));
         return;
     }
     int chunk = chunk_samples(g, n);
