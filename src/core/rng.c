@@ -19,22 +19,6 @@ void dr_rng_seed(dr_rng *r, uint64_t seed, uint64_t purpose, uint64_t a, uint64_
     for (int i = 0; i < 4; i++) r->s[i] = splitmix(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t dr_rng_u64(dr_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 float dr_rng_uniform(dr_rng *r) { return (float)(dr_rng_u64(r) >> 40) * (1.0f / 16777216.0f); }
 
 uint32_t dr_rng_below(dr_rng *r, uint32_t n)

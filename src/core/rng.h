@@ -22,7 +22,21 @@ enum {
 };
 
 void dr_rng_seed(dr_rng *r, uint64_t seed, uint64_t purpose, uint64_t a, uint64_t b);
-uint64_t dr_rng_u64(dr_rng *r);
+static inline uint64_t dr_rng_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static inline uint64_t dr_rng_u64(dr_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = dr_rng_rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = dr_rng_rotl(s[3], 45);
+    return result;
+}
 /* Uniform in [0, 1) with 24 random bits. */
 float dr_rng_uniform(dr_rng *r);
 /* Uniform integer in [0, n). */

@@ -72,6 +72,26 @@ void dr_quantize_activations(float *x, size_t n, int k)
     for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }
 
+#if defined(__x86_64__)
+#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+/* Eq. 12 on count elements of one sample, u[i] its uniforms in [0, 1): a plain
+ * loop the compiler vectorises (no contraction in ISO C mode, so every clone
+ * rounds as the scalar code does). */
+SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t count, float inv2m, float two_m,
+                                      float levels, float *q)
+{
+    const float step = 1.0f / levels;
+    for (size_t i = 0; i < count; i++) {
+        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
+        x = x < 0 ? 0 : (x > 1 ? 1 : x);
+        q[i] = two_m * (dr_rint(levels * x) / levels - 0.5f);
+    }
+}
+
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
 {
@@ -96,15 +116,16 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
         }
         dr_rng rng;
         dr_rng_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
-        const float inv2m = 0.5f / m, two_m = 2.0f * m, step = 1.0f / levels;
-        for (size_t i = 0; i < per_sample; i += 2) { /* two 24-bit uniforms per 64-bit draw */
-            uint64_t r = dr_rng_u64(&rng);
-            float u[2] = {(float)(r >> 40) * (1.0f / 16777216.0f), (float)((r >> 8) & 0xffffff) * (1.0f / 16777216.0f)};
-            for (size_t j = 0; j < 2 && i + j < per_sample; j++) {
-                float x = g[i + j] * inv2m + 0.5f + (u[j] - 0.5f) * step;
-                x = x < 0 ? 0 : (x > 1 ? 1 : x);
-                q[i + j] = two_m * (dr_rint(levels * x) / levels - 0.5f);
+        enum { CHUNK = 512 }; /* even: a 64-bit draw gives two 24-bit uniforms */
+        float u[CHUNK];
+        for (size_t i0 = 0; i0 < per_sample; i0 += CHUNK) {
+            const size_t count = per_sample - i0 < CHUNK ? per_sample - i0 : CHUNK;
+            for (size_t j = 0; j < count; j += 2) {
+                uint64_t r = dr_rng_u64(&rng);
+                u[j] = (float)(r >> 40) * (1.0f / 16777216.0f);
+                u[j + 1] = (float)((r >> 8) & 0xffffff) * (1.0f / 16777216.0f);
             }
+            quantize_span(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0);
         }
     }
 }
