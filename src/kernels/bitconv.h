@@ -38,4 +38,23 @@ void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, 
 void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
                         int32_t *s, int serial);
 
+/* Backward-input of a stride-1 convolution g as an implicit bit convolution
+ * of its gradient codes (bitconv_grad.c): din += the dequantized W^T dY. */
+typedef struct {
+    dr_conv_geom g;     /* the forward convolution                     */
+    int G, W, max_batch, ic_pad, threads;
+    dr_bitconv conv;    /* over the gradient, with the transposed geometry */
+    uint8_t *wflip;     /* [ic][taps][oc] flipped, transposed weight codes */
+    uint64_t *y;        /* the same packed as the product's columns        */
+    int32_t *pre;       /* [kh+1][kw+1][ic] prefix sums of per-tap code sums */
+    int32_t *s;         /* per thread [rows_pad][ic_pad] products          */
+} dr_bitconv_grad;
+
+int dr_bitconv_grad_suits(const dr_conv_geom *g);
+/* gcodes [n][oh][ow][oc] (g = 2 m_i (q - n_G/2) / n_G per sample, m_i = gscale[i]),
+ * wcodes [oc][kh][kw][ic] (w = aw q + bw). */
+void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, const uint8_t *gcodes, int G,
+                           const float *gscale, const uint8_t *wcodes, int W, float aw, float bw, float *din);
+void dr_bitconv_grad_free(dr_bitconv_grad *b);
+
 #endif

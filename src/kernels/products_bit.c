@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "bitconv.h"
 #include "bitgemm.h"
 #include "bitpack.h"
 #include "products.h"
@@ -28,6 +29,7 @@ struct dr_bitbuf {
     int32_t *s, *rsum, *csum;
     size_t cap[11];
     uint64_t a_pass, g_pass, w_pass; /* the pass whose activation / gradient / weight codes are held */
+    dr_bitconv_grad *grad_input;     /* stride-1 backward-input as an implicit convolution */
 };
 
 void dr_bitbuf_free(dr_bitbuf *b)
@@ -35,6 +37,7 @@ void dr_bitbuf_free(dr_bitbuf *b)
     if (!b) return;
     free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix);
     free(b->s), free(b->rsum), free(b->csum);
+    dr_bitconv_grad_free(b->grad_input);
     free(b);
 }
 
@@ -367,6 +370,14 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     dr_bitbuf *b = bitbuf(q);
     const int G = q->gbits, W = q->wbits, ow = nwords(g->oc), K = dr_conv_k(g), P = dr_conv_p(g);
     const int k_pad = dr_round_up(K, DR_BG_COLS);
+    float aw, bw;
+    weight_affine(q, &aw, &bw);
+    if (dr_bitconv_grad_suits(g)) { /* gather form: no column matrix, no scatter */
+        if (!b->grad_input) b->grad_input = dr_xcalloc(1, sizeof *b->grad_input);
+        dr_bitconv_grad_input(b->grad_input, g, n, gradient_codes_of(b, g, n, dout, q), G, q->gscale,
+                              weight_codes_of(b, g, w, q), W, aw, bw, din);
+        return;
+    }
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
     const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes */
@@ -375,8 +386,6 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
     int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
     dr_pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
-    float aw, bw;
-    weight_affine(q, &aw, &bw);
     /* samples in chunks bounded like an im2col; the corrections are fused
      * into the col2im scatter, so no float column matrix is written */
     int chunk = (int)DR_MAX(1, ((size_t)8 << 20) / ((size_t)P * K));
