@@ -10,6 +10,7 @@
  * exact: a padded activation is the integer 0. The integer part is exact; only
  * the final scaling rounds. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -527,16 +528,18 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
         bit_im2col_t(g, xpix + (size_t)i * pix * A * cw, A, pw, k_pad, yi);
         column_sums(yi, A, pw, k_pad, K, asum + (size_t)i * k_pad);
     }
-    /* 3. each thread owns blocks of output channels and walks the samples in
-     *    order: dW rows are summed in the same order for any thread count */
+    /* 3. each thread owns a range of output-channel blocks and walks the
+     *    samples in order (dW rows are summed in the same order for any thread
+     *    count), all its blocks per sample while that sample's columns are in cache */
     const float nG = levels(G);
     const int row_blocks = oc_pad / DR_BG_ROWS, col_blocks = k_pad / DR_BG_COLS;
 #pragma omp parallel
     {
         int32_t s[DR_BG_ROWS * DR_BG_COLS];
-#pragma omp for schedule(static)
-        for (int rb = 0; rb < row_blocks; rb++)
-            for (int i = 0; i < n; i++) {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int rb0 = (int)((long)row_blocks * t / nt), rb1 = (int)((long)row_blocks * (t + 1) / nt);
+        for (int i = 0; i < n; i++)
+            for (int rb = rb0; rb < rb1; rb++) {
                 if (q->gscale[i] == 0) continue;
                 const float m = q->gscale[i], c1 = q->ascale * 2 * m / nG, c2 = -q->ascale * m;
                 const uint64_t *xi = x + (size_t)i * xs + (size_t)rb * DR_BG_ROWS * G * pw;
