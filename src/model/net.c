@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <omp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -293,11 +294,15 @@ void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int t
 
 void dr_net_backward_begin(dr_net *net, int n)
 {
+    /* the output gradients are most of a step's memory: zeroed by all threads */
+#pragma omp parallel
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
-        memset(l->dout, 0, (size_t)n * dr_shape_size(l->out_shape) * sizeof(float));
-        for (int j = 0; j < l->n_params; j++)
-            memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
+        const size_t size = (size_t)n * dr_shape_size(l->out_shape), nt = (size_t)omp_get_num_threads();
+        const size_t t = (size_t)omp_get_thread_num(), a = size * t / nt, b = size * (t + 1) / nt;
+        memset(l->dout + a, 0, (b - a) * sizeof(float));
+        if (t == 0)
+            for (int j = 0; j < l->n_params; j++) memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
     }
 }
 
