@@ -31,6 +31,9 @@ struct dr_bitbuf {
     size_t cap[11];
     uint64_t a_pass, g_pass, w_pass; /* the pass whose activation / gradient / weight codes are held */
     dr_bitconv_grad *grad_input;     /* stride-1 backward-input as an implicit convolution */
+    dr_bitconv conv;                 /* stride-1 forward as an implicit convolution (conv.x set) */
+    int conv_batch;                  /* samples conv holds                                */
+    int a_grid;                      /* the held activations are conv's grid, not xpix    */
 };
 
 void dr_bitbuf_free(dr_bitbuf *b)
@@ -39,6 +42,7 @@ void dr_bitbuf_free(dr_bitbuf *b)
     free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix);
     free(b->s), free(b->rsum), free(b->csum);
     dr_bitconv_grad_free(b->grad_input);
+    dr_bitconv_free(&b->conv);
     free(b);
 }
 
@@ -107,19 +111,32 @@ static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
 
 /* ---- per-pass caches ------------------------------------------------------- */
 
-/* Activation codes of the input and its pixels packed along channels
- * (xpix[pixel][plane][cw]): made by the forward pass, reused by backward-weight. */
-static const uint64_t *activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
+/* Where sample i's input pixels sit packed along channels ([plane][cw] words
+ * per pixel): pixel (y, x) at base + i sample + ((y + y0) width + x + x0) pw words. */
+typedef struct {
+    const uint64_t *base;
+    size_t sample;
+    int width, y0, x0;
+} pixel_map;
+
+/* The input's pixels as this pass's forward left them (the implicit
+ * convolution's grid, or packed pixels), for backward-weight; packed pixels
+ * (xpix[pixel][plane][cw]) made here when the forward did not run. */
+static pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
 {
     const size_t pixels = (size_t)n * g->ih * g->iw;
-    const int cw = (g->ic + 63) / 64;
-    if (q->pass && b->a_pass == q->pass) return b->xpix;
+    const int cw = (g->ic + 63) / 64, pw = q->abits * cw;
+    if (q->pass && b->a_pass == q->pass && b->a_grid)
+        return (pixel_map){b->conv.x, (size_t)b->conv.hp * b->conv.wp * pw, b->conv.wp, g->pad_top, g->pad_left};
+    const pixel_map plain = {b->xpix, (size_t)g->ih * g->iw * pw, g->iw, 0, 0};
+    if (q->pass && b->a_pass == q->pass) return plain;
     uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
     activation_codes(in, pixels * g->ic, q->ascale, ac);
     uint64_t *xpix = GROW(b, xpix, 3, pixels * q->abits * cw);
     dr_pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
     b->a_pass = q->pass;
-    return xpix;
+    b->a_grid = 0;
+    return (pixel_map){xpix, plain.sample, plain.width, 0, 0};
 }
 
 /* Gradient codes of the whole batch: made once per pass for both backward products. */
@@ -339,23 +356,53 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     const int A = q->abits, W = q->wbits, cw = nwords(g->ic), KW = g->kh * g->kw * cw;
     const int P = dr_conv_p(g), rows = n * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
     const int oc_pad = dr_round_up(g->oc, DR_BG_COLS);
-    /* codes and packed operands (the packed pixels are kept for backward-weight) */
-    b->a_pass = 0; /* a new forward pass: recompute */
-    const uint64_t *xpix = activation_pixels(b, g, n, in, q);
     b->g_pass = 0; /* gradients of this pass are not known yet */
     b->w_pass = 0; /* the weights may have changed since the last pass */
     const uint8_t *wc = weight_codes_of(b, g, w, q);
-    uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
-    dr_bit_im2col(g, n, xpix, A, x, rows_pad);
     uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
     dr_pack_cols(wc, g->oc, g->kh * g->kw, g->ic, W, oc_pad, y, NULL);
+    float aw, bw;
+    weight_affine(q, &aw, &bw);
+    const float ca = q->ascale * aw, cb = q->ascale * bw;
+    if (dr_bitconv_suits(g)) {
+        /* implicit: each sample's codes go into the zero-bordered grid (kept
+         * for backward-weight) and its product and epilogue stay in cache */
+        if (b->conv_batch < n || memcmp(&b->conv.g, g, sizeof *g) || b->conv.planes != A) {
+            dr_bitconv_free(&b->conv);
+            dr_bitconv_init(&b->conv, g, A, n);
+            b->conv_batch = n;
+        }
+        dr_bitconv *c = &b->conv;
+        uint8_t *ac = GROW(b, acodes, 0, (size_t)n * g->ih * g->iw * g->ic);
+        activation_codes(in, (size_t)n * g->ih * g->iw * g->ic, q->ascale, ac);
+        const size_t per_thread = (size_t)c->rows_pad * oc_pad;
+        int32_t *sbuf = GROW(b, s, 6, (size_t)omp_get_max_threads() * per_thread);
+#pragma omp parallel for schedule(dynamic)
+        for (int i = 0; i < n; i++) {
+            int32_t *si = sbuf + (size_t)omp_get_thread_num() * per_thread;
+            dr_bitconv_pack(c, ac, i, 1, 1);
+            dr_bitconv_product(c, i, 1, y, W, oc_pad, si, 1);
+            const int32_t *asum = c->asum + (size_t)i * c->rows_pad;
+            for (int p = 0; p < P; p++) {
+                float *o = out + ((size_t)i * P + p) * g->oc;
+                const int32_t *sp = si + (size_t)p * oc_pad;
+                const float base = cb * (float)asum[p];
+                for (int k = 0; k < g->oc; k++) o[k] = ca * (float)sp[k] + base;
+            }
+        }
+        b->a_pass = q->pass;
+        b->a_grid = 1;
+        return;
+    }
+    /* codes and packed operands (the packed pixels are kept for backward-weight) */
+    b->a_pass = 0; /* a new forward pass: recompute */
+    const uint64_t *xpix = activation_pixels(b, g, n, in, q).base;
+    uint64_t *x = GROW(b, x, 4, (size_t)rows_pad * A * KW);
+    dr_bit_im2col(g, n, xpix, A, x, rows_pad);
     int32_t *asum = GROW(b, rsum, 7, (size_t)rows_pad);
     dr_row_sums(x, rows, A, KW, asum);
     int32_t *s = GROW(b, s, 6, (size_t)rows_pad * oc_pad);
     dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = y, .cols_pad = oc_pad, .yplanes = W, .words = KW, .s = s});
-    float aw, bw;
-    weight_affine(q, &aw, &bw);
-    const float ca = q->ascale * aw, cb = q->ascale * bw;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++)
         for (int o = 0; o < g->oc; o++) out[(size_t)r * g->oc + o] = ca * (float)s[(size_t)r * oc_pad + o] + cb * (float)asum[r];
@@ -453,12 +500,13 @@ static void transpose64(uint64_t a[64])
         }
 }
 
-/* Transposed bit im2col of one sample, from its pixels packed along channels
- * (xpix[pixel][plane][cw]): column k = (window offset, channel), bits along the
- * sample's output pixels, built 64 pixels x 64 channels at a time. */
-static void bit_im2col_t(const dr_conv_geom *g, const uint64_t *xpix, int planes, int pw, int k_pad, uint64_t *y)
+/* Transposed bit im2col of sample i, from its pixels packed along channels
+ * (pixel_map): column k = (window offset, channel), bits along the sample's
+ * output pixels, built 64 pixels x 64 channels at a time. */
+static void bit_im2col_t(const dr_conv_geom *g, const pixel_map *pm, int i, int planes, int pw, int k_pad, uint64_t *y)
 {
     const int P = dr_conv_p(g), K = dr_conv_k(g), cw = nwords(g->ic), ic = g->ic;
+    const uint64_t *base = pm->base + (size_t)i * pm->sample;
     for (int b = 0; b < planes; b++)
         for (int pb = 0; pb < pw; pb++) memset(y + ((size_t)b * pw + pb) * k_pad + K, 0, sizeof(uint64_t) * (k_pad - K));
     for (int kk = 0; kk < g->kh * g->kw; kk++) {
@@ -469,7 +517,7 @@ static void bit_im2col_t(const dr_conv_geom *g, const uint64_t *xpix, int planes
                 int p = pb * 64 + j, oy = p / g->ow, ox = p % g->ow;
                 int yy = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
                 src[j] = p < P && yy >= 0 && yy < g->ih && xx >= 0 && xx < g->iw
-                             ? xpix + ((size_t)yy * g->iw + xx) * planes * cw
+                             ? base + ((size_t)(yy + pm->y0) * pm->width + xx + pm->x0) * planes * cw
                              : NULL;
             }
             for (int b = 0; b < planes; b++)
@@ -495,11 +543,11 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
     dr_bitbuf *b = bitbuf(q);
     const int G = q->gbits, A = q->abits, K = dr_conv_k(g), P = dr_conv_p(g), pw = nwords(P), oc = g->oc;
     const int k_pad = dr_round_up(K, DR_BG_COLS), oc_pad = dr_round_up(oc, DR_BG_ROWS);
-    const int cw = nwords(g->ic), ow = nwords(oc);
-    const size_t pix = (size_t)g->ih * g->iw, xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
+    const int ow = nwords(oc);
+    const size_t xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
     /* 1. both operands packed along channels per pixel (the activations as the
      *    forward pass of this pass left them) */
-    const uint64_t *xpix = activation_pixels(b, g, n, in, q);
+    const pixel_map apix = activation_pixels(b, g, n, in, q);
     const uint8_t *gc = gradient_codes_of(b, g, n, dout, q);
     uint64_t *gpix = GROW(b, gpix, 10, (size_t)n * P * G * ow);
     dr_pack_rows(gc, n * P, oc, G, ow, gpix);
@@ -525,7 +573,7 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
                     for (int c = 0; c < DR_MIN(64, oc - w * 64); c++)
                         xi[((size_t)(w * 64 + c) * G + bb) * pw + pb] = m[c];
                 }
-        bit_im2col_t(g, xpix + (size_t)i * pix * A * cw, A, pw, k_pad, yi);
+        bit_im2col_t(g, &apix, i, A, pw, k_pad, yi);
         column_sums(yi, A, pw, k_pad, K, asum + (size_t)i * k_pad);
     }
     /* 3. each thread owns a range of output-channel blocks and walks the
