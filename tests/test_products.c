@@ -36,17 +36,21 @@ static void run_case(const shape_case *c)
     tu_fill(w, w_n, -1, 1, 2);
     tu_fill(dout, out_n, -1, 1, 3);
     tu_conv_reference(&g, c->n, in, w, dout, rout, rdin, rdw, NULL);
+    float *bias = malloc((size_t)c->oc * 4); /* every other case: a bias folded into the forward product */
+    tu_fill(bias, (size_t)c->oc, -1, 1, 4);
+    const int with_bias = (c->ih + c->oc) % 2;
+    for (size_t i = 0; with_bias && i < out_n; i++) rout[i] += bias[i % c->oc];
     dr_workspace ws = {0};
     /* Poison the output: every element must be written. */
     for (size_t i = 0; i < out_n; i++) out[i] = NAN;
-    dr_products_float.forward(&g, c->n, in, w, out, &ws, NULL);
+    dr_products_float.forward(&g, c->n, in, w, with_bias ? bias : NULL, out, &ws, NULL);
     dr_products_float.backward_input(&g, c->n, dout, w, din, &ws, NULL);
     dr_products_float.backward_weight(&g, c->n, dout, in, dw, &ws, NULL);
     check_close("forward", out, rout, out_n);
     check_close("backward_input", din, rdin, in_n);
     check_close("backward_weight", dw, rdw, w_n);
     dr_workspace_free(&ws);
-    free(in), free(w), free(dout), free(out), free(din), free(dw), free(rout), free(rdin), free(rdw);
+    free(in), free(w), free(dout), free(out), free(din), free(dw), free(rout), free(rdin), free(rdw), free(bias);
 }
 
 static void test_float_products_match_direct_loops(void **state)

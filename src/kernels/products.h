@@ -41,13 +41,17 @@ typedef struct {
 
 typedef struct dr_products {
     const char *name;
-    void (*forward)(const dr_conv_geom *g, int n, const float *in, const float *w, float *out,
+    /* out = conv(in, w) + bias (bias[oc], or NULL) */
+    void (*forward)(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias, float *out,
                     dr_workspace *ws, const dr_qinfo *q);
     void (*backward_input)(const dr_conv_geom *g, int n, const float *dout, const float *w,
                            float *din, dr_workspace *ws, const dr_qinfo *q);
     void (*backward_weight)(const dr_conv_geom *g, int n, const float *dout, const float *in,
                             float *dw, dr_workspace *ws, const dr_qinfo *q);
 } dr_products;
+
+/* out[r][o] += bias[o] for rows r (nothing when bias is NULL). */
+void dr_add_bias(float *out, size_t rows, int oc, const float *bias);
 
 /* im2col + OpenBLAS sgemm; ignores q. */
 extern const dr_products dr_products_float;

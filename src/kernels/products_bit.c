@@ -345,11 +345,11 @@ static int backward_weight_pays(const dr_conv_geom *g, int gbits, int abits)
     return 64.0 * nwords(P) * gbits * abits / P <= BIT_OVER_FLOAT;
 }
 
-static void bit_forward(const dr_conv_geom *g, int n, const float *in, const float *w, float *out,
-                        dr_workspace *ws, const dr_qinfo *q)
+static void bit_forward(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias,
+                        float *out, dr_workspace *ws, const dr_qinfo *q)
 {
     if (!q || g->groups != 1 || !bit_ok(q->abits, q->wbits)) {
-        dr_products_float.forward(g, n, in, w, out, ws, q);
+        dr_products_float.forward(g, n, in, w, bias, out, ws, q);
         return;
     }
     dr_bitbuf *b = bitbuf(q);
@@ -387,7 +387,7 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
                 float *o = out + ((size_t)i * P + p) * g->oc;
                 const int32_t *sp = si + (size_t)p * oc_pad;
                 const float base = cb * (float)asum[p];
-                for (int k = 0; k < g->oc; k++) o[k] = ca * (float)sp[k] + base;
+                for (int k = 0; k < g->oc; k++) o[k] = ca * (float)sp[k] + base + (bias ? bias[k] : 0.0f);
             }
         }
         b->a_pass = q->pass;
@@ -405,7 +405,8 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = y, .cols_pad = oc_pad, .yplanes = W, .words = KW, .s = s});
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++)
-        for (int o = 0; o < g->oc; o++) out[(size_t)r * g->oc + o] = ca * (float)s[(size_t)r * oc_pad + o] + cb * (float)asum[r];
+        for (int o = 0; o < g->oc; o++)
+            out[(size_t)r * g->oc + o] = ca * (float)s[(size_t)r * oc_pad + o] + cb * (float)asum[r] + (bias ? bias[o] : 0.0f);
 }
 
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,

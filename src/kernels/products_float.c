@@ -35,7 +35,16 @@ static int chunk_samples(const dr_conv_geom *g, int n)
     return c > (size_t)n ? n : (int)c;
 }
 
-static void float_forward(const dr_conv_geom *g, int n, const float *in, const float *w,
+/* out[r][o] += bias[o] over rows r */
+void dr_add_bias(float *out, size_t rows, int oc, const float *bias)
+{
+    if (!bias) return;
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; r++)
+        for (int k = 0; k < oc; k++) out[r * oc + k] += bias[k];
+}
+
+static void float_forward(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias,
                           float *out, dr_workspace *ws, const dr_qinfo *q)
 {
     (void)q;
@@ -44,12 +53,13 @@ static void float_forward(const dr_conv_geom *g, int n, const float *in, const f
     if (dr_conv_is_identity(g)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * P, g->oc, K, 1.0f, in, K, w, K,
                     0.0f, out, g->oc);
+        dr_add_bias(out, (size_t)n * P, g->oc, bias);
         return;
     }
     if (dr_direct_suits(g)) { /* short reductions (first layers): direct, no im2col */
         float *wt = dr_workspace_get(ws, (size_t)K * ((g->oc + 15) / 16 * 16));
         dr_direct_weights(g, w, wt);
-        dr_direct_conv(g, n, in, wt, NULL, out);
+        dr_direct_conv(g, n, in, wt, bias, out);
         return;
     }
     int chunk = chunk_samples(g, n);
@@ -63,6 +73,7 @@ static void float_forward(const dr_conv_geom *g, int n, const float *in, const f
                         g->oc);
         }
     }
+    dr_add_bias(out, (size_t)n * P, g->oc, bias);
 }
 
 static void float_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w,

@@ -119,15 +119,7 @@ static void linear_forward(dr_layer *l, dr_net *net, int n)
     const float *w = layer_weights(l);
     c->pass++; /* a new pass: its backward products may reuse this forward's packing */
     dr_qinfo q;
-    products(l, net, &q)->forward(&c->g, n, in, w, l->out, &net->ws, &q);
-    if (c->bias) {
-        const float *b = l->params[1].value;
-        size_t rows = (size_t)n * c->g.oh * c->g.ow;
-        int oc = c->g.oc;
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++)
-            for (int k = 0; k < oc; k++) l->out[r * oc + k] += b[k];
-    }
+    products(l, net, &q)->forward(&c->g, n, in, w, c->bias ? l->params[1].value : NULL, l->out, &net->ws, &q);
 }
 
 static void linear_backward(dr_layer *l, dr_net *net, int n)
