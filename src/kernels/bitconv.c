@@ -50,6 +50,15 @@ void dr_bitconv_free(dr_bitconv *c)
     memset(c, 0, sizeof *c);
 }
 
+void dr_bitconv_ensure(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch)
+{
+    if (c->x && c->planes == planes && !memcmp(&c->g, g, sizeof *g) &&
+        c->grid_rows >= (size_t)max_batch * c->hp * c->wp)
+        return;
+    dr_bitconv_free(c);
+    dr_bitconv_init(c, g, planes, max_batch);
+}
+
 /* Rows [r0, r1) of the input (over samples): packed into the grid. */
 static void pack_rows(dr_bitconv *c, const uint8_t *codes, int r0, int r1)
 {

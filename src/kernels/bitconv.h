@@ -29,6 +29,9 @@ int dr_bitconv_suits(const dr_conv_geom *g);
 /* Buffers for up to max_batch samples of `planes`-bit codes. */
 void dr_bitconv_init(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch);
 void dr_bitconv_free(dr_bitconv *c);
+/* dr_bitconv_init unless c already holds g with `planes` bit-planes for at
+ * least max_batch samples (c zeroed or initialised before). */
+void dr_bitconv_ensure(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch);
 /* Packs samples [first, first + count) of NHWC codes into the grid, with
  * pixel and window sums; serial: on the calling thread only. */
 void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial);
@@ -42,7 +45,7 @@ void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_
  * of its gradient codes (bitconv_grad.c): din += the dequantized W^T dY. */
 typedef struct {
     dr_conv_geom g;     /* the forward convolution                     */
-    int G, W, max_batch, ic_pad, threads;
+    int W, ic_pad, threads;
     dr_bitconv conv;    /* over the gradient, with the transposed geometry */
     uint8_t *wflip;     /* [ic][taps][oc] flipped, transposed weight codes */
     uint64_t *y;        /* the same packed as the product's columns        */

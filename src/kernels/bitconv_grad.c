@@ -48,15 +48,14 @@ void dr_bitconv_grad_free(dr_bitconv_grad *b)
     free(b);
 }
 
-/* (Re)sizes b for g, G-bit gradients, W-bit weights and n samples. */
+/* (Re)sizes b for g, G-bit gradients, W-bit weights, n samples and the current thread count. */
 static void setup(dr_bitconv_grad *b, const dr_conv_geom *g, int G, int W, int n)
 {
-    if (b->max_batch >= n && b->G == G && b->W == W && !memcmp(&b->g, g, sizeof *g)) return;
-    dr_bitconv_free(&b->conv);
-    free(b->wflip), free(b->y), free(b->pre), free(b->s);
     const dr_conv_geom t = transposed(g);
-    dr_bitconv_init(&b->conv, &t, G, n);
-    b->g = *g, b->G = G, b->W = W, b->max_batch = n;
+    dr_bitconv_ensure(&b->conv, &t, G, n);
+    if (b->wflip && b->W == W && !memcmp(&b->g, g, sizeof *g) && b->threads >= omp_get_max_threads()) return;
+    free(b->wflip), free(b->y), free(b->pre), free(b->s);
+    b->g = *g, b->W = W;
     b->ic_pad = dr_round_up(g->ic, DR_BG_COLS);
     const int taps = g->kh * g->kw, ow = (g->oc + 63) / 64;
     b->wflip = dr_xalign((size_t)g->ic * taps * g->oc);

@@ -32,7 +32,6 @@ struct dr_bitbuf {
     uint64_t a_pass, g_pass, w_pass; /* the pass whose activation / gradient / weight codes are held */
     dr_bitconv_grad *grad_input;     /* stride-1 backward-input as an implicit convolution */
     dr_bitconv conv;                 /* stride-1 forward as an implicit convolution (conv.x set) */
-    int conv_batch;                  /* samples conv holds                                */
     int a_grid;                      /* the held activations are conv's grid, not xpix    */
 };
 
@@ -367,11 +366,7 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     if (dr_bitconv_suits(g)) {
         /* implicit: each sample's codes go into the zero-bordered grid (kept
          * for backward-weight) and its product and epilogue stay in cache */
-        if (b->conv_batch < n || memcmp(&b->conv.g, g, sizeof *g) || b->conv.planes != A) {
-            dr_bitconv_free(&b->conv);
-            dr_bitconv_init(&b->conv, g, A, n);
-            b->conv_batch = n;
-        }
+        dr_bitconv_ensure(&b->conv, g, A, n);
         dr_bitconv *c = &b->conv;
         uint8_t *ac = GROW(b, acodes, 0, (size_t)n * g->ih * g->iw * g->ic);
         activation_codes(in, (size_t)n * g->ih * g->iw * g->ic, q->ascale, ac);
