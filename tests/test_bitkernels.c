@@ -65,7 +65,10 @@ static const shape SHAPES[] = {
     {1, 9, 9, 70, 33, 3, 2, DR_PAD_SAME},   /* stride 2, > 64 channels    */
     {2, 6, 6, 5, 9, 5, 1, DR_PAD_VALID},    /* FC-like: kernel covers most */
     {3, 4, 4, 64, 8, 1, 1, DR_PAD_VALID},   /* 1x1                         */
+    {2, 12, 11, 20, 9, 3, 1, DR_PAD_SAME},  /* a padded grid of 3 words     */
+    {2, 11, 13, 70, 5, 3, 1, DR_PAD_VALID}, /* VALID grid of 3 words, 2 channel words */
 };
+#define NSHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
 /* Random quantized operands and their dequantized floats. */
 static void make_operands(const dr_conv_geom *g, int n, int A, int W, int G, float ascale, uint64_t seed,
@@ -152,7 +155,7 @@ static void test_products_all_bitwidths(void **s)
             for (int W = 1; W <= 8; W++) {
                 int G = 1 + (A * 3 + W) % 8; /* G runs through 1..8 as well */
                 float nA = (float)((1u << A) - 1);
-                check_products(&SHAPES[(A + W) % 4], A, W, G, 1.0f / nA);
+                check_products(&SHAPES[(A + W) % NSHAPES], A, W, G, 1.0f / nA);
             }
     }
     dr_bitgemm_select(kernels[0]);
@@ -162,10 +165,44 @@ static void test_products_every_shape_and_dropout_scale(void **s)
 {
     (void)s;
     /* each shape at a few bitwidths, and activations scaled by 1/(keep n_A) as after dropout */
-    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+    for (int i = 0; i < NSHAPES; i++) {
         check_products(&SHAPES[i], 2, 1, 4, 1.0f / 3);
         check_products(&SHAPES[i], 8, 8, 8, 1.0f / 255);
         check_products(&SHAPES[i], 2, 1, 4, 1.0f / (3 * 0.5f));
+    }
+}
+
+/* 8-bit operands at their extremes over 40000 terms: each product's integer
+ * bracket (40000 * 255 * 255) would not fit 32 bits, so the float product must
+ * take over; the sums are exact in float. */
+static void test_products_beyond_int32(void **s)
+{
+    (void)s;
+    enum { T = 40000 };
+    const struct { int ih, iw, ic, oc; } geo[] = {{1, 1, T, 1}, {1, 1, 1, T}, {200, 200, 1, 1}};
+    for (int v = 0; v < 3; v++) {
+        dr_conv_geom g = {.ih = geo[v].ih, .iw = geo[v].iw, .ic = geo[v].ic, .oc = geo[v].oc, .kh = 1, .kw = 1,
+                          .sh = 1, .sw = 1, .groups = 1};
+        dr_conv_geom_resolve(&g, DR_PAD_VALID);
+        const size_t in_n = (size_t)g.ih * g.iw * g.ic, w_n = (size_t)g.oc * g.ic, out_n = (size_t)g.oh * g.ow * g.oc;
+        float *in = malloc(in_n * 4), *w = malloc(w_n * 4), *dout = malloc(out_n * 4), gs = 0.5f;
+        float *out = malloc(out_n * 4), *din = calloc(in_n, 4), *dw = calloc(w_n, 4);
+        for (size_t i = 0; i < in_n; i++) in[i] = 1.0f; /* code 255 of 1/255 */
+        for (size_t i = 0; i < w_n; i++) w[i] = 1.0f;   /* code 255 */
+        for (size_t i = 0; i < out_n; i++) dout[i] = gs; /* code 255 of a scale 0.5 */
+        dr_bitbuf *buf = NULL;
+        dr_qinfo q = {8, 8, 8, 1.0f / 255, 0, &gs, &buf, 1};
+        dr_workspace wsp = {0};
+        dr_products_bit.forward(&g, 1, in, w, NULL, out, &wsp, &q);
+        dr_products_bit.backward_input(&g, 1, dout, w, din, &wsp, &q);
+        dr_products_bit.backward_weight(&g, 1, dout, in, dw, &wsp, &q);
+        /* forward sums ic terms, backward-input oc terms, backward-weight the pixels */
+        assert_float_equal(out[0], (float)g.ic, 1e-3 * g.ic);
+        assert_float_equal(din[0], 0.5f * (float)g.oc, 1e-3 * g.oc);
+        assert_float_equal(dw[0], 0.5f * (float)(g.oh * g.ow), 1e-3 * g.oh * g.ow);
+        dr_bitbuf_free(buf);
+        dr_workspace_free(&wsp);
+        free(in), free(w), free(dout), free(out), free(din), free(dw);
     }
 }
 
@@ -254,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_bitgemm_matches_naive_counts),
         cmocka_unit_test(test_products_all_bitwidths),
         cmocka_unit_test(test_products_every_shape_and_dropout_scale),
+        cmocka_unit_test(test_products_beyond_int32),
         cmocka_unit_test(test_implicit_conv_matches_naive_sums),
         cmocka_unit_test(test_forced_kernel_by_name),
     };

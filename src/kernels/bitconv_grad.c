@@ -7,10 +7,11 @@
  * into dr_bitconv's zero-bordered grid and each input pixel's value is one
  * bit-GEMM row: no column matrix, no scatter.
  *
- * A border code 0 is not the value 0 (g = ag q + bg, bg = -m), so the sums
- * run over the valid taps only, per input pixel (y, x) and channel c:
- *   dA = ag aw S + ag bw gwin + bg aw wrect[c] + bg bw oc taps
- * with S and gwin (the window's sum of codes) from the grid, where border
+ * A border code 0 is not the value 0 (g = v (2 q - n_G), v = m / n_G), so the
+ * sums run over the valid taps only, per input pixel (y, x) and channel c
+ * (weights w = u (2 q - nw)):
+ *   dA = u v (4 S - 2 nw gwin - 2 n_G wrect[c] + n_G nw oc taps)
+ * an exact integer in the brackets (added modulo 2^32), with S and gwin (the window's sum of codes) from the grid, where border
  * codes are 0 and add nothing, wrect the sum of W' codes over the valid taps
  * (a rectangle of taps: four lookups in prefix sums) and `taps` its size. */
 #include <omp.h>
@@ -86,21 +87,20 @@ static void flip_weights(dr_bitconv_grad *b, const uint8_t *wcodes)
 }
 
 void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, const uint8_t *gcodes, int G,
-                           const float *gscale, const uint8_t *wcodes, int W, float aw, float bw, float *din)
+                           const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din)
 {
     setup(b, g, G, W, n);
     flip_weights(b, wcodes);
     dr_bitconv *c = &b->conv;
     const int ic = g->ic, ic_pad = b->ic_pad, kw1 = g->kw + 1, pt = c->g.pad_top, pl = c->g.pad_left;
-    const float nG = (float)((1u << G) - 1u);
+    const int nG = (1 << G) - 1;
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         if (gscale[i] == 0) continue; /* an all-zero gradient adds nothing */
         int32_t *s = b->s + (size_t)omp_get_thread_num() * c->rows_pad * ic_pad;
         dr_bitconv_pack(c, gcodes, i, 1, 1);
         dr_bitconv_product(c, i, 1, b->y, W, ic_pad, s, 1);
-        const float m = gscale[i], ag = 2 * m / nG, bg = -m;
-        const float c1 = ag * aw, c2 = ag * bw, c3 = bg * aw, c4 = bg * bw * (float)g->oc;
+        const float scale = u * gscale[i] / (float)nG;
         const int32_t *gwin = c->asum + (size_t)i * c->rows_pad;
         for (int y = 0; y < g->ih; y++) {
             const int ky0 = DR_MAX(0, pt - y), ky1 = DR_MIN(g->kh, pt + g->oh - y);
@@ -108,11 +108,11 @@ void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, con
                 const int kx0 = DR_MAX(0, pl - x), kx1 = DR_MIN(g->kw, pl + g->ow - x), p = y * g->iw + x;
                 const int32_t *r11 = b->pre + (ky1 * kw1 + kx1) * ic, *r01 = b->pre + (ky0 * kw1 + kx1) * ic;
                 const int32_t *r10 = b->pre + (ky1 * kw1 + kx0) * ic, *r00 = b->pre + (ky0 * kw1 + kx0) * ic;
-                const float base = c2 * (float)gwin[p] + c4 * (float)((ky1 - ky0) * (kx1 - kx0));
+                const uint32_t base = (uint32_t)(nG * nw) * (uint32_t)(g->oc * (ky1 - ky0) * (kx1 - kx0)) - 2u * nw * (uint32_t)gwin[p];
                 const int32_t *sp = s + (size_t)p * ic_pad;
                 float *d = din + ((size_t)i * g->ih * g->iw + p) * ic;
                 for (int ch = 0; ch < ic; ch++)
-                    d[ch] += c1 * (float)sp[ch] + c3 * (float)(r11[ch] - r01[ch] - r10[ch] + r00[ch]) + base;
+                    d[ch] += scale * (float)(int32_t)(4u * (uint32_t)sp[ch] - 2u * nG * (uint32_t)(r11[ch] - r01[ch] - r10[ch] + r00[ch]) + base);
             }
         }
     }

@@ -2,13 +2,15 @@
  *
  * Every operand is an affine image of unsigned k-bit integers, so each product
  * is an integer product S computed by dr_bitgemm() plus cheap row and column
- * sums:
- *   forward          y[p,o]  = ascale (aw S[p,o] + bw asum[p])            S = sum_k qw qa
- *   backward-input   dA[p,k] = ag ( aw S + bw gsum[p]) + bg (aw wsum[k] + bw O)   S = sum_o qg qw
- *   backward-weight  dW[o,k] += ascale (ag S_i[o,k] + bg asum_i[k]) per sample i   S_i = sum_p qg qa
- * with w = aw qw + bw, g = ag qg + bg (ag = 2 m_i / n_G, bg = -m_i). Padding is
- * exact: a padded activation is the integer 0. The integer part is exact; only
- * the final scaling rounds. */
+ * sums. With a = ascale qa, w = u (2 qw - nw) (u = 1/n_W and nw = n_W, or
+ * u = E and nw = 1 for 1-bit weights), g = v (2 qg - n_G) (v = m_i / n_G):
+ *   forward          y[p,o]  = u ascale (2 S - nw asum[p])                      S = sum_k qw qa
+ *   backward-input   dA[p,k] = u v (4 S - 2 nw gsum[p] - 2 n_G wsum[k] + n_G nw O)  S = sum_o qg qw
+ *   backward-weight  dW[o,k] += ascale v (2 S_i - n_G asum_i[k]) per sample i     S_i = sum_p qg qa
+ * The bracket is an exact integer, computed modulo 2^32 (S too may wrap:
+ * only the bracket's value must fit, which int_fits() checks, else the float
+ * product runs), so only the final scaling rounds. Padding is exact: a padded
+ * activation is the integer 0. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "bitgemm.h"
 #include "bitpack.h"
 #include "products.h"
+#include "wgrad_bits.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -26,22 +29,24 @@
 
 struct dr_bitbuf {
     uint8_t *acodes, *wcodes, *gcodes, *wt;
-    uint64_t *xpix, *x, *y, *gpix;
+    uint64_t *xpix, *x, *y, *gpix, *tgrid;
     int32_t *s, *rsum, *csum;
-    size_t cap[11];
+    size_t cap[12];
     uint64_t a_pass, g_pass, w_pass; /* the pass whose activation / gradient / weight codes are held */
     dr_bitconv_grad *grad_input;     /* stride-1 backward-input as an implicit convolution */
     dr_bitconv conv;                 /* stride-1 forward as an implicit convolution (conv.x set) */
     int a_grid;                      /* the held activations are conv's grid, not xpix    */
+    dr_wgrad_layout wgrad;           /* backward-weight's reduction over output pixels    */
 };
 
 void dr_bitbuf_free(dr_bitbuf *b)
 {
     if (!b) return;
-    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix);
+    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix), free(b->tgrid);
     free(b->s), free(b->rsum), free(b->csum);
     dr_bitconv_grad_free(b->grad_input);
     dr_bitconv_free(&b->conv);
+    dr_wgrad_layout_free(&b->wgrad);
     free(b);
 }
 
@@ -101,33 +106,26 @@ static void gradient_codes(const float *dq, int n, size_t per, int bits, const f
     }
 }
 
-/* Affine form of the weights: w = aw q + bw. */
-static void weight_affine(const dr_qinfo *q, float *aw, float *bw)
+/* The weights as w = u (2 q - nw). */
+static void weight_form(const dr_qinfo *q, float *u, int *nw)
 {
-    if (q->wbits == 1) *aw = 2 * q->wscale, *bw = -q->wscale;
-    else *aw = 2 / levels(q->wbits), *bw = -1;
+    if (q->wbits == 1) *u = q->wscale, *nw = 1;
+    else *u = 1 / levels(q->wbits), *nw = (1 << q->wbits) - 1;
 }
 
 /* ---- per-pass caches ------------------------------------------------------- */
 
-/* Where sample i's input pixels sit packed along channels ([plane][cw] words
- * per pixel): pixel (y, x) at base + i sample + ((y + y0) width + x + x0) pw words. */
-typedef struct {
-    const uint64_t *base;
-    size_t sample;
-    int width, y0, x0;
-} pixel_map;
-
 /* The input's pixels as this pass's forward left them (the implicit
  * convolution's grid, or packed pixels), for backward-weight; packed pixels
  * (xpix[pixel][plane][cw]) made here when the forward did not run. */
-static pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
+static dr_pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *in, const dr_qinfo *q)
 {
     const size_t pixels = (size_t)n * g->ih * g->iw;
     const int cw = (g->ic + 63) / 64, pw = q->abits * cw;
     if (q->pass && b->a_pass == q->pass && b->a_grid)
-        return (pixel_map){b->conv.x, (size_t)b->conv.hp * b->conv.wp * pw, b->conv.wp, g->pad_top, g->pad_left};
-    const pixel_map plain = {b->xpix, (size_t)g->ih * g->iw * pw, g->iw, 0, 0};
+        return (dr_pixel_map){b->conv.x, (size_t)b->conv.hp * b->conv.wp * pw, b->conv.wp, g->pad_top, g->pad_left,
+                              b->conv.hp * b->conv.wp};
+    const dr_pixel_map plain = {b->xpix, (size_t)g->ih * g->iw * pw, g->iw, 0, 0, g->ih * g->iw};
     if (q->pass && b->a_pass == q->pass) return plain;
     uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
     activation_codes(in, pixels * g->ic, q->ascale, ac);
@@ -135,7 +133,7 @@ static pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n, c
     dr_pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
     b->a_pass = q->pass;
     b->a_grid = 0;
-    return (pixel_map){xpix, plain.sample, plain.width, 0, 0};
+    return (dr_pixel_map){xpix, plain.sample, plain.width, 0, 0, plain.pixels};
 }
 
 /* Gradient codes of the whole batch: made once per pass for both backward products. */
@@ -323,6 +321,15 @@ void dr_bit_im2col_serial(const dr_conv_geom *g, int n, const uint64_t *xpix, in
 
 static int bit_ok(int a, int b) { return a < 32 && b < 32; }
 
+/* Whether a bracket (a sum of `terms` products of at most n_a n_b each) fits int32. */
+static int int_fits(double terms, int a, int b)
+{
+    return terms * levels(a) * levels(b) < 2147483648.0;
+}
+
+/* The bracket's value from its terms added modulo 2^32 (unsigned: no overflow in C). */
+static inline int32_t wrapped(uint32_t v) { return (int32_t)v; }
+
 /* Where backward-weight's padded bit work (64 pw G A per P real products)
  * stops paying: measured with `dorefa bench kernels` on SVHN Model A (2 cores,
  * AVX-512): ratio 9.5 (conv1, G4) 1.4x faster than sgemm, 10.4 (conv3/4, G4)
@@ -347,7 +354,7 @@ static int backward_weight_pays(const dr_conv_geom *g, int gbits, int abits)
 static void bit_forward(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias,
                         float *out, dr_workspace *ws, const dr_qinfo *q)
 {
-    if (!q || g->groups != 1 || !bit_ok(q->abits, q->wbits)) {
+    if (!q || g->groups != 1 || !bit_ok(q->abits, q->wbits) || !int_fits(dr_conv_k(g), q->abits, q->wbits)) {
         dr_products_float.forward(g, n, in, w, bias, out, ws, q);
         return;
     }
@@ -360,9 +367,10 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint64_t *y = GROW(b, y, 5, (size_t)W * KW * oc_pad);
     dr_pack_cols(wc, g->oc, g->kh * g->kw, g->ic, W, oc_pad, y, NULL);
-    float aw, bw;
-    weight_affine(q, &aw, &bw);
-    const float ca = q->ascale * aw, cb = q->ascale * bw;
+    float u;
+    int nw;
+    weight_form(q, &u, &nw);
+    const float scale = u * q->ascale;
     if (dr_bitconv_suits(g)) {
         /* implicit: each sample's codes go into the zero-bordered grid (kept
          * for backward-weight) and its product and epilogue stay in cache */
@@ -381,8 +389,9 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
             for (int p = 0; p < P; p++) {
                 float *o = out + ((size_t)i * P + p) * g->oc;
                 const int32_t *sp = si + (size_t)p * oc_pad;
-                const float base = cb * (float)asum[p];
-                for (int k = 0; k < g->oc; k++) o[k] = ca * (float)sp[k] + base + (bias ? bias[k] : 0.0f);
+                const uint32_t base = (uint32_t)nw * (uint32_t)asum[p];
+                for (int k = 0; k < g->oc; k++)
+                    o[k] = scale * (float)wrapped(2u * (uint32_t)sp[k] - base) + (bias ? bias[k] : 0.0f);
             }
         }
         b->a_pass = q->pass;
@@ -401,25 +410,28 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++)
         for (int o = 0; o < g->oc; o++)
-            out[(size_t)r * g->oc + o] = ca * (float)s[(size_t)r * oc_pad + o] + cb * (float)asum[r] + (bias ? bias[o] : 0.0f);
+            out[(size_t)r * g->oc + o] = scale * (float)wrapped(2u * (uint32_t)s[(size_t)r * oc_pad + o] - (uint32_t)nw * (uint32_t)asum[r]) +
+                                         (bias ? bias[o] : 0.0f);
 }
 
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,
                                dr_workspace *ws, const dr_qinfo *q)
 {
-    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->wbits)) {
+    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->wbits) ||
+        !int_fits((double)g->oc * g->kh * g->kw, q->gbits, q->wbits)) {
         dr_products_float.backward_input(g, n, dout, w, din, ws, q);
         return;
     }
     dr_bitbuf *b = bitbuf(q);
     const int G = q->gbits, W = q->wbits, ow = nwords(g->oc), K = dr_conv_k(g), P = dr_conv_p(g);
     const int k_pad = dr_round_up(K, DR_BG_COLS);
-    float aw, bw;
-    weight_affine(q, &aw, &bw);
+    float u;
+    int nw;
+    weight_form(q, &u, &nw);
     if (dr_bitconv_grad_suits(g)) { /* gather form: no column matrix, no scatter */
         if (!b->grad_input) b->grad_input = dr_xcalloc(1, sizeof *b->grad_input);
         dr_bitconv_grad_input(b->grad_input, g, n, gradient_codes_of(b, g, n, dout, q), G, q->gscale,
-                              weight_codes_of(b, g, w, q), W, aw, bw, din);
+                              weight_codes_of(b, g, w, q), W, u, nw, din);
         return;
     }
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
@@ -435,7 +447,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     int chunk = (int)DR_MAX(1, ((size_t)8 << 20) / ((size_t)P * K));
     chunk = DR_MIN(chunk, n);
     (void)ws;
-    const float nG = levels(G);
+    const int nG = (1 << G) - 1;
     const uint8_t *gall = gradient_codes_of(b, g, n, dout, q);
     for (int s0 = 0; s0 < n; s0 += chunk) {
         const int cn = DR_MIN(chunk, n - s0), rows = cn * P, rows_pad = dr_round_up(rows, DR_BG_ROWS);
@@ -450,11 +462,11 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
         /* one thread per sample: windows of different samples never overlap */
 #pragma omp parallel for schedule(static)
         for (int si = 0; si < cn; si++) {
-            const float m = q->gscale[s0 + si], ag = 2 * m / nG, bg = -m, c1 = ag * aw, c2 = bg * aw;
+            const float scale = u * q->gscale[s0 + si] / (float)nG;
             float *dst = din + (size_t)(s0 + si) * g->ih * g->iw * g->ic;
             for (int p = 0; p < P; p++) {
                 const int r = si * P + p, oy = p / g->ow, ox = p % g->ow;
-                const float c0 = ag * bw * (float)gsum[r] + bg * bw * (float)g->oc;
+                const uint32_t base = (uint32_t)(nG * nw) * (uint32_t)g->oc - 2u * nw * (uint32_t)gsum[r];
                 const int32_t *sr = s + (size_t)r * k_pad;
                 for (int ky = 0; ky < g->kh; ky++) {
                     int yy = oy * g->sh - g->pad_top + ky;
@@ -465,66 +477,10 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
                         const int k0 = (ky * g->kw + kx) * g->ic;
                         float *d = dst + ((size_t)yy * g->iw + xx) * g->ic;
                         for (int c = 0; c < g->ic; c++)
-                            d[c] += c1 * (float)sr[k0 + c] + c2 * (float)wsum[k0 + c] + c0;
+                            d[c] += scale * (float)wrapped(4u * (uint32_t)sr[k0 + c] - 2u * nG * (uint32_t)wsum[k0 + c] + base);
                     }
                 }
             }
-        }
-    }
-}
-
-/* Sum of each lane-interleaved column's integers: sum_b 2^b popcount over its words. */
-POPCNT_CLONES static void column_sums(const uint64_t *y, int planes, int words, int cols_pad, int cols, int32_t *sum)
-{
-    for (int k = 0; k < cols; k++) sum[k] = 0;
-    for (int b = 0; b < planes; b++)
-        for (int w = 0; w < words; w++) {
-            const uint64_t *row = y + ((size_t)b * words + w) * cols_pad;
-            for (int k = 0; k < cols; k++) sum[k] += __builtin_popcountll(row[k]) << b;
-        }
-}
-
-/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. */
-static void transpose64(uint64_t a[64])
-{
-    uint64_t m = 0x00000000FFFFFFFFull;
-    for (int j = 32; j; j >>= 1, m ^= m << j)
-        for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
-            uint64_t t = ((a[k] >> j) ^ a[k | j]) & m;
-            a[k] ^= t << j;
-            a[k | j] ^= t;
-        }
-}
-
-/* Transposed bit im2col of sample i, from its pixels packed along channels
- * (pixel_map): column k = (window offset, channel), bits along the sample's
- * output pixels, built 64 pixels x 64 channels at a time. */
-static void bit_im2col_t(const dr_conv_geom *g, const pixel_map *pm, int i, int planes, int pw, int k_pad, uint64_t *y)
-{
-    const int P = dr_conv_p(g), K = dr_conv_k(g), cw = nwords(g->ic), ic = g->ic;
-    const uint64_t *base = pm->base + (size_t)i * pm->sample;
-    for (int b = 0; b < planes; b++)
-        for (int pb = 0; pb < pw; pb++) memset(y + ((size_t)b * pw + pb) * k_pad + K, 0, sizeof(uint64_t) * (k_pad - K));
-    for (int kk = 0; kk < g->kh * g->kw; kk++) {
-        const int ky = kk / g->kw, kx = kk % g->kw;
-        for (int pb = 0; pb < pw; pb++) {
-            const uint64_t *src[64];
-            for (int j = 0; j < 64; j++) {
-                int p = pb * 64 + j, oy = p / g->ow, ox = p % g->ow;
-                int yy = oy * g->sh - g->pad_top + ky, xx = ox * g->sw - g->pad_left + kx;
-                src[j] = p < P && yy >= 0 && yy < g->ih && xx >= 0 && xx < g->iw
-                             ? base + ((size_t)(yy + pm->y0) * pm->width + xx + pm->x0) * planes * cw
-                             : NULL;
-            }
-            for (int b = 0; b < planes; b++)
-                for (int w = 0; w < cw; w++) {
-                    uint64_t m[64];
-                    for (int j = 0; j < 64; j++) m[j] = src[j] ? src[j][b * cw + w] : 0;
-                    transpose64(m);
-                    int nc = DR_MIN(64, ic - w * 64);
-                    uint64_t *dst = y + ((size_t)b * pw + pb) * k_pad + kk * ic + w * 64;
-                    for (int c = 0; c < nc; c++) dst[c] = m[c];
-                }
         }
     }
 }
@@ -532,50 +488,41 @@ static void bit_im2col_t(const dr_conv_geom *g, const pixel_map *pm, int i, int 
 static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in, float *dw,
                                 dr_workspace *ws, const dr_qinfo *q)
 {
-    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->abits) || !backward_weight_pays(g, q->gbits, q->abits)) {
+    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->abits) || !int_fits(dr_conv_p(g), q->gbits, q->abits) ||
+        !backward_weight_pays(g, q->gbits, q->abits)) {
         dr_products_float.backward_weight(g, n, dout, in, dw, ws, q);
         return;
     }
     dr_bitbuf *b = bitbuf(q);
-    const int G = q->gbits, A = q->abits, K = dr_conv_k(g), P = dr_conv_p(g), pw = nwords(P), oc = g->oc;
+    const int G = q->gbits, A = q->abits, K = dr_conv_k(g), P = dr_conv_p(g), oc = g->oc;
     const int k_pad = dr_round_up(K, DR_BG_COLS), oc_pad = dr_round_up(oc, DR_BG_ROWS);
     const int ow = nwords(oc);
-    const size_t xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad;
     /* 1. both operands packed along channels per pixel (the activations as the
      *    forward pass of this pass left them) */
-    const pixel_map apix = activation_pixels(b, g, n, in, q);
+    const dr_pixel_map apix = activation_pixels(b, g, n, in, q);
     const uint8_t *gc = gradient_codes_of(b, g, n, dout, q);
     uint64_t *gpix = GROW(b, gpix, 10, (size_t)n * P * G * ow);
     dr_pack_rows(gc, n * P, oc, G, ow, gpix);
-    /* 2. per sample, transposed by 64x64 bit blocks: G_i^T (rows o, bits along
-     *    pixels) and the transposed bit im2col; asum_i[k] from its popcounts */
+    /* 2. per sample, with bits along its output pixels (wgrad_bits.h): G_i^T
+     *    and the window columns, asum_i[k] from their popcounts */
+    dr_wgrad_layout *L = &b->wgrad;
+    dr_wgrad_layout_set(L, g, &apix);
+    const int pw = L->words;
+    const size_t xs = (size_t)oc_pad * G * pw, ys = (size_t)A * pw * k_pad, ts = dr_wgrad_scratch_words(L, g, A);
     uint64_t *x = GROW(b, x, 4, (size_t)n * xs), *y = GROW(b, y, 5, (size_t)n * ys);
+    uint64_t *tg = GROW(b, tgrid, 11, (size_t)omp_get_max_threads() * ts);
     int32_t *asum = GROW(b, csum, 8, (size_t)n * k_pad);
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         if (q->gscale[i] == 0) continue; /* an all-zero gradient adds nothing */
-        uint64_t *xi = x + (size_t)i * xs, *yi = y + (size_t)i * ys;
-        memset(xi, 0, sizeof(uint64_t) * xs);
-        const uint64_t *gi = gpix + (size_t)i * P * G * ow;
-        for (int pb = 0; pb < pw; pb++)
-            for (int bb = 0; bb < G; bb++)
-                for (int w = 0; w < ow; w++) {
-                    uint64_t m[64];
-                    for (int j = 0; j < 64; j++) {
-                        int p = pb * 64 + j;
-                        m[j] = p < P ? gi[((size_t)p * G + bb) * ow + w] : 0;
-                    }
-                    transpose64(m);
-                    for (int c = 0; c < DR_MIN(64, oc - w * 64); c++)
-                        xi[((size_t)(w * 64 + c) * G + bb) * pw + pb] = m[c];
-                }
-        bit_im2col_t(g, &apix, i, A, pw, k_pad, yi);
-        column_sums(yi, A, pw, k_pad, K, asum + (size_t)i * k_pad);
+        dr_wgrad_gradient_rows(L, g, gpix + (size_t)i * P * G * ow, G, oc_pad, x + (size_t)i * xs);
+        dr_wgrad_activation_cols(L, g, &apix, i, A, k_pad, ts ? tg + (size_t)omp_get_thread_num() * ts : NULL,
+                                 y + (size_t)i * ys, asum + (size_t)i * k_pad);
     }
     /* 3. each thread owns a range of output-channel blocks and walks the
      *    samples in order (dW rows are summed in the same order for any thread
      *    count), all its blocks per sample while that sample's columns are in cache */
-    const float nG = levels(G);
+    const int nG = (1 << G) - 1;
     const int row_blocks = oc_pad / DR_BG_ROWS, col_blocks = k_pad / DR_BG_COLS;
 #pragma omp parallel
     {
@@ -585,7 +532,7 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
         for (int i = 0; i < n; i++)
             for (int rb = rb0; rb < rb1; rb++) {
                 if (q->gscale[i] == 0) continue;
-                const float m = q->gscale[i], c1 = q->ascale * 2 * m / nG, c2 = -q->ascale * m;
+                const float scale = q->ascale * q->gscale[i] / (float)nG;
                 const uint64_t *xi = x + (size_t)i * xs + (size_t)rb * DR_BG_ROWS * G * pw;
                 const int32_t *as = asum + (size_t)i * k_pad;
                 for (int cb = 0; cb < col_blocks; cb++) {
@@ -596,7 +543,8 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
                         if (o >= oc) break;
                         int k0 = cb * DR_BG_COLS, k1 = DR_MIN(K, k0 + DR_BG_COLS);
                         float *d = dw + (size_t)o * K;
-                        for (int k = k0; k < k1; k++) d[k] += c1 * (float)s[r * DR_BG_COLS + k - k0] + c2 * (float)as[k];
+                        for (int k = k0; k < k1; k++)
+                            d[k] += scale * (float)wrapped(2u * (uint32_t)s[r * DR_BG_COLS + k - k0] - (uint32_t)nG * (uint32_t)as[k]);
                     }
                 }
             }
