@@ -139,7 +139,7 @@ static int bench_train(int argc, char **argv)
                 t[2 + i] += dr_now();
             }
             t[1] -= dr_now();
-            dr_net_backward_begin(net, (int)batch);
+            dr_net_backward_begin(net, (int)batch, 0);
             t[1] += dr_now();
             for (int i = net->n_layers - 1; i >= 0; i--) {
                 t[2 + net->n_layers + i] -= dr_now();

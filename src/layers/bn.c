@@ -107,10 +107,16 @@ static void bn_backward(dr_layer *l, dr_net *net, int n)
         mdy[k] = net->train ? (float)(b->s1[k] / (double)R) : 0.0f;
         mdyx[k] = net->train ? (float)(b->s2[k] / (double)R) : 0.0f;
     }
+    const int store = dr_grad_store(net, l, 0);
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < R; r++)
-        for (int k = 0; k < C; k++)
-            dx[r * C + k] += scale[k] * (dy[r * C + k] - mdy[k] - xhat[r * C + k] * mdyx[k]);
+    for (size_t r = 0; r < R; r++) {
+        float *d = dx + r * C;
+        const float *g = dy + r * C, *xh = xhat + r * C;
+        if (store)
+            for (int k = 0; k < C; k++) d[k] = scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
+        else
+            for (int k = 0; k < C; k++) d[k] += scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
+    }
 }
 
 static void bn_destroy(dr_layer *l)
@@ -124,6 +130,6 @@ static void bn_destroy(dr_layer *l)
 }
 
 const dr_layer_ops dr_bn_ops = {"bn", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
-                                bn_destroy};
+                                bn_destroy, 1};
 
 float dr_bn_eps(const dr_layer *l) { return ((const bn_priv *)l->priv)->eps; }

@@ -167,6 +167,6 @@ static void linear_destroy(dr_layer *l)
 }
 
 const dr_layer_ops dr_conv_ops = {"conv", conv_parse, linear_setup, linear_init,
-                                  linear_forward, linear_backward, linear_destroy};
+                                  linear_forward, linear_backward, linear_destroy, 0};
 const dr_layer_ops dr_fc_ops = {"fc", fc_parse, linear_setup, linear_init,
-                                linear_forward, linear_backward, linear_destroy};
+                                linear_forward, linear_backward, linear_destroy, 0};

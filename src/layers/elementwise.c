@@ -71,36 +71,52 @@ static void act_apply(int fn, const float *restrict x, float *restrict y, size_t
     }
 }
 
-/* dx += dy * h'(x), the derivative as products of 0/1 selections: GCC vectorizes
+/* One parallel, vectorised loop storing or adding dx[i] = expr. */
+#define GRAD_LOOP(store, n, expr)                                          \
+    do {                                                                   \
+        if (store) {                                                       \
+            _Pragma("omp parallel for simd schedule(static)")              \
+            for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
+        } else {                                                           \
+            _Pragma("omp parallel for simd schedule(static)")              \
+            for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
+        }                                                                  \
+    } while (0)
+
+/* h'(x) as products of 0/1 selections, one statement each: GCC vectorizes
  * `c ? 1.0f : 0.0f` (branches on the random signs of x would mispredict). */
-static void act_grad_add(int fn, const float *restrict x, const float *restrict dy,
-                         float *restrict dx, size_t n)
+static inline float d_relu(float x)
+{
+    const float pos = x > 0 ? 1.0f : 0.0f;
+    return pos;
+}
+static inline float d_crelu(float x)
+{
+    const float pos = x > 0 ? 1.0f : 0.0f, below = x < 1 ? 1.0f : 0.0f;
+    return pos * below;
+}
+static inline float d_cabs(float x)
+{
+    const float inside = fabsf(x) < 1 ? 1.0f : 0.0f, pos = x > 0 ? 1.0f : 0.0f, neg = x < 0 ? 1.0f : 0.0f;
+    return inside * (pos - neg);
+}
+
+/* dx (+)= dy * h'(x) */
+static void act_grad(int fn, const float *restrict x, const float *restrict dy, float *restrict dx, size_t n,
+                     int store)
 {
     switch (fn) {
     case ACT_RELU:
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float pos = x[i] > 0 ? 1.0f : 0.0f;
-            dx[i] += dy[i] * pos;
-        }
+        GRAD_LOOP(store, n, dy[i] * d_relu(x[i]));
         break;
     case ACT_CRELU:
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float pos = x[i] > 0 ? 1.0f : 0.0f, below = x[i] < 1 ? 1.0f : 0.0f;
-            dx[i] += dy[i] * pos * below;
-        }
+        GRAD_LOOP(store, n, dy[i] * d_crelu(x[i]));
         break;
     case ACT_CABS:
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float inside = fabsf(x[i]) < 1 ? 1.0f : 0.0f, sign = (x[i] > 0 ? 1.0f : 0.0f) - (x[i] < 0 ? 1.0f : 0.0f);
-            dx[i] += dy[i] * inside * sign;
-        }
+        GRAD_LOOP(store, n, dy[i] * d_cabs(x[i]));
         break;
     default:
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        GRAD_LOOP(store, n, dy[i]);
     }
 }
 
@@ -125,12 +141,12 @@ static void act_backward(dr_layer *l, dr_net *net, int n)
 {
     float *dx = dr_net_input_grad(net, l, 0);
     if (!dx) return;
-    act_grad_add(dr_act_effective(l, net), dr_net_input(net, l, 0), l->dout, dx,
-                 (size_t)n * dr_shape_size(l->out_shape));
+    act_grad(dr_act_effective(l, net), dr_net_input(net, l, 0), l->dout, dx, (size_t)n * dr_shape_size(l->out_shape),
+             dr_grad_store(net, l, 0));
 }
 
 const dr_layer_ops dr_act_ops = {"act", act_parse, same_shape_setup, NULL,
-                                 act_forward, act_backward, NULL};
+                                 act_forward, act_backward, NULL, 1};
 
 /* ---- dropout ------------------------------------------------------------ */
 
@@ -181,14 +197,16 @@ static void dropout_backward(dr_layer *l, dr_net *net, int n)
     dropout_priv *d = l->priv;
     float *dx = dr_net_input_grad(net, l, 0);
     if (!dx) return;
-    size_t total = (size_t)n * dr_shape_size(l->out_shape);
+    const size_t total = (size_t)n * dr_shape_size(l->out_shape);
+    const float *dy = l->dout;
+    const int store = dr_grad_store(net, l, 0);
     if (!net->train || d->rate == 0) {
-        for (size_t i = 0; i < total; i++) dx[i] += l->dout[i];
+        GRAD_LOOP(store, total, dy[i]);
         return;
     }
-    float scale = 1.0f / (1.0f - d->rate);
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < total; i++) dx[i] += d->mask[i] ? l->dout[i] * scale : 0.0f;
+    const float scale = 1.0f / (1.0f - d->rate);
+    const uint8_t *mask = d->mask;
+    GRAD_LOOP(store, total, mask[i] ? dy[i] * scale : 0.0f);
 }
 
 static void dropout_destroy(dr_layer *l)
@@ -198,7 +216,7 @@ static void dropout_destroy(dr_layer *l)
 }
 
 const dr_layer_ops dr_dropout_ops = {"dropout", dropout_parse, dropout_setup, NULL,
-                                     dropout_forward, dropout_backward, dropout_destroy};
+                                     dropout_forward, dropout_backward, dropout_destroy, 1};
 
 /* ---- residual add -------------------------------------------------------- */
 
@@ -228,4 +246,4 @@ static void add_backward(dr_layer *l, dr_net *net, int n)
 }
 
 const dr_layer_ops dr_add_ops = {"add", add_parse, same_shape_setup, NULL,
-                                 add_forward, add_backward, NULL};
+                                 add_forward, add_backward, NULL, 0};

@@ -4,7 +4,10 @@
  * output `out` and the gradient of the loss with respect to it, `dout`, both
  * sized for the network's largest batch. Backward functions ADD into the
  * gradients of their inputs (a tensor may feed several layers, e.g. a residual
- * add), and into their parameter gradients, which the network zeroes first. */
+ * add), and into their parameter gradients, which the network zeroes first;
+ * except that a layer whose ops set `stores_input_grad` STORES the gradient of
+ * an input it alone reads when dr_grad_store() says so (every element
+ * written), and the network does not zero that gradient. */
 #ifndef DR_LAYER_H
 #define DR_LAYER_H
 
@@ -43,6 +46,7 @@ typedef struct dr_layer_ops {
     void (*forward)(dr_layer *l, dr_net *net, int n);
     void (*backward)(dr_layer *l, dr_net *net, int n);
     void (*destroy)(dr_layer *l);
+    int stores_input_grad; /* 1: backward honours dr_grad_store() */
 } dr_layer_ops;
 
 #define DR_MAX_PARAMS 2
@@ -56,6 +60,8 @@ struct dr_layer {
     dr_shape in_shape; /* shape of the first input */
     dr_shape out_shape;
     float *out, *dout;
+    int grad_store[2]; /* input k's gradient: this layer is its only reader and stores it */
+    int dout_stored;   /* dout is stored by the only layer reading out: no zeroing */
     dr_param params[DR_MAX_PARAMS];
     int n_params;
     float *state; /* saved, untrained state (BN running mean and variance) */

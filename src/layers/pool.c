@@ -2,6 +2,7 @@
  * global average pooling. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/common.h"
 #include "../kernels/conv_geom.h"
@@ -117,12 +118,16 @@ static void maxpool_backward(dr_layer *l, dr_net *net, int n)
     float *din = dr_net_input_grad(net, l, 0);
     if (!din) return;
     const size_t in_size = dr_shape_size(l->in_shape), out_size = dr_shape_size(l->out_shape);
+    const int store = dr_grad_store(net, l, 0);
 #pragma omp parallel for schedule(static)
-    for (int s = 0; s < n; s++) /* per sample: no two threads touch one input */
+    for (int s = 0; s < n; s++) { /* per sample: no two threads touch one input */
+        float *d = din + (size_t)s * in_size;
+        if (store) memset(d, 0, in_size * sizeof(float)); /* zeroed here, while it stays in cache */
         for (size_t i = 0; i < out_size; i++) {
             size_t o = (size_t)s * out_size + i;
-            din[(size_t)s * in_size + p->argmax[o]] += l->dout[o];
+            d[p->argmax[o]] += l->dout[o];
         }
+    }
 }
 
 static void maxpool_destroy(dr_layer *l)
@@ -132,7 +137,7 @@ static void maxpool_destroy(dr_layer *l)
 }
 
 const dr_layer_ops dr_maxpool_ops = {"maxpool", maxpool_parse, maxpool_setup, NULL,
-                                     maxpool_forward, maxpool_backward, maxpool_destroy};
+                                     maxpool_forward, maxpool_backward, maxpool_destroy, 1};
 
 /* ---- global average pooling ------------------------------------------- */
 
@@ -177,6 +182,6 @@ static void avgpool_backward(dr_layer *l, dr_net *net, int n)
 }
 
 const dr_layer_ops dr_avgpool_ops = {"avgpool", avgpool_parse, avgpool_setup, NULL,
-                                     avgpool_forward, avgpool_backward, NULL};
+                                     avgpool_forward, avgpool_backward, NULL, 0};
 
 const struct dr_conv_geom_s *dr_pool_geom(const dr_layer *l) { return &((const pool_priv *)l->priv)->g; }

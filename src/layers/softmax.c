@@ -2,6 +2,7 @@
  * out holds the class probabilities; net->loss the batch's mean loss. */
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "../core/common.h"
 #include "../model/net.h"
@@ -44,8 +45,10 @@ static void softmax_forward(dr_layer *l, dr_net *net, int n)
 static void softmax_backward(dr_layer *l, dr_net *net, int n)
 {
     float *dx = dr_net_input_grad(net, l, 0);
-    if (!dx || !net->labels) return;
-    const int C = l->in_shape.c;
+    if (!dx) return;
+    const int C = l->in_shape.c, store = dr_grad_store(net, l, 0);
+    if (store) memset(dx, 0, sizeof(float) * (size_t)n * C);
+    if (!net->labels) return;
     for (int s = 0; s < n; s++)
         for (int c = 0; c < C; c++)
             dx[(size_t)s * C + c] +=
@@ -53,4 +56,4 @@ static void softmax_backward(dr_layer *l, dr_net *net, int n)
 }
 
 const dr_layer_ops dr_softmax_ops = {"softmax", softmax_parse, softmax_setup, NULL,
-                                     softmax_forward, softmax_backward, NULL};
+                                     softmax_forward, softmax_backward, NULL, 1};

@@ -180,6 +180,25 @@ static char *next_line(const char **p, int *lineno, char *buf, size_t cap, int *
     return NULL;
 }
 
+/* A layer that alone reads a tensor and can store its gradient does so: that
+ * gradient needs no zeroing and no read-modify-write. */
+static void plan_gradient_stores(dr_net *net)
+{
+    int *readers = dr_xcalloc((size_t)net->n_layers, sizeof *readers);
+    for (int j = 0; j < net->n_layers; j++)
+        for (int k = 0; k < net->layers[j].n_in; k++)
+            if (net->layers[j].in[k] >= 0) readers[net->layers[j].in[k]]++;
+    for (int j = 0; j < net->n_layers; j++) {
+        dr_layer *l = &net->layers[j];
+        for (int k = 0; k < l->n_in; k++) {
+            const int src = l->in[k];
+            l->grad_store[k] = src >= 0 && readers[src] == 1 && l->ops->stores_input_grad;
+            if (l->grad_store[k]) net->layers[src].dout_stored = 1;
+        }
+    }
+    free(readers);
+}
+
 dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt)
 {
     dr_net *net = dr_xcalloc(1, sizeof *net);
@@ -234,6 +253,7 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
             dr_fail("%s:%d: softmax may only be the last layer", path, net->layers[i].line);
             goto fail;
         }
+    plan_gradient_stores(net);
     return net;
 fail:
     dr_net_free(net);
@@ -292,18 +312,26 @@ void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int t
     for (int i = 0; i < net->n_layers; i++) net->layers[i].ops->forward(&net->layers[i], net, n);
 }
 
-void dr_net_backward_begin(dr_net *net, int n)
+/* Zeroes the parameter gradients and the output gradients that backward adds to. */
+static void zero_gradients(dr_net *net, int n)
 {
     /* the output gradients are most of a step's memory: zeroed by all threads */
 #pragma omp parallel
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
-        const size_t size = (size_t)n * dr_shape_size(l->out_shape), nt = (size_t)omp_get_num_threads();
+        const size_t size = net->grads_add || !l->dout_stored ? (size_t)n * dr_shape_size(l->out_shape) : 0;
+        const size_t nt = (size_t)omp_get_num_threads();
         const size_t t = (size_t)omp_get_thread_num(), a = size * t / nt, b = size * (t + 1) / nt;
         memset(l->dout + a, 0, (b - a) * sizeof(float));
         if (t == 0)
             for (int j = 0; j < l->n_params; j++) memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
     }
+}
+
+void dr_net_backward_begin(dr_net *net, int n, int extra_terms)
+{
+    net->grads_add = extra_terms; /* the caller adds to douts before the layers run */
+    zero_gradients(net, n);
 }
 
 void dr_net_backward_run(dr_net *net, int n)
@@ -313,7 +341,7 @@ void dr_net_backward_run(dr_net *net, int n)
 
 void dr_net_backward(dr_net *net, int n)
 {
-    dr_net_backward_begin(net, n);
+    dr_net_backward_begin(net, n, 0);
     dr_net_backward_run(net, n);
 }
 

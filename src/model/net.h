@@ -23,6 +23,7 @@ struct dr_net {
     uint64_t seed, step; /* random streams of dropout etc.               */
     const int *labels;   /* labels of the batch, for the loss layer      */
     double loss;         /* mean cross-entropy of the last forward pass  */
+    int grads_add;       /* 1: every backward adds (others add to douts too) */
     dr_workspace ws;
 };
 
@@ -44,11 +45,16 @@ void dr_net_init(dr_net *net, uint64_t seed);
 void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train);
 /* Backpropagates the loss of the last training forward pass; param grads are overwritten. */
 void dr_net_backward(dr_net *net, int n);
-/* The same in two steps, for extra loss terms: begin zeroes every gradient,
- * the caller may then add its terms' gradients into layer douts, run
- * backpropagates all of it. */
-void dr_net_backward_begin(dr_net *net, int n);
+/* The same in two steps: begin zeroes the gradients; with extra_terms it
+ * zeroes every dout and the caller may then add its own loss terms'
+ * gradients into layer douts (every layer then adds). run backpropagates. */
+void dr_net_backward_begin(dr_net *net, int n, int extra_terms);
 void dr_net_backward_run(dr_net *net, int n);
+/* Whether layer l's backward stores (rather than adds) the gradient of its input k. */
+static inline int dr_grad_store(const dr_net *net, const dr_layer *l, int k)
+{
+    return l->grad_store[k] && !net->grads_add;
+}
 
 /* Logits: the input of the final softmax layer, and its gradient buffer. */
 const float *dr_net_logits(dr_net *net);

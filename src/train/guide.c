@@ -58,8 +58,8 @@ void dr_guide_step(dr_guide *g, dr_net *low, const float *x, const int *y, int n
     dr_net_forward(full, x, y, n, 1);
     g->partner_loss_sum += full->loss * n;
     const int C = dr_net_classes(low);
-    dr_net_backward_begin(low, n);
-    dr_net_backward_begin(full, n);
+    dr_net_backward_begin(low, n, 1);
+    dr_net_backward_begin(full, n, 1);
     /* both terms read the forward values of both networks, before any update */
     g->kd_sum += n * dr_distill_loss(dr_net_logits(low), dr_net_logits(full), n, C, g->T, g->w_low,
                                      dr_net_logits_grad(low));
