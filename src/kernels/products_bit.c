@@ -83,10 +83,12 @@ static void activation_codes(const float *x, size_t count, float ascale, uint8_t
 void dr_weight_codes(const float *wq, size_t count, int bits, uint8_t *codes)
 {
     if (bits == 1) {
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < count; i++) codes[i] = wq[i] > 0;
         return;
     }
     const float half = levels(bits) * 0.5f;
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)((wq[i] + 1.0f) * half + 0.5f);
 }
 
@@ -436,9 +438,12 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     }
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
     const uint8_t *wc = weight_codes_of(b, g, w, q);
-    uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes */
-    for (int o = 0; o < g->oc; o++)
-        for (int k = 0; k < K; k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
+    uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes, in 64x64 tiles */
+#pragma omp parallel for schedule(static)
+    for (int k0 = 0; k0 < K; k0 += 64)
+        for (int o0 = 0; o0 < g->oc; o0 += 64)
+            for (int o = o0; o < DR_MIN(g->oc, o0 + 64); o++)
+                for (int k = k0; k < DR_MIN(K, k0 + 64); k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
     uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
     int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
     dr_pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);

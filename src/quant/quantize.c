@@ -1,14 +1,35 @@
 #include "quantize.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "../core/common.h"
 #include "../core/rng.h"
 
 float dr_quantize_k(float r, int k)
 {
     float n = dr_levels(k);
     return rintf(n * r) / n;
+}
+
+/* Fixed chunks of the weight tensors: per-chunk partial results combined in
+ * chunk order, so the threads never change a sum. */
+enum { WCHUNK = 4096 };
+
+static double sum_abs(const float *w, size_t n)
+{
+    const size_t chunks = (n + WCHUNK - 1) / WCHUNK;
+    double *part = dr_xmalloc(sizeof(double) * (chunks ? chunks : 1)), total = 0;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < chunks; c++) {
+        double p = 0;
+        for (size_t i = c * WCHUNK; i < n && i < (c + 1) * WCHUNK; i++) p += fabsf(w[i]);
+        part[c] = p;
+    }
+    for (size_t c = 0; c < chunks; c++) total += part[c];
+    free(part);
+    return total;
 }
 
 void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st)
@@ -18,30 +39,40 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
         return;
     }
     if (k == 1) { /* Eq. 7: E * sign(w), sign(0) = +1 */
-        double sum = 0;
-        for (size_t i = 0; i < n; i++) sum += fabsf(w[i]);
-        float e = n ? (float)(sum / (double)n) : 0.0f;
+        const float e = n ? (float)(sum_abs(w, n) / (double)n) : 0.0f;
         st->scale = e;
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) wq[i] = w[i] >= 0 ? e : -e;
         return;
     }
-    /* Eq. 9: t = tanh(w), w_q = 2 quantize_k(t / (2M) + 1/2) - 1 */
+    /* Eq. 9: t = tanh(w), w_q = 2 quantize_k(t / (2M) + 1/2) - 1; wq holds t meanwhile */
     float m = 0;
     size_t arg = 0;
-    for (size_t i = 0; i < n; i++) {
-        float a = fabsf(tanhf(w[i]));
-        if (a > m) m = a, arg = i;
+#pragma omp parallel
+    {
+        float tm = 0;
+        size_t ta = 0;
+#pragma omp for schedule(static) nowait
+        for (size_t i = 0; i < n; i++) {
+            wq[i] = tanhf(w[i]);
+            const float a = fabsf(wq[i]);
+            if (a > tm) tm = a, ta = i;
+        }
+#pragma omp critical
+        if (tm > m || (tm == m && tm > 0 && ta < arg)) m = tm, arg = ta; /* the first maximum */
     }
     st->scale = m;
     st->argmax = arg;
-    float inv = m > 0 ? 0.5f / m : 0.0f;
-    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * dr_quantize_k(tanhf(w[i]) * inv + 0.5f, k) - 1.0f;
+    const float inv = m > 0 ? 0.5f / m : 0.0f;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * dr_quantize_k(wq[i] * inv + 0.5f, k) - 1.0f;
 }
 
 void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
                                   const dr_wq_state *st, float *dw)
 {
     if (k == 1 || k >= DR_FLOAT_BITS) { /* E is treated as a constant */
+#pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dw[i] = dwq[i];
         return;
     }
@@ -53,13 +84,21 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
     /* With the rounding passed straight through, w_q = t / M. Then
      *   dL/dt_j = g_j / M - [j = argmax] sign(t_j) sum_i g_i t_i / M^2
      *   dL/dw_j = dL/dt_j (1 - t_j^2). */
-    double dot = 0;
-    for (size_t i = 0; i < n; i++) dot += (double)dwq[i] * tanhf(w[i]);
-    float inv = 1.0f / m;
-    for (size_t i = 0; i < n; i++) {
-        float t = tanhf(w[i]);
-        dw[i] = dwq[i] * inv * (1.0f - t * t);
+    const size_t chunks = (n + WCHUNK - 1) / WCHUNK;
+    const float inv = 1.0f / m;
+    double *part = dr_xmalloc(sizeof(double) * chunks), dot = 0;
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < chunks; c++) {
+        double p = 0;
+        for (size_t i = c * WCHUNK; i < n && i < (c + 1) * WCHUNK; i++) {
+            const float t = tanhf(w[i]);
+            p += (double)dwq[i] * t;
+            dw[i] = dwq[i] * inv * (1.0f - t * t);
+        }
+        part[c] = p;
     }
+    for (size_t c = 0; c < chunks; c++) dot += part[c];
+    free(part);
     float ta = tanhf(w[st->argmax]);
     float sign = ta > 0 ? 1.0f : (ta < 0 ? -1.0f : 0.0f);
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
