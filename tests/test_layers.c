@@ -59,7 +59,7 @@ static void gradcheck(const char *model, int channels, int n, int per_param)
     tu_fill(x, in_n, -1, 1, 11);
     for (int i = 0; i < n; i++) y[i] = i % dr_net_classes(net);
     net->seed = 3;
-    net->step = 5;
+    net->step = 6; /* dropout masks; step 5's put a cabs input of the dropout model within 2e-3 of a kink */
     /* layers that store their input's gradient must write all of it: stale NaNs would show */
     for (int l = 0; l < net->n_layers; l++)
         for (size_t i = 0; i < (size_t)n * dr_shape_size(net->layers[l].out_shape); i++) net->layers[l].dout[i] = NAN;

@@ -1,6 +1,7 @@
 #include "rng.h"
 
 #include <math.h>
+#include <string.h>
 
 static uint64_t splitmix(uint64_t *x)
 {
@@ -43,4 +44,40 @@ void dr_rng_permutation(dr_rng *r, uint32_t *perm, uint32_t n)
         perm[i - 1] = perm[j];
         perm[j] = t;
     }
+}
+
+typedef int32_t v8i32 __attribute__((vector_size(32)));
+typedef float v8f32 __attribute__((vector_size(32)));
+
+void dr_rng8_seed(dr_rng8 *r, uint64_t seed, uint64_t purpose, uint64_t a, uint64_t b)
+{
+    for (int l = 0; l < 8; l++) {
+        dr_rng one; /* lane l: its own purpose word above the DR_RNG_* values */
+        dr_rng_seed(&one, seed, purpose | (uint64_t)(l + 1) << 32, a, b);
+        for (int j = 0; j < 4; j++) r->s[j][l] = one.s[j];
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void dr_rng8_uniforms(dr_rng8 *r, float *u, size_t count)
+{
+    dr_v8u64 s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
+    const v8f32 unit = (v8f32){0} + 1.0f / 16777216.0f;
+    for (size_t t = 0; t < count; t += 16) {
+        const dr_v8u64 x = (s1 << 2) + s1, y = (x << 7) | (x >> 57), v = (y << 3) + y; /* rotl(5 s1, 7) 9 */
+        const dr_v8u64 sh = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= sh;
+        s3 = (s3 << 45) | (s3 >> 19);
+        const v8f32 hi = __builtin_convertvector(__builtin_convertvector(v >> 40, v8i32), v8f32) * unit;
+        const v8f32 lo = __builtin_convertvector(__builtin_convertvector((v >> 8) & 0xffffff, v8i32), v8f32) * unit;
+        memcpy(u + t, &hi, sizeof hi);
+        memcpy(u + t + 8, &lo, sizeof lo);
+    }
+    r->s[0] = s0, r->s[1] = s1, r->s[2] = s2, r->s[3] = s3;
 }

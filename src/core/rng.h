@@ -7,6 +7,7 @@
 #ifndef DR_RNG_H
 #define DR_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct { uint64_t s[4]; } dr_rng; /* xoshiro256** */
@@ -37,6 +38,19 @@ static inline uint64_t dr_rng_u64(dr_rng *r)
     s[3] = dr_rng_rotl(s[3], 45);
     return result;
 }
+/* Eight xoshiro256** streams side by side, in GCC vector types (lane l of
+ * s[j] is state word j of stream l), for bulk draws: one step of all eight is
+ * a handful of vector instructions on any target. */
+typedef uint64_t dr_v8u64 __attribute__((vector_size(64)));
+typedef struct { dr_v8u64 s[4]; } dr_rng8;
+
+/* Lane l is seeded as dr_rng_seed with purpose | (l + 1) << 32. */
+void dr_rng8_seed(dr_rng8 *r, uint64_t seed, uint64_t purpose, uint64_t a, uint64_t b);
+/* count uniforms in [0, 1) with 24 random bits, count rounded up to 16 (u
+ * must hold that many): u[16 t + l] and u[16 t + 8 + l] are the high and low
+ * 24 bits of draw t of lane l. */
+void dr_rng8_uniforms(dr_rng8 *r, float *u, size_t count);
+
 /* Uniform in [0, 1) with 24 random bits. */
 float dr_rng_uniform(dr_rng *r);
 /* Uniform integer in [0, n). */

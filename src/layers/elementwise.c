@@ -180,14 +180,23 @@ static void dropout_forward(dr_layer *l, dr_net *net, int n)
         for (size_t i = 0; i < total; i++) l->out[i] = x[i];
         return;
     }
-    float keep = 1.0f - d->rate, scale = 1.0f / keep;
+    const float keep = 1.0f - d->rate, scale = 1.0f / keep;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
-        dr_rng rng; /* one stream per (step, layer, sample): thread-count independent */
-        dr_rng_seed(&rng, net->seed, DR_RNG_DROPOUT, net->step, ((uint64_t)l->index << 32) | s);
-        for (size_t i = (size_t)s * per; i < (size_t)(s + 1) * per; i++) {
-            d->mask[i] = dr_rng_uniform(&rng) < keep;
-            l->out[i] = d->mask[i] ? x[i] * scale : 0.0f;
+        dr_rng8 rng; /* streams per (step, layer, sample): thread-count independent */
+        dr_rng8_seed(&rng, net->seed, DR_RNG_DROPOUT, net->step, ((uint64_t)l->index << 32) | s);
+        enum { CHUNK = 512 };
+        float u[CHUNK];
+        for (size_t i0 = (size_t)s * per; i0 < (size_t)(s + 1) * per; i0 += CHUNK) {
+            const size_t count = DR_MIN(CHUNK, (size_t)(s + 1) * per - i0);
+            dr_rng8_uniforms(&rng, u, count);
+            uint8_t *mask = d->mask + i0;
+            const float *xi = x + i0;
+            float *out = l->out + i0;
+            for (size_t j = 0; j < count; j++) {
+                mask[j] = u[j] < keep;
+                out[j] = u[j] < keep ? xi[j] * scale : 0.0f;
+            }
         }
     }
 }

@@ -132,48 +132,6 @@ SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t cou
     }
 }
 
-/* Eight xoshiro256** streams side by side, in GCC vector types (lane l of
- * s[j] is state word j of stream l), so one step of all eight is a handful of
- * vector instructions on any target. */
-typedef uint64_t v8u64 __attribute__((vector_size(64)));
-typedef int32_t v8i32 __attribute__((vector_size(32)));
-typedef float v8f32 __attribute__((vector_size(32)));
-typedef struct {
-    v8u64 s[4];
-} rng8;
-
-static void rng8_seed(rng8 *r, uint64_t seed, uint64_t a, uint64_t b)
-{
-    for (int l = 0; l < 8; l++) {
-        dr_rng one; /* lane l: its own purpose word above the DR_RNG_* values */
-        dr_rng_seed(&one, seed, DR_RNG_GRADQ | (uint64_t)(l + 1) << 32, a, b);
-        for (int j = 0; j < 4; j++) r->s[j][l] = one.s[j];
-    }
-}
-
-/* u[16 t + l] and u[16 t + 8 + l] are the high and low 24 bits of draw t of
- * lane l, as floats in [0, 1); count rounded up to 16. */
-SIMD_CLONES static void rng8_uniforms(rng8 *r, float *u, size_t count)
-{
-    v8u64 s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
-    const v8f32 unit = (v8f32){0} + 1.0f / 16777216.0f;
-    for (size_t t = 0; t < count; t += 16) {
-        const v8u64 x = (s1 << 2) + s1, y = (x << 7) | (x >> 57), v = (y << 3) + y; /* rotl(5 s1, 7) 9 */
-        const v8u64 sh = s1 << 17;
-        s2 ^= s0;
-        s3 ^= s1;
-        s1 ^= s2;
-        s0 ^= s3;
-        s2 ^= sh;
-        s3 = (s3 << 45) | (s3 >> 19);
-        const v8f32 hi = __builtin_convertvector(__builtin_convertvector(v >> 40, v8i32), v8f32) * unit;
-        const v8f32 lo = __builtin_convertvector(__builtin_convertvector((v >> 8) & 0xffffff, v8i32), v8f32) * unit;
-        memcpy(u + t, &hi, sizeof hi);
-        memcpy(u + t + 8, &lo, sizeof lo);
-    }
-    r->s[0] = s0, r->s[1] = s1, r->s[2] = s2, r->s[3] = s3;
-}
-
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
 {
@@ -196,13 +154,13 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
             for (size_t i = 0; i < per_sample; i++) q[i] = 0;
             continue;
         }
-        rng8 rng; /* one set of streams per (step, layer, sample): thread-count independent */
-        rng8_seed(&rng, seed, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
+        dr_rng8 rng; /* one set of streams per (step, layer, sample): thread-count independent */
+        dr_rng8_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
         enum { CHUNK = 512 }; /* a multiple of 16 */
         float u[CHUNK];
         for (size_t i0 = 0; i0 < per_sample; i0 += CHUNK) {
             const size_t count = per_sample - i0 < CHUNK ? per_sample - i0 : CHUNK;
-            rng8_uniforms(&rng, u, count);
+            dr_rng8_uniforms(&rng, u, count);
             quantize_span(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0);
         }
     }
