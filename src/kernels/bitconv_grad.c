@@ -86,6 +86,19 @@ static void flip_weights(dr_bitconv_grad *b, const uint8_t *wcodes)
     dr_pack_cols(b->wflip, ic, taps, oc, b->W, b->ic_pad, b->y, NULL);
 }
 
+#if defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+/* d[c] += scale (4 s[c] - 2 nG wrect[c] + base), wrect from four prefix-sum rows (all modulo 2^32). */
+static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *r11, const int32_t *r01,
+                        const int32_t *r10, const int32_t *r00, int n, uint32_t nG, uint32_t base, float scale)
+{
+    for (int c = 0; c < n; c++) {
+        const uint32_t wrect = (uint32_t)r11[c] - (uint32_t)r01[c] - (uint32_t)r10[c] + (uint32_t)r00[c];
+        d[c] += scale * (float)(int32_t)(4u * (uint32_t)s[c] - 2u * nG * wrect + base);
+    }
+}
+
 void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, const uint8_t *gcodes, int G,
                            const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din)
 {
@@ -109,10 +122,8 @@ void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, con
                 const int32_t *r11 = b->pre + (ky1 * kw1 + kx1) * ic, *r01 = b->pre + (ky0 * kw1 + kx1) * ic;
                 const int32_t *r10 = b->pre + (ky1 * kw1 + kx0) * ic, *r00 = b->pre + (ky0 * kw1 + kx0) * ic;
                 const uint32_t base = (uint32_t)(nG * nw) * (uint32_t)(g->oc * (ky1 - ky0) * (kx1 - kx0)) - 2u * nw * (uint32_t)gwin[p];
-                const int32_t *sp = s + (size_t)p * ic_pad;
-                float *d = din + ((size_t)i * g->ih * g->iw + p) * ic;
-                for (int ch = 0; ch < ic; ch++)
-                    d[ch] += scale * (float)(int32_t)(4u * (uint32_t)sp[ch] - 2u * nG * (uint32_t)(r11[ch] - r01[ch] - r10[ch] + r00[ch]) + base);
+                add_bracket(din + ((size_t)i * g->ih * g->iw + p) * ic, s + (size_t)p * ic_pad, r11, r01, r10, r00, ic,
+                            (uint32_t)nG, base, scale);
             }
         }
     }
