@@ -30,6 +30,16 @@ double dr_now(void);
 /* Reads a whole file into memory (NUL-terminated); NULL + error on failure. */
 char *dr_read_file(const char *path, size_t *len_out);
 
+/* Run-time dispatched copies of a hot function, for CPUs the build did not
+ * target: SIMD loops (AVX-512, AVX2, baseline) and popcount loops. */
+#if defined(__x86_64__)
+#define DR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define DR_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#else
+#define DR_SIMD_CLONES
+#define DR_POPCNT_CLONES
+#endif
+
 #define DR_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define DR_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "common.h"
+
 static uint64_t splitmix(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
@@ -58,10 +60,7 @@ void dr_rng8_seed(dr_rng8 *r, uint64_t seed, uint64_t purpose, uint64_t a, uint6
     }
 }
 
-#if defined(__x86_64__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-void dr_rng8_uniforms(dr_rng8 *r, float *u, size_t count)
+DR_SIMD_CLONES void dr_rng8_uniforms(dr_rng8 *r, float *u, size_t count)
 {
     dr_v8u64 s0 = r->s[0], s1 = r->s[1], s2 = r->s[2], s3 = r->s[3];
     const v8f32 unit = (v8f32){0} + 1.0f / 16777216.0f;

@@ -8,11 +8,7 @@
 #include <omp.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
+#include "../core/common.h"
 
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef int32_t v16i_u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
@@ -96,7 +92,7 @@ static inline __attribute__((always_inline)) void block_rows(const dr_epilogue *
     }
 }
 
-SIMD_CLONES void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1)
+DR_SIMD_CLONES void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1)
 {
     for (int c0 = 0; c0 < e->t->oc; c0 += 16) switch (e->t->nout) {
         case 1: block_rows(e, y0, y1, c0, 1); break;

@@ -86,11 +86,8 @@ static void flip_weights(dr_bitconv_grad *b, const uint8_t *wcodes)
     dr_pack_cols(b->wflip, ic, taps, oc, b->W, b->ic_pad, b->y, NULL);
 }
 
-#if defined(__x86_64__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
 /* d[c] += scale (4 s[c] - 2 nG wrect[c] + base), wrect from four prefix-sum rows (all modulo 2^32). */
-static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *r11, const int32_t *r01,
+DR_SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *r11, const int32_t *r01,
                         const int32_t *r10, const int32_t *r00, int n, uint32_t nG, uint32_t base, float scale)
 {
     for (int c = 0; c < n; c++) {

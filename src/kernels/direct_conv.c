@@ -14,11 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
+#include "../core/common.h"
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
@@ -68,8 +64,8 @@ void dr_direct_weights(const dr_conv_geom *g, const float *w, float *wt)
         for (int o = 0; o < oc_pad; o++) wt[(size_t)k * oc_pad + o] = o < g->oc ? w[(size_t)o * K + k] : 0.0f;
 }
 
-SIMD_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias,
-                                float *out)
+DR_SIMD_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias,
+                                   float *out)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, P = g->oh * g->ow, rows = n * P;
     const int span = g->kw * g->ic; /* one kernel row of one pixel: contiguous in NHWC */
@@ -128,8 +124,8 @@ size_t dr_direct_backward_weight_scratch(const dr_conv_geom *g, int n)
     return (size_t)n * kp * oc_pad + (size_t)omp_get_max_threads() * GPIX * (kp + oc_pad) + 16;
 }
 
-SIMD_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
-                                           float *dw, float *scratch)
+DR_SIMD_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
+                                              float *dw, float *scratch)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, K = g->kh * g->kw * g->ic;
     const int kp = grad_kp(g), span = g->kw * g->ic, P = g->oh * g->ow;
@@ -225,9 +221,9 @@ static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
             }                                                                                           \
     } while (0)
 
-SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
-                                           const float *wt, const float *bias, int cabs, float levels,
-                                           uint8_t *codes)
+DR_SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+                                              const float *wt, const float *bias, int cabs, float levels,
+                                              uint8_t *codes)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;
     const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;

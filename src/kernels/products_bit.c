@@ -258,12 +258,6 @@ void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int plan
     }
 }
 
-#if defined(__x86_64__)
-#define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
-#define POPCNT_CLONES
-#endif
-
 /* Sum of each row's integers from its bit-planes: sum_m 2^m popcount(plane m). */
 static inline __attribute__((always_inline)) int32_t row_sum(const uint64_t *x, int r, int planes, int words)
 {
@@ -273,13 +267,13 @@ static inline __attribute__((always_inline)) int32_t row_sum(const uint64_t *x, 
     return s;
 }
 
-POPCNT_CLONES void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+DR_POPCNT_CLONES void dr_row_sums(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
 {
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++) sum[r] = row_sum(x, r, planes, words);
 }
 
-POPCNT_CLONES void dr_row_sums_serial(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
+DR_POPCNT_CLONES void dr_row_sums_serial(const uint64_t *x, int rows, int planes, int words, int32_t *sum)
 {
     for (int r = 0; r < rows; r++) sum[r] = row_sum(x, r, planes, words);
 }
@@ -332,15 +326,9 @@ static int int_fits(double terms, int a, int b)
 /* The bracket's value from its terms added modulo 2^32 (unsigned: no overflow in C). */
 static inline int32_t wrapped(uint32_t v) { return (int32_t)v; }
 
-#if defined(__x86_64__)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
-
 /* o[k] = scale (2 s[k] - base) + bias[k]: the forward's epilogue of one output pixel. */
-SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restrict s, int n, uint32_t base, float scale,
-                                      const float *restrict bias)
+DR_SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restrict s, int n, uint32_t base, float scale,
+                                         const float *restrict bias)
 {
     if (bias)
         for (int k = 0; k < n; k++) o[k] = scale * (float)wrapped(2u * (uint32_t)s[k] - base) + bias[k];
@@ -349,8 +337,8 @@ SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restrict
 }
 
 /* d[k] += scale (2 s[k] - nG asum[k]): backward-weight's epilogue of one block row. */
-SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *restrict asum, int n,
-                                    uint32_t nG, float scale)
+DR_SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *restrict asum, int n,
+                                       uint32_t nG, float scale)
 {
     for (int k = 0; k < n; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
 }
@@ -432,9 +420,7 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
     dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = y, .cols_pad = oc_pad, .yplanes = W, .words = KW, .s = s});
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < rows; r++)
-        for (int o = 0; o < g->oc; o++)
-            out[(size_t)r * g->oc + o] = scale * (float)wrapped(2u * (uint32_t)s[(size_t)r * oc_pad + o] - (uint32_t)nw * (uint32_t)asum[r]) +
-                                         (bias ? bias[o] : 0.0f);
+        store_bracket(out + (size_t)r * g->oc, s + (size_t)r * oc_pad, g->oc, (uint32_t)nw * (uint32_t)asum[r], scale, bias);
 }
 
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,

@@ -8,13 +8,8 @@
 
 static inline int nwords(int bits) { return (bits + 63) / 64; }
 
-#if defined(__x86_64__)
-#define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
-#define POPCNT_CLONES
-#endif
-
-void dr_transpose64(uint64_t a[64])
+/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. */
+static void transpose64(uint64_t a[64])
 {
     uint64_t m = 0x00000000FFFFFFFFull;
     for (int j = 32; j; j >>= 1, m ^= m << j)
@@ -25,7 +20,7 @@ void dr_transpose64(uint64_t a[64])
         }
 }
 
-/* Word offset (in pixels) of tap (ky, kx) from an output pixel's position in the grid. */
+/* Offset in grid positions (pixels, one bit each) of tap (ky, kx) from an output pixel's position. */
 static int tap_offset(const dr_conv_geom *g, const dr_pixel_map *pm, int ky, int kx)
 {
     return (ky - g->pad_top + pm->y0) * pm->width + kx - g->pad_left + pm->x0;
@@ -74,7 +69,7 @@ void dr_wgrad_gradient_rows(const dr_wgrad_layout *L, const dr_conv_geom *g, con
                     const int p = L->qmap[pb * 64 + j];
                     m[j] = p >= 0 ? gpix[((size_t)p * planes + b) * ow + w] : 0;
                 }
-                dr_transpose64(m);
+                transpose64(m);
                 for (int c = 0; c < DR_MIN(64, oc - w * 64); c++) x[((size_t)(w * 64 + c) * planes + b) * words + pb] = m[c];
             }
 }
@@ -86,8 +81,8 @@ size_t dr_wgrad_scratch_words(const dr_wgrad_layout *L, const dr_conv_geom *g, i
 
 /* Shifted layout: t[plane][tw][cw 64] = the sample's grid transposed (bit t of
  * channel c's word = pixel t), then each window column is a shifted copy. */
-POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_conv_geom *g, const dr_pixel_map *pm, int i,
-                            int planes, int k_pad, uint64_t *t, uint64_t *y, int32_t *asum)
+DR_POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_conv_geom *g, const dr_pixel_map *pm,
+                                             int i, int planes, int k_pad, uint64_t *t, uint64_t *y, int32_t *asum)
 {
     const int cw = nwords(g->ic), cpad = cw * 64, tw = L->tw, words = L->words, ic = g->ic;
     const uint64_t *base = pm->base + (size_t)i * pm->sample;
@@ -99,10 +94,9 @@ POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_con
                     const int p = tb * 64 + j;
                     m[j] = p < pm->pixels ? base[((size_t)p * planes + b) * cw + w] : 0;
                 }
-                dr_transpose64(m);
+                transpose64(m);
                 memcpy(t + ((size_t)b * tw + tb) * cpad + w * 64, m, sizeof m);
             }
-    for (int k = 0; k < k_pad; k++) asum[k] = 0;
     for (int ky = 0; ky < g->kh; ky++)
         for (int kx = 0; kx < g->kw; kx++) {
             const int off = tap_offset(g, pm, ky, kx), k0 = (ky * g->kw + kx) * ic, s = off % 64;
@@ -123,12 +117,11 @@ POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_con
 
 /* Dense layout: each tap's window pixels gathered and transposed 64 pixels x
  * 64 channels at a time. */
-POPCNT_CLONES static void columns_dense(const dr_wgrad_layout *L, const dr_conv_geom *g, const dr_pixel_map *pm, int i,
-                          int planes, int k_pad, uint64_t *y, int32_t *asum)
+DR_POPCNT_CLONES static void columns_dense(const dr_wgrad_layout *L, const dr_conv_geom *g, const dr_pixel_map *pm,
+                                           int i, int planes, int k_pad, uint64_t *y, int32_t *asum)
 {
     const int words = L->words, cw = nwords(g->ic), ic = g->ic;
     const uint64_t *base = pm->base + (size_t)i * pm->sample;
-    for (int k = 0; k < k_pad; k++) asum[k] = 0;
     for (int kk = 0; kk < g->kh * g->kw; kk++) {
         const int ky = kk / g->kw, kx = kk % g->kw;
         for (int pb = 0; pb < words; pb++) {
@@ -144,7 +137,7 @@ POPCNT_CLONES static void columns_dense(const dr_wgrad_layout *L, const dr_conv_
                 for (int w = 0; w < cw; w++) {
                     uint64_t m[64];
                     for (int j = 0; j < 64; j++) m[j] = src[j] ? src[j][b * cw + w] : 0;
-                    dr_transpose64(m);
+                    transpose64(m);
                     const int nc = DR_MIN(64, ic - w * 64), k0 = kk * ic + w * 64;
                     uint64_t *dst = y + ((size_t)b * words + pb) * k_pad + k0;
                     for (int c = 0; c < nc; c++) dst[c] = m[c], asum[k0 + c] += __builtin_popcountll(m[c]) << b;
@@ -157,6 +150,7 @@ void dr_wgrad_activation_cols(const dr_wgrad_layout *L, const dr_conv_geom *g, c
                               int planes, int k_pad, uint64_t *scratch, uint64_t *y, int32_t *asum)
 {
     const int K = dr_conv_k(g);
+    memset(asum, 0, sizeof(int32_t) * (size_t)k_pad);
     for (int b = 0; b < planes; b++)
         for (int w = 0; w < L->words; w++) memset(y + ((size_t)b * L->words + w) * k_pad + K, 0, sizeof(uint64_t) * (k_pad - K));
     if (L->shifted) columns_shifted(L, g, pm, i, planes, k_pad, scratch, y, asum);

@@ -54,7 +54,4 @@ void dr_wgrad_activation_cols(const dr_wgrad_layout *L, const dr_conv_geom *g, c
                               int planes, int k_pad, uint64_t *scratch, uint64_t *y, int32_t *asum);
 size_t dr_wgrad_scratch_words(const dr_wgrad_layout *L, const dr_conv_geom *g, int planes);
 
-/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. */
-void dr_transpose64(uint64_t a[64]);
-
 #endif

@@ -112,17 +112,11 @@ void dr_quantize_activations(float *x, size_t n, int k)
     for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }
 
-#if defined(__x86_64__)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SIMD_CLONES
-#endif
-
 /* Eq. 12 on count elements of one sample, u[i] its uniforms in [0, 1): a plain
  * loop the compiler vectorises (no contraction in ISO C mode, so every clone
  * rounds as the scalar code does). */
-SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t count, float inv2m, float two_m,
-                                      float levels, float *q)
+DR_SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t count, float inv2m, float two_m,
+                                         float levels, float *q)
 {
     const float step = 1.0f / levels;
     for (size_t i = 0; i < count; i++) {
