@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/layer.h"
+#include "layers/linear.h"
 #include "testutil.h"
 
 static double numeric_grad(dr_net *net, dr_param *par, size_t i, float h, const float *x,
@@ -156,6 +158,53 @@ static void test_grad_residual_add(void **s)
               "softmax\n", 2, 3, 30);
 }
 
+/* A float first layer followed by a 2x2 max-pool computes the pool itself. */
+static const char CONV_POOL_MODEL[] = "input size=8\n"
+                                      "conv name=c filters=5 size=3 pad=same bias=1\n"
+                                      "maxpool size=2\n"
+                                      "act fn=cabs\n"
+                                      "fc outputs=3\n"
+                                      "softmax\n";
+
+static void test_grad_first_conv_with_its_pool(void **s)
+{
+    (void)s;
+    gradcheck(CONV_POOL_MODEL, 3, 3, 30);
+}
+
+/* ... and gives the pooled values, loss and gradients of the conv and the
+ * max-pool run apart (the same sums; the weight gradient summed in another
+ * order), and the dense output gradient on request (histograms). */
+static void test_first_conv_with_its_pool_matches_layers_apart(void **s)
+{
+    (void)s;
+    dr_net *a = tu_net(CONV_POOL_MODEL, 3, 4), *b = tu_net(CONV_POOL_MODEL, 3, 4);
+    dr_net_keep_output(b, 0);
+    dr_net_init(a, 5);
+    dr_net_init(b, 5);
+    float x[4 * 8 * 8 * 3];
+    int y[4] = {0, 1, 2, 1};
+    tu_fill(x, sizeof x / sizeof x[0], -1, 1, 9);
+    dr_net_forward(a, x, y, 4, 1);
+    dr_net_forward(b, x, y, 4, 1);
+    assert_int_equal(((dr_linear *)a->layers[0].priv)->pooled, 1);
+    assert_int_equal(((dr_linear *)b->layers[0].priv)->pooled, 0);
+    const size_t pooled = 4 * dr_shape_size(a->layers[1].out_shape), dense = 4 * dr_shape_size(a->layers[0].out_shape);
+    assert_memory_equal(a->layers[1].out, b->layers[1].out, pooled * sizeof(float));
+    assert_true(a->loss == b->loss);
+    dr_net_backward(a, 4);
+    dr_net_backward(b, 4);
+    assert_memory_equal(dr_linear_output_grad(&a->layers[0], 4), b->layers[0].dout, dense * sizeof(float));
+    for (int p = 0; p < dr_net_param_count(a); p++) {
+        const dr_param *pa = dr_net_param(a, p), *pb = dr_net_param(b, p);
+        for (size_t i = 0; i < pa->size; i++)
+            if (!(fabsf(pa->grad[i] - pb->grad[i]) <= 1e-6f + 1e-5f * fabsf(pb->grad[i])))
+                fail_msg("%s[%zu]: %.9g fused, %.9g apart", pa->name, i, pa->grad[i], pb->grad[i]);
+    }
+    dr_net_free(a);
+    dr_net_free(b);
+}
+
 /* ---- batch norm semantics --------------------------------------------------- */
 
 static const char BN_MODEL[] = "input size=3\n"
@@ -300,6 +349,8 @@ int main(void)
         cmocka_unit_test(test_grad_crelu_maxpool_valid_avgpool),
         cmocka_unit_test(test_grad_groups_dropout_fc_bn),
         cmocka_unit_test(test_grad_residual_add),
+        cmocka_unit_test(test_grad_first_conv_with_its_pool),
+        cmocka_unit_test(test_first_conv_with_its_pool_matches_layers_apart),
         cmocka_unit_test(test_bn_training_uses_batch_statistics),
         cmocka_unit_test(test_bn_evaluation_uses_running_averages),
         cmocka_unit_test(test_softmax_loss_value),

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/direct_conv.h"
 #include "kernels/products.h"
 #include "testutil.h"
 
@@ -84,11 +85,90 @@ static void test_same_padding_follows_tensorflow(void **state)
     assert_int_equal(g.ow, 4);
 }
 
+/* The first layer's conv fused with its 2x2 max-pool (training): pooled values
+ * and winners exactly those of dr_direct_conv followed by the max-pool's scan
+ * (integer sums: many ties, the first pixel must win), and its weight and
+ * bias gradients from the pooled gradient equal the dense conv's for the
+ * scattered gradient. Odd pooled sizes, a conv row left over, SAME padding,
+ * stride 2, kernels whose rows take 1 or 2 vectors, channels across tiles. */
+static void test_conv_pool_pass_matches_steps(void **state)
+{
+    (void)state;
+    dr_rng r;
+    dr_rng_seed(&r, 5, DR_RNG_TEST, 0, 0);
+    for (int trial = 0; trial < 24; trial++) {
+        const int k = trial % 3 == 2 ? 7 : 3 + 2 * (trial % 2), stride = 1 + (trial % 4 == 3);
+        dr_conv_geom g = {.ih = 8 + (int)dr_rng_below(&r, 9), .iw = 8 + (int)dr_rng_below(&r, 9),
+                          .ic = 1 + (int)dr_rng_below(&r, 3), .oc = 1 + (int)dr_rng_below(&r, 70),
+                          .kh = k, .kw = k, .sh = stride, .sw = stride, .groups = 1};
+        dr_conv_geom_resolve(&g, trial % 3 ? DR_PAD_SAME : DR_PAD_VALID);
+        dr_conv_geom pg = {.ih = g.oh, .iw = g.ow, .ic = g.oc, .oc = g.oc, .kh = 2, .kw = 2, .sh = 2, .sw = 2,
+                           .groups = 1};
+        dr_conv_geom_resolve(&pg, trial % 2 ? DR_PAD_VALID : DR_PAD_SAME);
+        if (!dr_direct_pool_suits(&g, &pg)) dr_conv_geom_resolve(&pg, DR_PAD_VALID); /* SAME on an odd size pads */
+        assert_true(dr_direct_pool_suits(&g, &pg));
+        assert_true(dr_direct_pool_backward_suits(&g));
+        const int n = 1 + trial % 3, K = dr_conv_k(&g), oc_pad = (g.oc + 15) / 16 * 16, P = g.oh * g.ow;
+        const int PP = pg.oh * pg.ow;
+        const size_t in_n = (size_t)n * g.ih * g.iw * g.ic, out_n = (size_t)n * P * g.oc, pn = (size_t)n * PP * g.oc;
+        float *in = malloc(sizeof(float) * in_n), *w = malloc(sizeof(float) * K * g.oc);
+        float *wt = malloc(sizeof(float) * K * oc_pad), *bias = malloc(sizeof(float) * g.oc);
+        float *out = malloc(sizeof(float) * out_n), *pooled = malloc(sizeof(float) * pn);
+        float *dpool = malloc(sizeof(float) * pn), *dw = malloc(sizeof(float) * K * g.oc);
+        float *db = malloc(sizeof(float) * g.oc);
+        int32_t *am = malloc(sizeof(int32_t) * pn);
+        for (size_t i = 0; i < in_n; i++) in[i] = (float)dr_rng_below(&r, 3);
+        for (int i = 0; i < K * g.oc; i++) w[i] = (float)dr_rng_below(&r, 3) - 1.0f;
+        for (int o = 0; o < g.oc; o++) bias[o] = (float)dr_rng_below(&r, 2);
+        dr_direct_weights(&g, w, wt);
+        dr_direct_conv_pool(&g, &pg, n, in, wt, bias, pooled, am);
+        dr_direct_conv(&g, n, in, wt, bias, out);
+        int ties = 0;
+        for (int s = 0; s < n; s++)
+            for (int p = 0; p < PP; p++)
+                for (int o = 0; o < g.oc; o++) {
+                    const size_t at = ((size_t)s * PP + p) * g.oc + o;
+                    const int y = 2 * (p / pg.ow), x = 2 * (p % pg.ow);
+                    int32_t best = (y * g.ow + x) * g.oc + o;
+                    for (int q = 1; q < 4; q++) {
+                        const int32_t c = ((y + q / 2) * g.ow + x + q % 2) * g.oc + o;
+                        ties += out[(size_t)s * P * g.oc + c] == out[(size_t)s * P * g.oc + best];
+                        if (out[(size_t)s * P * g.oc + c] > out[(size_t)s * P * g.oc + best]) best = c;
+                    }
+                    assert_int_equal(am[at], best);
+                    assert_true(pooled[at] == out[(size_t)s * P * g.oc + best]);
+                }
+        assert_true(ties > 0);
+        /* backward: the dense gradient is dpool at the winners, zero elsewhere */
+        tu_fill(dpool, pn, -1, 1, 20 + (uint64_t)trial);
+        float *dense = calloc(out_n, sizeof(float));
+        for (int s = 0; s < n; s++)
+            for (int p = 0; p < PP; p++)
+                for (int o = 0; o < g.oc; o++) {
+                    const size_t at = ((size_t)s * PP + p) * g.oc + o;
+                    dense[(size_t)s * P * g.oc + am[at]] = dpool[at];
+                }
+        double *rout = calloc(out_n, 8), *rdin = calloc(in_n, 8), *rdw = calloc((size_t)K * g.oc, 8);
+        double *rdb = calloc((size_t)g.oc, 8);
+        tu_conv_reference(&g, n, in, w, dense, rout, rdin, rdw, NULL);
+        for (size_t i = 0; i < out_n; i++) rdb[i % g.oc] += dense[i];
+        for (int i = 0; i < K * g.oc; i++) rdw[i] += dw[i] = 0.25f * (float)(i % 5); /* dw and db are added to */
+        for (int o = 0; o < g.oc; o++) rdb[o] += db[o] = -0.5f;
+        float *scratch = malloc(sizeof(float) * dr_direct_pool_backward_weight_scratch(&g, n));
+        dr_direct_pool_backward_weight(&g, &pg, n, dpool, am, in, dw, db, scratch);
+        check_close("pooled backward_weight", dw, rdw, (size_t)K * g.oc);
+        check_close("pooled bias gradient", db, rdb, (size_t)g.oc);
+        free(in), free(w), free(wt), free(bias), free(out), free(pooled), free(dpool), free(dw), free(db), free(am);
+        free(dense), free(rout), free(rdin), free(rdw), free(rdb), free(scratch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_products_match_direct_loops),
         cmocka_unit_test(test_same_padding_follows_tensorflow),
+        cmocka_unit_test(test_conv_pool_pass_matches_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

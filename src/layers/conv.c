@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../kernels/direct_conv.h"
 #include "../model/net.h"
 #include "layer.h"
 #include "linear.h"
@@ -112,12 +113,49 @@ static const dr_products *products(dr_layer *l, dr_net *net, dr_qinfo *q)
     return net->bit_kernels ? &dr_products_bit : c->products;
 }
 
+/* Whether this pass computes the max-pool after the conv as well: a float
+ * layer on the direct path whose input needs no gradient (the first layer)
+ * and whose output gradient is not quantized. */
+static int computes_pool(dr_layer *l, dr_net *net)
+{
+    dr_linear *c = l->priv;
+    const dr_conv_geom *g = &c->g;
+    return c->pool && l->wbits >= DR_FLOAT_BITS && l->gbits >= DR_FLOAT_BITS && !dr_net_input_grad(net, l, 0) &&
+           !dr_conv_is_identity(g) && dr_direct_suits(g) && dr_direct_pool_suits(g, dr_pool_geom(c->pool)) &&
+           dr_direct_pool_backward_suits(g);
+}
+
+void dr_conv_pair_pool(dr_layer *l, dr_layer *pool)
+{
+    dr_linear *c = l->priv;
+    if (c->pool) dr_maxpool_fuse(c->pool, 0);
+    c->pool = pool;
+    c->pooled = 0;
+}
+
+const float *dr_linear_output_grad(dr_layer *l, int n)
+{
+    dr_linear *c = l->priv;
+    if (c->pooled) dr_maxpool_input_grad(c->pool, n, l->dout);
+    return l->dout;
+}
+
 static void linear_forward(dr_layer *l, dr_net *net, int n)
 {
     dr_linear *c = l->priv;
     const float *in = dr_net_input(net, l, 0);
     const float *w = layer_weights(l);
     c->pass++; /* a new pass: its backward products may reuse this forward's packing */
+    c->pooled = computes_pool(l, net);
+    if (c->pool) c->pool_argmax = dr_maxpool_fuse(c->pool, c->pooled);
+    if (c->pooled) {
+        const dr_conv_geom *g = &c->g;
+        float *wt = dr_workspace_get(&net->ws, (size_t)dr_conv_k(g) * ((g->oc + 15) / 16 * 16));
+        dr_direct_weights(g, w, wt);
+        dr_direct_conv_pool(g, dr_pool_geom(c->pool), n, in, wt, c->bias ? l->params[1].value : NULL, c->pool->out,
+                            c->pool_argmax);
+        return;
+    }
     dr_qinfo q;
     products(l, net, &q)->forward(&c->g, n, in, w, c->bias ? l->params[1].value : NULL, l->out, &net->ws, &q);
 }
@@ -129,6 +167,13 @@ static void linear_backward(dr_layer *l, dr_net *net, int n)
     float *din = dr_net_input_grad(net, l, 0);
     dr_param *w = &l->params[0];
     const size_t out_per = dr_shape_size(l->out_shape);
+    if (c->pooled) { /* the gradient arrives at the pooled outputs */
+        const dr_conv_geom *g = &c->g;
+        float *scratch = dr_workspace_get(&net->ws, dr_direct_pool_backward_weight_scratch(g, n));
+        dr_direct_pool_backward_weight(g, dr_pool_geom(c->pool), n, c->pool->dout, c->pool_argmax, in, w->grad,
+                                       c->bias ? l->params[1].grad : NULL, scratch);
+        return;
+    }
     /* Gradient quantizer on the layer's output: both products consume f_g(dY). */
     const float *dout = l->dout;
     if (l->gbits < DR_FLOAT_BITS) {

@@ -96,6 +96,20 @@ int dr_act_effective(const dr_layer *l, const dr_net *net);
 float dr_bn_eps(const dr_layer *l);
 struct dr_conv_geom_s;
 const struct dr_conv_geom_s *dr_pool_geom(const dr_layer *l);
+/* A conv layer that computes the max-pool after it (dr_direct_conv_pool)
+ * marks it so for this pass (on = 1: its forward and backward then do
+ * nothing) and writes the returned argmax array in the layer's format. */
+int32_t *dr_maxpool_fuse(dr_layer *l, int on);
+/* din = the gradient of a max-pool's input for n samples (its dout at each
+ * window's max, zero elsewhere): a fused producer's dense output gradient. */
+void dr_maxpool_input_grad(const dr_layer *l, int n, float *din);
+
+/* Conv layer l computes the max-pool that alone reads its output when its
+ * products allow (pool NULL: never, e.g. when its output must be kept). */
+void dr_conv_pair_pool(dr_layer *l, dr_layer *pool);
+/* The gradient of a conv/fc layer's output for n samples, made dense first
+ * when the layer computed its max-pool itself. */
+const float *dr_linear_output_grad(dr_layer *l, int n);
 
 /* Finds the ops table for a model-file keyword, NULL when unknown. */
 const dr_layer_ops *dr_layer_ops_find(const char *type);

@@ -5,6 +5,8 @@
 #include "../kernels/products.h"
 #include "../quant/quantize.h"
 
+typedef struct dr_layer dr_layer;
+
 typedef struct {
     int filters, bias, pad_mode, is_fc;
     float l2;
@@ -18,6 +20,12 @@ typedef struct {
     dr_wq_state wst;
     dr_bitbuf *bits; /* scratch of the bit products */
     uint64_t pass;   /* forward passes so far: keys the bit products' shared packing */
+    /* The max-pool that alone reads this conv's output (planned by the net;
+     * NULL: none, or the output must be kept), and whether this pass
+     * computed it too (a float first layer): out and dout are then unused. */
+    dr_layer *pool;
+    int pooled;
+    int32_t *pool_argmax;
 } dr_linear;
 
 #endif

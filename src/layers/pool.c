@@ -13,6 +13,7 @@ typedef struct {
     int pad_mode;
     dr_conv_geom g;  /* window geometry (kh, kw, strides, padding) */
     int32_t *argmax; /* input offset (within the sample) of each output's max */
+    int by_producer; /* this pass, the conv before it computed out and argmax */
 } pool_priv;
 
 static const char *const pad_names[] = {"valid", "same", NULL};
@@ -70,6 +71,7 @@ static void maxpool_2x2(const pool_priv *p, const float *in, float *out, int32_t
 static void maxpool_forward(dr_layer *l, dr_net *net, int n)
 {
     pool_priv *p = l->priv;
+    if (p->by_producer) return;
     const dr_conv_geom *g = &p->g;
     const float *in = dr_net_input(net, l, 0);
     const size_t in_size = dr_shape_size(l->in_shape);
@@ -112,13 +114,11 @@ static void maxpool_forward(dr_layer *l, dr_net *net, int n)
     }
 }
 
-static void maxpool_backward(dr_layer *l, dr_net *net, int n)
+/* din (n samples of the input) += or, when store, = the gradient scattered to each window's max. */
+static void scatter(const dr_layer *l, int n, float *din, int store)
 {
-    pool_priv *p = l->priv;
-    float *din = dr_net_input_grad(net, l, 0);
-    if (!din) return;
+    const pool_priv *p = l->priv;
     const size_t in_size = dr_shape_size(l->in_shape), out_size = dr_shape_size(l->out_shape);
-    const int store = dr_grad_store(net, l, 0);
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) { /* per sample: no two threads touch one input */
         float *d = din + (size_t)s * in_size;
@@ -129,6 +129,23 @@ static void maxpool_backward(dr_layer *l, dr_net *net, int n)
         }
     }
 }
+
+static void maxpool_backward(dr_layer *l, dr_net *net, int n)
+{
+    float *din = dr_net_input_grad(net, l, 0);
+    /* computed by its producer: the producer reads dout and argmax */
+    if (!din || ((pool_priv *)l->priv)->by_producer) return;
+    scatter(l, n, din, dr_grad_store(net, l, 0));
+}
+
+int32_t *dr_maxpool_fuse(dr_layer *l, int on)
+{
+    pool_priv *p = l->priv;
+    p->by_producer = on;
+    return p->argmax;
+}
+
+void dr_maxpool_input_grad(const dr_layer *l, int n, float *din) { scatter(l, n, din, 1); }
 
 static void maxpool_destroy(dr_layer *l)
 {

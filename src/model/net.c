@@ -181,8 +181,9 @@ static char *next_line(const char **p, int *lineno, char *buf, size_t cap, int *
 }
 
 /* A layer that alone reads a tensor and can store its gradient does so: that
- * gradient needs no zeroing and no read-modify-write. */
-static void plan_gradient_stores(dr_net *net)
+ * gradient needs no zeroing and no read-modify-write. A conv layer whose
+ * output only a max-pool reads may compute that pool itself. */
+static void plan_readers(dr_net *net)
 {
     int *readers = dr_xcalloc((size_t)net->n_layers, sizeof *readers);
     for (int j = 0; j < net->n_layers; j++)
@@ -195,6 +196,9 @@ static void plan_gradient_stores(dr_net *net)
             l->grad_store[k] = src >= 0 && readers[src] == 1 && l->ops->stores_input_grad;
             if (l->grad_store[k]) net->layers[src].dout_stored = 1;
         }
+        const int src = l->in[0];
+        if (l->ops == &dr_maxpool_ops && src >= 0 && readers[src] == 1 && net->layers[src].ops == &dr_conv_ops)
+            dr_conv_pair_pool(&net->layers[src], l);
     }
     free(readers);
 }
@@ -253,7 +257,7 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
             dr_fail("%s:%d: softmax may only be the last layer", path, net->layers[i].line);
             goto fail;
         }
-    plan_gradient_stores(net);
+    plan_readers(net);
     return net;
 fail:
     dr_net_free(net);
@@ -348,6 +352,11 @@ void dr_net_backward(dr_net *net, int n)
 const float *dr_net_logits(dr_net *net) { return dr_net_input(net, &net->layers[net->n_layers - 1], 0); }
 
 float *dr_net_logits_grad(dr_net *net) { return dr_net_input_grad(net, &net->layers[net->n_layers - 1], 0); }
+
+void dr_net_keep_output(dr_net *net, int i)
+{
+    if (net->layers[i].ops == &dr_conv_ops) dr_conv_pair_pool(&net->layers[i], NULL);
+}
 
 const float *dr_net_output(const dr_net *net) { return net->layers[net->n_layers - 1].out; }
 

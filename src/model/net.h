@@ -60,6 +60,10 @@ static inline int dr_grad_store(const dr_net *net, const dr_layer *l, int k)
 const float *dr_net_logits(dr_net *net);
 float *dr_net_logits_grad(dr_net *net);
 
+/* Layer i's output and output gradient are read from outside the network
+ * (a hint loss): the layer keeps them (no fused max-pool). */
+void dr_net_keep_output(dr_net *net, int i);
+
 /* The network's output (class probabilities of the last layer), n x classes. */
 const float *dr_net_output(const dr_net *net);
 int dr_net_classes(const dr_net *net);

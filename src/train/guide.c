@@ -45,6 +45,8 @@ int dr_guide_setup(dr_guide *g, dr_net *low, dr_net *partner, float T, float w_l
         if (s.h != t.h || s.w != t.w || s.c != t.c)
             return dr_fail("--hint %s: layer '%s' gives %dx%dx%d, the guide's '%s' %dx%dx%d", hint, a,
                            s.h, s.w, s.c, b, t.h, t.w, t.c);
+        dr_net_keep_output(low, g->hint_low);
+        dr_net_keep_output(partner, g->hint_full);
     }
     g->net = partner; /* owned from here on */
     return 0;

@@ -56,7 +56,7 @@ int dr_histograms_write(dr_net *net, int n, const char *dir, int epoch)
         hist hw, ha, hg;
         fill(&hw, w, l->params[0].size);
         fill(&ha, dr_net_input(net, l, 0), (size_t)n * dr_shape_size(l->in_shape));
-        fill(&hg, l->dout, (size_t)n * dr_shape_size(l->out_shape));
+        fill(&hg, dr_linear_output_grad(l, n), (size_t)n * dr_shape_size(l->out_shape));
         const dr_layer *act = dr_net_input_act(net, l);
         fprintf(f, "%s  {\"layer\": \"%s\", \"bits\": [%d, %d, %d],\n", first ? "" : ",\n", l->name,
                 l->wbits, act ? act->abits : 32, l->gbits);

@@ -1,0 +1,47 @@
+/* What the direct convolutions (direct_conv.c, direct_conv_pool.c) share:
+ * vector types, the pixel tile and how a pixel's input window is found. */
+#ifndef DR_DIRECT_CONV_IMPL_H
+#define DR_DIRECT_CONV_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "direct_conv.h"
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
+
+#define PIX 8
+
+/* Points src[ky] at the kh input rows of output pixel (s, oy, ox): into the
+ * input where the window lies inside it, else into edge[] gathered with
+ * zeros for padding (and for a pixel past the batch, valid = 0). */
+static inline void window_rows(const dr_conv_geom *g, const float *in, int s, int oy, int ox, int valid,
+                               const float **src, float *edge)
+{
+    const int span = g->kw * g->ic;
+    for (int ky = 0; ky < g->kh; ky++) {
+        const int y = oy * g->sh - g->pad_top + ky, x0 = ox * g->sw - g->pad_left;
+        if (valid && y >= 0 && y < g->ih && x0 >= 0 && x0 + g->kw <= g->iw) {
+            src[ky] = in + (((size_t)s * g->ih + y) * g->iw + x0) * g->ic;
+            continue;
+        }
+        float *dst = edge + ky * span;
+        for (int kx = 0; kx < g->kw; kx++)
+            for (int c = 0; c < g->ic; c++) {
+                const int x = x0 + kx;
+                const int inside = valid && y >= 0 && y < g->ih && x >= 0 && x < g->iw;
+                dst[kx * g->ic + c] = inside ? in[(((size_t)s * g->ih + y) * g->iw + x) * g->ic + c] : 0;
+            }
+        src[ky] = dst;
+    }
+}
+
+/* The biases of channel block b (zeros past oc). */
+static inline void bias_block(const float *bias, int b, int oc, float *b0)
+{
+    for (int o = 0; o < 16; o++) b0[o] = bias && b * 16 + o < oc ? bias[b * 16 + o] : 0.0f;
+}
+
+#endif

@@ -1,0 +1,304 @@
+/* A first layer's direct convolution fused with the 2x2 max-pool after it.
+ *
+ * Forward: two pooling windows (2 conv rows x 4 conv columns = PIX pixels)
+ * at a time, the same sums as dr_direct_conv, then only the pooled values
+ * leave the registers: as activated, quantized codes for the inference
+ * engine, or as floats with the winning pixel of each window for training.
+ *
+ * Backward-weight: only a window's winning pixel receives a gradient, so the
+ * weight gradient is a sum over pooled outputs, a quarter of the conv's
+ * pixels: dw[o][k] += sum_{s,p} dpool[s][p][o] x window(s, winner(p, o))[k].
+ * One output channel at a time keeps its kh kernel rows in vector registers
+ * while the pooled outputs stream past (a row of kw ic floats is one masked
+ * read away from the sample's NHWC input). Each sample's sums are made on
+ * their own and the samples added in order, as in dr_direct_backward_weight. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "direct_conv.h"
+#include "direct_conv_impl.h"
+
+int dr_direct_pool_suits(const dr_conv_geom *g, const dr_conv_geom *pool)
+{
+    return pool->kh == 2 && pool->kw == 2 && pool->sh == 2 && pool->sw == 2 && pool->pad_top == 0 &&
+           pool->pad_left == 0 && 2 * pool->oh <= g->oh && 2 * pool->ow <= g->ow && g->oc <= DR_DIRECT_MAX_OC;
+}
+
+/* Codes of 16 pooled values: rint(levels min(1, act(m))), ties to even as
+ * dr_rint rounds; the product goes through memory first so that no
+ * multiply-add contraction can change the rounding. */
+static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
+{
+    const v16 zero = {0}, one = zero + 1.0f;
+    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & (m > zero));
+    v = (v16)(((v16i)v & (v < one)) | ((v16i)one & ~(v < one)));
+    v16 p = v * levels;
+    __asm__("" : "+m"(p));
+    p = (p + 12582912.0f) - 12582912.0f;
+    const v16i q = __builtin_convertvector(p, v16i);
+    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
+}
+
+/* Points src[j] at the windows of the tile's PIX pixels: pooled row py,
+ * pooled columns px and px + 1 (when `two`; else window 0 repeated). */
+static inline void tile_windows(const dr_conv_geom *g, const float *in, const size_t off[PIX], int s, int py, int px,
+                                int two, const float *src[PIX][DR_DIRECT_MAX_KH], float edge[PIX][DR_DIRECT_MAX_K])
+{
+    const int y0 = 2 * py * g->sh - g->pad_top, x0 = 2 * px * g->sw - g->pad_left;
+    if (two && y0 >= 0 && x0 >= 0 && y0 + g->sh + g->kh <= g->ih && x0 + 3 * g->sw + g->kw <= g->iw) {
+        /* every window inside the input: plain offsets from the tile's corner */
+        const float *corner = in + (((size_t)s * g->ih + y0) * g->iw + x0) * g->ic;
+        for (int j = 0; j < PIX; j++)
+            for (int ky = 0; ky < g->kh; ky++) src[j][ky] = corner + off[j] + (size_t)ky * g->iw * g->ic;
+        return;
+    }
+    for (int j = 0; j < PIX; j++) {
+        const int col = j % 4 < 2 || two ? 2 * px + j % 4 : 2 * px + j % 2;
+        window_rows(g, in, s, 2 * py + j / 4, col, 1, src[j], edge[j]);
+    }
+}
+
+/* The sums of NB blocks of 16 channels for the tile's PIX pixels, handed to
+ * EPILOGUE(a, b, blk) for each block b (channel block blk). */
+#define POOL_TILE(NB, EPILOGUE)                                                                         \
+    do {                                                                                                \
+        v16 a[PIX][NB];                                                                                 \
+        for (int b = 0; b < NB; b++) {                                                                  \
+            v16 b0;                                                                                     \
+            bias_block(bias, b0blk + b, oc, (float *)&b0);                                              \
+            for (int j = 0; j < PIX; j++) a[j][b] = b0;                                                 \
+        }                                                                                               \
+        const float *w = wt + b0blk * 16;                                                               \
+        for (int ky = 0; ky < g->kh; ky++)                                                              \
+            for (int t = 0; t < span; t++, w += oc_pad) {                                               \
+                const v16u *wk = (const v16u *)w;                                                       \
+                for (int j = 0; j < PIX; j++) {                                                         \
+                    const float x = src[j][ky][t];                                                      \
+                    for (int b = 0; b < NB; b++) a[j][b] += x * wk[b];                                  \
+                }                                                                                       \
+            }                                                                                           \
+        for (int b = 0; b < NB; b++) EPILOGUE(a, b, b0blk + b);                                         \
+    } while (0)
+
+/* Window h of the tile is pixels 2h, 2h+1 (top row), 2h+4, 2h+5 (bottom). */
+#define CODES_EPILOGUE(a, b, blk)                                                                       \
+    for (int h = 0; h < 2; h++) {                                                                       \
+        const int j = 2 * h;                                                                            \
+        v16 m = a[j][b];                                                                                \
+        v16i c;                                                                                         \
+        c = a[j + 1][b] > m; m = (v16)(((v16i)a[j + 1][b] & c) | ((v16i)m & ~c));                       \
+        c = a[j + 4][b] > m; m = (v16)(((v16i)a[j + 4][b] & c) | ((v16i)m & ~c));                       \
+        c = a[j + 5][b] > m; m = (v16)(((v16i)a[j + 5][b] & c) | ((v16i)m & ~c));                       \
+        act_codes16(m, cabs, levels, tc[h] + (blk) * 16);                                               \
+    }
+/* The four sums of each window, for pool_windows. */
+#define SUMS_EPILOGUE(a, b, blk)                                                                        \
+    for (int h = 0; h < 2; h++)                                                                         \
+        for (int i = 0; i < 4; i++) memcpy(four[h][i] + (blk) * 16, &a[2 * h + i % 2 + i / 2 * 4][b], sizeof(v16));
+
+/* One window's maximum and the offset of its winner as the max-pool layer
+ * finds them: pixels scanned in order, the first one wins ties. */
+static inline void pool_window(float four[4][DR_DIRECT_MAX_OC + 16], int oc, int32_t base, int32_t row, float *out,
+                               int32_t *argmax)
+{
+    const int32_t at[4] = {base, base + oc, base + row, base + row + oc};
+    for (int o = 0; o < oc; o++) {
+        float m = four[0][o];
+        int32_t a = at[0] + o;
+        if (four[1][o] > m) m = four[1][o], a = at[1] + o;
+        if (four[2][o] > m) m = four[2][o], a = at[2] + o;
+        if (four[3][o] > m) m = four[3][o], a = at[3] + o;
+        out[o] = m;
+        argmax[o] = a;
+    }
+}
+
+/* The tiles: pooled row py, column pairs; TILE_LOOP(STORE) runs the blocks of
+ * one tile with STORE. */
+#define TILE_SETUP                                                                                      \
+    const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;         \
+    const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;                                       \
+    size_t off[PIX]; /* pixel j of a tile: its window's offset from the tile's corner */               \
+    for (int j = 0; j < PIX; j++) off[j] = ((size_t)(j / 4) * g->sh * g->iw + (size_t)(j % 4) * g->sw) * g->ic
+#define TILE_BEGIN                                                                                      \
+    const int s = tile / (ph * pairs), py = tile / pairs % ph, px = tile % pairs * 2;                   \
+    const int two = px + 1 < pw; /* the second window exists */                                         \
+    const float *src[PIX][DR_DIRECT_MAX_KH];                                                            \
+    float edge[PIX][DR_DIRECT_MAX_K];                                                                   \
+    tile_windows(g, in, off, s, py, px, two, src, edge)
+#define TILE_BLOCKS(STORE)                                                                              \
+    do {                                                                                                \
+        int b0blk = 0;                                                                                  \
+        for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                        \
+        for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                                \
+    } while (0)
+
+DR_SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+                                              const float *wt, const float *bias, int cabs, float levels,
+                                              uint8_t *codes)
+{
+    TILE_SETUP;
+#pragma omp parallel for schedule(dynamic, 64) /* a core slowed by other work takes fewer tiles */
+    for (int tile = 0; tile < n * ph * pairs; tile++) {
+        TILE_BEGIN;
+        uint8_t tc[2][DR_DIRECT_MAX_OC + 16]; /* the tile's codes */
+        TILE_BLOCKS(CODES_EPILOGUE);
+        for (int h = 0; h < 1 + two; h++) memcpy(codes + (((size_t)s * ph + py) * pw + px + h) * oc, tc[h], (size_t)oc);
+    }
+}
+
+DR_SIMD_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+                                        const float *wt, const float *bias, float *out, int32_t *argmax)
+{
+    TILE_SETUP;
+    const int32_t row = g->ow * oc; /* one conv row of the sample's output */
+#pragma omp parallel for schedule(dynamic, 64)
+    for (int tile = 0; tile < n * ph * pairs; tile++) {
+        TILE_BEGIN;
+        float four[2][4][DR_DIRECT_MAX_OC + 16]; /* per window: top left, top right, bottom left, bottom right */
+        TILE_BLOCKS(SUMS_EPILOGUE);
+        for (int h = 0; h < 1 + two; h++) {
+            const size_t r = (((size_t)s * ph + py) * pw + px + h) * oc;
+            const int32_t base = (2 * py * g->ow + 2 * (px + h)) * oc;
+            pool_window(four[h], oc, base, row, out + r, argmax + r);
+        }
+    }
+}
+
+/* ---- backward-weight over the pooled outputs -------------------------------- */
+
+#define MAXV 16 /* vector accumulators: kh kernel rows of L vectors each */
+
+static inline int row_vectors(const dr_conv_geom *g) { return (g->kw * g->ic + 15) / 16; }
+
+/* The frame a sample's windows are read from: the input itself when no
+ * window reaches past it, else a zero-padded copy; `slack` floats after its
+ * end may be read (vectors past a row's last window). */
+typedef struct {
+    int direct, fh, fw, slack;
+} frame_geom;
+
+static frame_geom frame_of(const dr_conv_geom *g)
+{
+    frame_geom f = {0};
+    const int fh = (g->oh - 1) * g->sh + g->kh, fw = (g->ow - 1) * g->sw + g->kw;
+    f.direct = !g->pad_top && !g->pad_left && fh <= g->ih && fw <= g->iw;
+    f.fh = f.direct ? g->ih : fh;
+    f.fw = f.direct ? g->iw : fw;
+    f.slack = 16 * row_vectors(g);
+    return f;
+}
+
+int dr_direct_pool_backward_suits(const dr_conv_geom *g) { return g->kh * row_vectors(g) <= MAXV; }
+
+size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, int n)
+{
+    const frame_geom f = frame_of(g);
+    const size_t K = (size_t)dr_conv_k(g);
+    return (size_t)n * g->oc * (K + 1) + (size_t)omp_get_max_threads() * ((size_t)f.fh * f.fw * g->ic + f.slack);
+}
+
+/* Sample s's frame: a pointer into the input, or `buf` filled. */
+static const float *sample_frame(const dr_conv_geom *g, const frame_geom *f, const float *in, int s, int n, float *buf)
+{
+    const size_t size = (size_t)g->ih * g->iw * g->ic;
+    const float *x = in + (size_t)s * size;
+    if (f->direct) {
+        /* the last vector of the last window may run past the sample: only
+         * the batch's last sample needs a copy with room after it */
+        if (s < n - 1) return x;
+        memcpy(buf, x, size * sizeof(float));
+        memset(buf + size, 0, (size_t)f->slack * sizeof(float));
+        return buf;
+    }
+    for (int y = 0; y < f->fh; y++)
+        for (int xx = 0; xx < f->fw; xx++) {
+            const int iy = y - g->pad_top, ix = xx - g->pad_left;
+            float *d = buf + ((size_t)y * f->fw + xx) * g->ic;
+            if (iy >= 0 && iy < g->ih && ix >= 0 && ix < g->iw)
+                memcpy(d, x + ((size_t)iy * g->iw + ix) * g->ic, sizeof(float) * g->ic);
+            else
+                memset(d, 0, sizeof(float) * g->ic);
+        }
+    memset(buf + (size_t)f->fh * f->fw * g->ic, 0, (size_t)f->slack * sizeof(float));
+    return buf;
+}
+
+/* One sample: part[o][K + 1] = the weight gradient sums of channel o and,
+ * last, its bias gradient. V = kh L accumulators, known at compile time in
+ * each instance so that they stay in registers. */
+__attribute__((always_inline)) static inline void sample_sums(const dr_conv_geom *g, const dr_conv_geom *pool,
+                                                              const int V, const float *frame, int fw,
+                                                              const float *dp, const int32_t *am, const int32_t *base,
+                                                              const int32_t *woff, float *part)
+{
+    const int oc = g->oc, PP = pool->oh * pool->ow, L = row_vectors(g), span = g->kw * g->ic, K = dr_conv_k(g);
+    const int32_t row = g->ow * oc, rowstep = g->sh * fw * g->ic, colstep = g->sw * g->ic;
+    const size_t fwic = (size_t)fw * g->ic;
+    for (int o = 0; o < oc; o++) {
+        v16 acc[MAXV] = {{0}};
+        float bsum = 0;
+        for (int p = 0; p < PP; p++) {
+            const float gv = dp[(size_t)p * oc + o];
+            const int32_t d = am[(size_t)p * oc + o] - base[p] - o; /* 0, oc, row or row + oc */
+            const int dy = d >= row, dx = d != (dy ? row : 0);
+            const float *w0 = frame + woff[p] + dy * rowstep + dx * colstep;
+            for (int v = 0; v < V; v++) acc[v] += gv * *(const v16u *)(w0 + (size_t)(v / L) * fwic + (size_t)(v % L) * 16);
+            bsum += gv;
+        }
+        float *po = part + (size_t)o * (K + 1);
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int t = 0; t < span; t++) po[ky * span + t] = acc[ky * L + t / 16][t % 16];
+        po[K] = bsum;
+    }
+}
+
+DR_SIMD_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const dr_conv_geom *pool, int n,
+                                                   const float *dpool, const int32_t *argmax, const float *in,
+                                                   float *dw, float *db, float *scratch)
+{
+    const int oc = g->oc, K = dr_conv_k(g), PP = pool->oh * pool->ow, V = g->kh * row_vectors(g);
+    const frame_geom f = frame_of(g);
+    const size_t fsize = (size_t)f.fh * f.fw * g->ic + f.slack;
+    float *part = scratch, *frames = scratch + (size_t)n * oc * (K + 1);
+    /* per pooled output p: its window's top-left conv pixel, as an offset in
+     * the sample's conv output (base) and of its input window in the frame */
+    int32_t *base = dr_xmalloc(sizeof(int32_t) * 2 * (size_t)PP), *woff = base + PP;
+    for (int p = 0; p < PP; p++) {
+        const int y = 2 * (p / pool->ow), x = 2 * (p % pool->ow);
+        base[p] = (y * g->ow + x) * oc;
+        woff[p] = (y * g->sh * f.fw + x * g->sw) * g->ic;
+    }
+#pragma omp parallel
+    {
+        float *buf = frames + (size_t)omp_get_thread_num() * fsize;
+#pragma omp for schedule(dynamic)
+        for (int s = 0; s < n; s++) {
+            const float *frame = sample_frame(g, &f, in, s, n, buf);
+            const float *dp = dpool + (size_t)s * PP * oc;
+            const int32_t *am = argmax + (size_t)s * PP * oc;
+            float *ps = part + (size_t)s * oc * (K + 1);
+            switch (V) { /* one instance per accumulator count */
+#define CASE(v) \
+    case v: sample_sums(g, pool, v, frame, f.fw, dp, am, base, woff, ps); break;
+                CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+                CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+#undef CASE
+            }
+        }
+    }
+    free(base);
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < oc; o++)
+        for (int k = 0; k <= K; k++) {
+            float acc = 0;
+            for (int s = 0; s < n; s++) acc += part[((size_t)s * oc + o) * (K + 1) + k];
+            if (k < K)
+                dw[(size_t)o * K + k] += acc;
+            else if (db)
+                db[o] += acc;
+        }
+}
