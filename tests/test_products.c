@@ -154,7 +154,7 @@ static void test_conv_pool_pass_matches_steps(void **state)
         for (size_t i = 0; i < out_n; i++) rdb[i % g.oc] += dense[i];
         for (int i = 0; i < K * g.oc; i++) rdw[i] += dw[i] = 0.25f * (float)(i % 5); /* dw and db are added to */
         for (int o = 0; o < g.oc; o++) rdb[o] += db[o] = -0.5f;
-        float *scratch = malloc(sizeof(float) * dr_direct_pool_backward_weight_scratch(&g, n));
+        float *scratch = malloc(sizeof(float) * dr_direct_pool_backward_weight_scratch(&g, &pg, n));
         dr_direct_pool_backward_weight(&g, &pg, n, dpool, am, in, dw, db, scratch);
         check_close("pooled backward_weight", dw, rdw, (size_t)K * g.oc);
         check_close("pooled bias gradient", db, rdb, (size_t)g.oc);

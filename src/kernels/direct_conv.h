@@ -43,15 +43,15 @@ void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, 
  * offset in its sample's conv output ((y ow + x) oc + o), as the layer keeps it. */
 void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in, const float *wt,
                          const float *bias, float *out, int32_t *argmax);
-/* Whether dr_direct_pool_backward_weight handles g (kh rows of kw ic floats
- * in at most 16 vectors of 16). */
+/* Whether dr_direct_pool_backward_weight handles g (kh rows of kw ic floats,
+ * at most 4 vectors of 16 each and 16 in all); it must. */
 int dr_direct_pool_backward_suits(const dr_conv_geom *g);
 /* Weight and bias gradients of the fused conv + max-pool from the pooled
  * gradient dpool and dr_direct_conv_pool's argmax: dw[oc][K] and db[oc] (db
  * may be NULL) += the sums the conv's dense output gradient would give, which
  * is dpool at each window's winner and zero elsewhere. Samples are summed on
  * their own and added in order (scratch: dr_direct_pool_backward_weight_scratch floats). */
-size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, int n);
+size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, const dr_conv_geom *pool, int n);
 void dr_direct_pool_backward_weight(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *dpool,
                                     const int32_t *argmax, const float *in, float *dw, float *db, float *scratch);
 

@@ -172,6 +172,8 @@ DR_SIMD_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geo
 
 #define MAXV 16 /* vector accumulators: kh kernel rows of L vectors each */
 
+#define K_OF(g) ((size_t)dr_conv_k(g))
+
 static inline int row_vectors(const dr_conv_geom *g) { return (g->kw * g->ic + 15) / 16; }
 
 /* The frame a sample's windows are read from: the input itself when no
@@ -192,13 +194,23 @@ static frame_geom frame_of(const dr_conv_geom *g)
     return f;
 }
 
-int dr_direct_pool_backward_suits(const dr_conv_geom *g) { return g->kh * row_vectors(g) <= MAXV; }
+int dr_direct_pool_backward_suits(const dr_conv_geom *g)
+{
+    const int L = row_vectors(g);
+    return L <= 4 && g->kh * L <= MAXV; /* the instances below */
+}
 
-size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, int n)
+/* Per thread: the frame and, per channel, the pooled gradients and their
+ * windows' offsets in the frame. */
+static size_t thread_floats(const dr_conv_geom *g, const dr_conv_geom *pool)
 {
     const frame_geom f = frame_of(g);
-    const size_t K = (size_t)dr_conv_k(g);
-    return (size_t)n * g->oc * (K + 1) + (size_t)omp_get_max_threads() * ((size_t)f.fh * f.fw * g->ic + f.slack);
+    return (size_t)f.fh * f.fw * g->ic + f.slack + 2 * (size_t)g->oc * pool->oh * pool->ow;
+}
+
+size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, const dr_conv_geom *pool, int n)
+{
+    return (size_t)n * g->oc * (K_OF(g) + 1) + (size_t)omp_get_max_threads() * thread_floats(g, pool);
 }
 
 /* Sample s's frame: a pointer into the input, or `buf` filled. */
@@ -227,30 +239,59 @@ static const float *sample_frame(const dr_conv_geom *g, const frame_geom *f, con
     return buf;
 }
 
-/* One sample: part[o][K + 1] = the weight gradient sums of channel o and,
- * last, its bias gradient. V = kh L accumulators, known at compile time in
- * each instance so that they stay in registers. */
-__attribute__((always_inline)) static inline void sample_sums(const dr_conv_geom *g, const dr_conv_geom *pool,
-                                                              const int V, const float *frame, int fw,
-                                                              const float *dp, const int32_t *am, const int32_t *base,
-                                                              const int32_t *woff, float *part)
+/* One sample's pooled gradient by channel: gt[o][p] = dpool[p][o] and
+ * wt[o][p] = where the window of p's winner for channel o starts in the frame. */
+static inline void by_channel(const dr_conv_geom *g, const dr_conv_geom *pool, int fw, const float *dp,
+                              const int32_t *am, const int32_t *base, const int32_t *woff, float *gt, int32_t *wt)
 {
-    const int oc = g->oc, PP = pool->oh * pool->ow, L = row_vectors(g), span = g->kw * g->ic, K = dr_conv_k(g);
+    const int oc = g->oc, PP = pool->oh * pool->ow;
     const int32_t row = g->ow * oc, rowstep = g->sh * fw * g->ic, colstep = g->sw * g->ic;
-    const size_t fwic = (size_t)fw * g->ic;
-    for (int o = 0; o < oc; o++) {
-        v16 acc[MAXV] = {{0}};
-        float bsum = 0;
-        for (int p = 0; p < PP; p++) {
-            const float gv = dp[(size_t)p * oc + o];
-            const int32_t d = am[(size_t)p * oc + o] - base[p] - o; /* 0, oc, row or row + oc */
-            const int dy = d >= row, dx = d != (dy ? row : 0);
-            const float *w0 = frame + woff[p] + dy * rowstep + dx * colstep;
-            for (int v = 0; v < V; v++) acc[v] += gv * *(const v16u *)(w0 + (size_t)(v / L) * fwic + (size_t)(v % L) * 16);
-            bsum += gv;
+    for (int p = 0; p < PP; p++)
+        for (int o = 0; o < oc; o++) {
+            const int32_t at = am[(size_t)p * oc + o] - base[p] - o; /* 0, oc, row or row + oc */
+            const int dy = at >= row, dx = at != (dy ? row : 0);
+            wt[(size_t)o * PP + p] = woff[p] + (dy ? rowstep : 0) + (dx ? colstep : 0);
+            gt[(size_t)o * PP + p] = dp[(size_t)p * oc + o];
         }
+}
+
+/* part[o][K + 1] = the weight gradient sums of channel o and, last, its bias
+ * gradient. KH kernel rows of L vectors, known at compile time in each
+ * instance so that the accumulators stay in registers; two sets of them
+ * (even and odd p) where they fit, to hide the multiply-add latency. */
+__attribute__((always_inline)) static inline void sample_sums(const dr_conv_geom *g, const dr_conv_geom *pool,
+                                                              const int KH, const int L, const float *frame, int fw,
+                                                              const float *gt, const int32_t *wt, float *part)
+{
+    enum { MAXV2 = 2 * MAXV };
+    const int oc = g->oc, PP = pool->oh * pool->ow, span = g->kw * g->ic, K = dr_conv_k(g);
+    const int V = KH * L, two = 2 * V <= 12; /* two sets fit the 32 vector registers with room */
+    const size_t fwic = (size_t)fw * g->ic;
+    for (int o = 0; o < oc; o++, gt += PP, wt += PP) {
+        v16 acc[MAXV2] = {{0}};
+        float bsum = 0;
+        int p = 0;
+        if (two)
+            for (; p + 1 < PP; p += 2) {
+                const float g0 = gt[p], g1 = gt[p + 1];
+                const float *r0 = frame + wt[p], *r1 = frame + wt[p + 1];
+                for (int ky = 0; ky < KH; ky++, r0 += fwic, r1 += fwic)
+                    for (int l = 0; l < L; l++) {
+                        acc[ky * L + l] += g0 * *(const v16u *)(r0 + 16 * l);
+                        acc[V + ky * L + l] += g1 * *(const v16u *)(r1 + 16 * l);
+                    }
+                bsum += g0 + g1;
+            }
+        for (; p < PP; p++) {
+            const float *r = frame + wt[p];
+            for (int ky = 0; ky < KH; ky++, r += fwic)
+                for (int l = 0; l < L; l++) acc[ky * L + l] += gt[p] * *(const v16u *)(r + 16 * l);
+            bsum += gt[p];
+        }
+        if (two)
+            for (int v = 0; v < V; v++) acc[v] += acc[V + v];
         float *po = part + (size_t)o * (K + 1);
-        for (int ky = 0; ky < g->kh; ky++)
+        for (int ky = 0; ky < KH; ky++)
             for (int t = 0; t < span; t++) po[ky * span + t] = acc[ky * L + t / 16][t % 16];
         po[K] = bsum;
     }
@@ -260,9 +301,9 @@ DR_SIMD_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const 
                                                    const float *dpool, const int32_t *argmax, const float *in,
                                                    float *dw, float *db, float *scratch)
 {
-    const int oc = g->oc, K = dr_conv_k(g), PP = pool->oh * pool->ow, V = g->kh * row_vectors(g);
+    const int oc = g->oc, K = dr_conv_k(g), PP = pool->oh * pool->ow, L = row_vectors(g);
     const frame_geom f = frame_of(g);
-    const size_t fsize = (size_t)f.fh * f.fw * g->ic + f.slack;
+    const size_t fsize = (size_t)f.fh * f.fw * g->ic + f.slack, per_thread = thread_floats(g, pool);
     float *part = scratch, *frames = scratch + (size_t)n * oc * (K + 1);
     /* per pooled output p: its window's top-left conv pixel, as an offset in
      * the sample's conv output (base) and of its input window in the frame */
@@ -274,18 +315,23 @@ DR_SIMD_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const 
     }
 #pragma omp parallel
     {
-        float *buf = frames + (size_t)omp_get_thread_num() * fsize;
+        float *buf = frames + (size_t)omp_get_thread_num() * per_thread, *gt = buf + fsize;
+        int32_t *wt = (int32_t *)(gt + (size_t)oc * PP);
 #pragma omp for schedule(dynamic)
         for (int s = 0; s < n; s++) {
             const float *frame = sample_frame(g, &f, in, s, n, buf);
             const float *dp = dpool + (size_t)s * PP * oc;
             const int32_t *am = argmax + (size_t)s * PP * oc;
             float *ps = part + (size_t)s * oc * (K + 1);
-            switch (V) { /* one instance per accumulator count */
-#define CASE(v) \
-    case v: sample_sums(g, pool, v, frame, f.fw, dp, am, base, woff, ps); break;
-                CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
-                CASE(9) CASE(10) CASE(11) CASE(12) CASE(13) CASE(14) CASE(15) CASE(16)
+            by_channel(g, pool, f.fw, dp, am, base, woff, gt, wt);
+            switch (L * 100 + g->kh) { /* one instance per shape of the accumulators */
+#define CASE(l, kh) \
+    case l * 100 + kh: sample_sums(g, pool, kh, l, frame, f.fw, gt, wt, ps); break;
+                CASE(1, 1) CASE(1, 2) CASE(1, 3) CASE(1, 4) CASE(1, 5) CASE(1, 6) CASE(1, 7) CASE(1, 8)
+                CASE(1, 9) CASE(1, 10) CASE(1, 11) CASE(1, 12) CASE(1, 13) CASE(1, 14) CASE(1, 15) CASE(1, 16)
+                CASE(2, 1) CASE(2, 2) CASE(2, 3) CASE(2, 4) CASE(2, 5) CASE(2, 6) CASE(2, 7) CASE(2, 8)
+                CASE(3, 1) CASE(3, 2) CASE(3, 3) CASE(3, 4) CASE(3, 5)
+                CASE(4, 1) CASE(4, 2) CASE(4, 3) CASE(4, 4)
 #undef CASE
             }
         }

@@ -169,7 +169,7 @@ static void linear_backward(dr_layer *l, dr_net *net, int n)
     const size_t out_per = dr_shape_size(l->out_shape);
     if (c->pooled) { /* the gradient arrives at the pooled outputs */
         const dr_conv_geom *g = &c->g;
-        float *scratch = dr_workspace_get(&net->ws, dr_direct_pool_backward_weight_scratch(g, n));
+        float *scratch = dr_workspace_get(&net->ws, dr_direct_pool_backward_weight_scratch(g, dr_pool_geom(c->pool), n));
         dr_direct_pool_backward_weight(g, dr_pool_geom(c->pool), n, c->pool->dout, c->pool_argmax, in, w->grad,
                                        c->bias ? l->params[1].grad : NULL, scratch);
         return;
