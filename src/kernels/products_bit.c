@@ -336,11 +336,18 @@ DR_SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restr
         for (int k = 0; k < n; k++) o[k] = scale * (float)wrapped(2u * (uint32_t)s[k] - base);
 }
 
-/* d[k] += scale (2 s[k] - nG asum[k]): backward-weight's epilogue of one block row. */
-DR_SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *restrict asum, int n,
-                                       uint32_t nG, float scale)
+/* d[r][k] += scale (2 s[r][k] - nG asum[k]) for r < rows, k < n (rows ldd
+ * floats apart in d, DR_BG_COLS in s): backward-weight's epilogue of one
+ * block, in one call (a full block's rows have a fixed length to unroll). */
+DR_SIMD_CLONES static void add_bracket(float *restrict d, size_t ldd, const int32_t *restrict s,
+                                       const int32_t *restrict asum, int rows, int n, uint32_t nG, float scale)
 {
-    for (int k = 0; k < n; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
+    for (int r = 0; r < rows; r++, d += ldd, s += DR_BG_COLS) {
+        if (n == DR_BG_COLS)
+            for (int k = 0; k < DR_BG_COLS; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
+        else
+            for (int k = 0; k < n; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
+    }
 }
 
 /* Where backward-weight's padded bit work (64 pw G A per P real products)
@@ -550,13 +557,9 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
                 for (int cb = 0; cb < col_blocks; cb++) {
                     dr_bitgemm_block(xi, (size_t)G * pw, pw, G, y + (size_t)i * ys + (size_t)cb * DR_BG_COLS,
                                      (size_t)k_pad, A, s, DR_BG_COLS);
-                    for (int r = 0; r < DR_BG_ROWS; r++) {
-                        int o = rb * DR_BG_ROWS + r;
-                        if (o >= oc) break;
-                        int k0 = cb * DR_BG_COLS, k1 = DR_MIN(K, k0 + DR_BG_COLS);
-                        float *d = dw + (size_t)o * K;
-                        add_bracket(d + k0, s + r * DR_BG_COLS, as + k0, k1 - k0, (uint32_t)nG, scale);
-                    }
+                    const int o = rb * DR_BG_ROWS, k0 = cb * DR_BG_COLS;
+                    add_bracket(dw + (size_t)o * K + k0, (size_t)K, s, as + k0, DR_MIN(DR_BG_ROWS, oc - o),
+                                DR_MIN(K - k0, DR_BG_COLS), (uint32_t)nG, scale);
                 }
             }
     }

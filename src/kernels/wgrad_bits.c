@@ -79,6 +79,46 @@ size_t dr_wgrad_scratch_words(const dr_wgrad_layout *L, const dr_conv_geom *g, i
     return L->shifted ? (size_t)planes * L->tw * nwords(g->ic) * 64 : 0;
 }
 
+/* dst[c] = the 64 bits of channel c's grid row from bit s of lo[c] on (s
+ * bits into hi[c]), masked to the output pixels; as[c] += their count << b. */
+#define SHIFTED_COPY_BODY                                                                               \
+    if (s == 0)                                                                                         \
+        for (int c = 0; c < ic; c++) dst[c] = lo[c] & valid;                                            \
+    else                                                                                                \
+        for (int c = 0; c < ic; c++) dst[c] = ((lo[c] >> s) | (hi[c] << (64 - s))) & valid;             \
+    for (int c = 0; c < ic; c++) as[c] += (int32_t)__builtin_popcountll(dst[c]) << b;
+
+DR_POPCNT_CLONES static void shifted_copy_c(uint64_t *restrict dst, const uint64_t *restrict lo,
+                                            const uint64_t *restrict hi, int s, uint64_t valid, int32_t *restrict as,
+                                            int ic, int b)
+{
+    SHIFTED_COPY_BODY
+}
+
+#if defined(__x86_64__)
+/* The same, vectorised with VPOPCNTQ. */
+__attribute__((target("avx512f,avx512vpopcntdq"))) static void
+shifted_copy_avx512(uint64_t *restrict dst, const uint64_t *restrict lo, const uint64_t *restrict hi, int s,
+                    uint64_t valid, int32_t *restrict as, int ic, int b)
+{
+    SHIFTED_COPY_BODY
+}
+#endif
+
+static void shifted_copy(uint64_t *dst, const uint64_t *lo, const uint64_t *hi, int s, uint64_t valid, int32_t *as,
+                         int ic, int b)
+{
+#if defined(__x86_64__)
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+    if (avx512) {
+        shifted_copy_avx512(dst, lo, hi, s, valid, as, ic, b);
+        return;
+    }
+#endif
+    shifted_copy_c(dst, lo, hi, s, valid, as, ic, b);
+}
+
 /* Shifted layout: t[plane][tw][cw 64] = the sample's grid transposed (bit t of
  * channel c's word = pixel t), then each window column is a shifted copy. */
 DR_POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_conv_geom *g, const dr_pixel_map *pm,
@@ -103,14 +143,7 @@ DR_POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_
             for (int b = 0; b < planes; b++)
                 for (int wq = 0; wq < words; wq++) {
                     const uint64_t *lo = t + ((size_t)b * tw + wq + off / 64) * cpad, *hi = lo + cpad;
-                    const uint64_t valid = L->valid[wq];
-                    uint64_t *dst = y + ((size_t)b * words + wq) * k_pad + k0;
-                    int32_t *as = asum + k0;
-                    if (s == 0)
-                        for (int c = 0; c < ic; c++) dst[c] = lo[c] & valid;
-                    else
-                        for (int c = 0; c < ic; c++) dst[c] = ((lo[c] >> s) | (hi[c] << (64 - s))) & valid;
-                    for (int c = 0; c < ic; c++) as[c] += __builtin_popcountll(dst[c]) << b;
+                    shifted_copy(y + ((size_t)b * words + wq) * k_pad + k0, lo, hi, s, L->valid[wq], asum + k0, ic, b);
                 }
         }
 }
