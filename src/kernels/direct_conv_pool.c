@@ -3,15 +3,18 @@
  * Forward: two pooling windows (2 conv rows x 4 conv columns = PIX pixels)
  * at a time, the same sums as dr_direct_conv, then only the pooled values
  * leave the registers: as activated, quantized codes for the inference
- * engine, or as floats with the winning pixel of each window for training.
+ * engine, or as floats with the winning pixel of each window for training
+ * (the four sums of a window go through memory to a scalar scan: GCC made
+ * the vector compare-and-select of the winner scalar in the AVX-512 clone).
  *
  * Backward-weight: only a window's winning pixel receives a gradient, so the
  * weight gradient is a sum over pooled outputs, a quarter of the conv's
  * pixels: dw[o][k] += sum_{s,p} dpool[s][p][o] x window(s, winner(p, o))[k].
  * One output channel at a time keeps its kh kernel rows in vector registers
- * while the pooled outputs stream past (a row of kw ic floats is one masked
- * read away from the sample's NHWC input). Each sample's sums are made on
- * their own and the samples added in order, as in dr_direct_backward_weight. */
+ * while the pooled outputs stream past (a row of kw ic floats is read as
+ * whole vectors from the sample's NHWC input; the lanes past it are left
+ * out of the result). Each sample's sums are made on their own and the
+ * samples added in order, as in dr_direct_backward_weight. */
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -172,8 +175,6 @@ DR_SIMD_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geo
 
 #define MAXV 16 /* vector accumulators: kh kernel rows of L vectors each */
 
-#define K_OF(g) ((size_t)dr_conv_k(g))
-
 static inline int row_vectors(const dr_conv_geom *g) { return (g->kw * g->ic + 15) / 16; }
 
 /* The frame a sample's windows are read from: the input itself when no
@@ -210,7 +211,7 @@ static size_t thread_floats(const dr_conv_geom *g, const dr_conv_geom *pool)
 
 size_t dr_direct_pool_backward_weight_scratch(const dr_conv_geom *g, const dr_conv_geom *pool, int n)
 {
-    return (size_t)n * g->oc * (K_OF(g) + 1) + (size_t)omp_get_max_threads() * thread_floats(g, pool);
+    return (size_t)n * g->oc * (dr_conv_k(g) + 1) + (size_t)omp_get_max_threads() * thread_floats(g, pool);
 }
 
 /* Sample s's frame: a pointer into the input, or `buf` filled. */
