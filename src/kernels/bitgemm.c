@@ -206,15 +206,20 @@ static int always(void) { return 1; }
 #ifdef DR_X86
 static int has_popcnt(void) { return __builtin_cpu_supports("popcnt"); }
 static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
-static int has_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
-}
 #endif
+
+int dr_cpu_avx512_popcnt(void)
+{
+#ifdef DR_X86
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+#else
+    return 0;
+#endif
+}
 
 static const kernel_t KERNELS[] = {
 #ifdef DR_X86
-    {"avx512", block_avx512, has_avx512},
+    {"avx512", block_avx512, dr_cpu_avx512_popcnt},
     {"avx2", block_avx2, has_avx2},
     {"c", block_c_popcnt, has_popcnt},
 #endif

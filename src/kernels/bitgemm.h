@@ -72,6 +72,9 @@ void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, co
 /* Bit-planes of 64 codes: words[b] bit j = bit b of codes[j], for b < planes. */
 void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words);
 
+/* Whether the CPU has AVX-512F and VPOPCNTDQ (the "avx512" kernel's needs). */
+int dr_cpu_avx512_popcnt(void);
+
 /* Kernel selection: "avx512" (AVX-512 VPOPCNTDQ), "avx2", "c" (scalar popcount).
  * Chosen from the CPU at first use; DOREFA_KERNEL=c|avx2|avx512 forces one. */
 const char *dr_bitgemm_kernel(void);

@@ -23,6 +23,7 @@
 #include "../core/common.h"
 #include "direct_conv.h"
 #include "direct_conv_impl.h"
+#include "max4.h"
 
 int dr_direct_pool_suits(const dr_conv_geom *g, const dr_conv_geom *pool)
 {
@@ -97,27 +98,10 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
         c = a[j + 5][b] > m; m = (v16)(((v16i)a[j + 5][b] & c) | ((v16i)m & ~c));                       \
         act_codes16(m, cabs, levels, tc[h] + (blk) * 16);                                               \
     }
-/* The four sums of each window, for pool_windows. */
+/* The four sums of each window, for dr_max4. */
 #define SUMS_EPILOGUE(a, b, blk)                                                                        \
     for (int h = 0; h < 2; h++)                                                                         \
         for (int i = 0; i < 4; i++) memcpy(four[h][i] + (blk) * 16, &a[2 * h + i % 2 + i / 2 * 4][b], sizeof(v16));
-
-/* One window's maximum and the offset of its winner as the max-pool layer
- * finds them: pixels scanned in order, the first one wins ties. */
-static inline void pool_window(float four[4][DR_DIRECT_MAX_OC + 16], int oc, int32_t base, int32_t row, float *out,
-                               int32_t *argmax)
-{
-    const int32_t at[4] = {base, base + oc, base + row, base + row + oc};
-    for (int o = 0; o < oc; o++) {
-        float m = four[0][o];
-        int32_t a = at[0] + o;
-        if (four[1][o] > m) m = four[1][o], a = at[1] + o;
-        if (four[2][o] > m) m = four[2][o], a = at[2] + o;
-        if (four[3][o] > m) m = four[3][o], a = at[3] + o;
-        out[o] = m;
-        argmax[o] = a;
-    }
-}
 
 /* The tiles: pooled row py, column pairs; TILE_LOOP(STORE) runs the blocks of
  * one tile with STORE. */
@@ -166,7 +150,9 @@ DR_SIMD_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geo
         for (int h = 0; h < 1 + two; h++) {
             const size_t r = (((size_t)s * ph + py) * pw + px + h) * oc;
             const int32_t base = (2 * py * g->ow + 2 * (px + h)) * oc;
-            pool_window(four[h], oc, base, row, out + r, argmax + r);
+            const float *const v[4] = {four[h][0], four[h][1], four[h][2], four[h][3]};
+            const int32_t at[4] = {base, base + oc, base + row, base + row + oc};
+            dr_max4(v, at, oc, out + r, argmax + r);
         }
     }
 }

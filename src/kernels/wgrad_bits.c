@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "bitgemm.h"
 
 static inline int nwords(int bits) { return (bits + 63) / 64; }
 
@@ -110,7 +111,7 @@ static void shifted_copy(uint64_t *dst, const uint64_t *lo, const uint64_t *hi, 
 {
 #if defined(__x86_64__)
     static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq");
+    if (avx512 < 0) avx512 = dr_cpu_avx512_popcnt();
     if (avx512) {
         shifted_copy_avx512(dst, lo, hi, s, valid, as, ic, b);
         return;

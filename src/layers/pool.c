@@ -6,6 +6,7 @@
 
 #include "../core/common.h"
 #include "../kernels/conv_geom.h"
+#include "../kernels/max4.h"
 #include "../model/net.h"
 #include "layer.h"
 
@@ -52,19 +53,11 @@ static void maxpool_2x2(const pool_priv *p, const float *in, float *out, int32_t
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < n * P; r++) {
         int s = r / P, oy = (r % P) / g->ow, ox = (r % P) % g->ow;
-        int32_t o00 = ((2 * oy) * g->iw + 2 * ox) * C, o01 = o00 + C, o10 = o00 + g->iw * C, o11 = o10 + C;
+        const int32_t o00 = ((2 * oy) * g->iw + 2 * ox) * C, o10 = o00 + g->iw * C;
+        const int32_t at[4] = {o00, o00 + C, o10, o10 + C};
         const float *src = in + (size_t)s * in_size;
-        float *dst = out + (size_t)r * C;
-        int32_t *am = argmax + (size_t)r * C;
-        for (int c = 0; c < C; c++) {
-            float m = src[o00 + c];
-            int32_t a = o00 + c;
-            if (src[o01 + c] > m) m = src[o01 + c], a = o01 + c;
-            if (src[o10 + c] > m) m = src[o10 + c], a = o10 + c;
-            if (src[o11 + c] > m) m = src[o11 + c], a = o11 + c;
-            dst[c] = m;
-            am[c] = a;
-        }
+        const float *const v[4] = {src + at[0], src + at[1], src + at[2], src + at[3]};
+        dr_max4(v, at, C, out + (size_t)r * C, argmax + (size_t)r * C);
     }
 }
 
