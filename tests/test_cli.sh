@@ -116,6 +116,9 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect sweep-rows 0 "" -- test "$(grep -c '^| [0-9]' "$TMP/sweep/table.md")" -eq 2
     expect sweep-again 0 "already trained" -- "$DOREFA" sweep --model "$TMP/q.net" --data "$DATA/mnist" \
         --configs "32,32,32;1,2,4" --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/sweep"
+    # table.md names the command that made it, quoted so that a shell can run it again
+    cmd=$(sed -n 's/^Command: `dorefa \(.*\)`$/\1/p' "$TMP/sweep/table.md")
+    expect sweep-command 0 "already trained" -- sh -c "\"$DOREFA\" $cmd"
     expect sweep-bad 2 "--configs" -- "$DOREFA" sweep --configs "1,2,4;7,7"
     expect progress 0 "img/s" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
         --limit-train 100 --limit-test 50 --epochs 1 -o "$TMP/run2"

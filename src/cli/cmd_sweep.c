@@ -61,6 +61,25 @@ static double paper_acc(const dr_bits *b, int m)
     return 0;
 }
 
+/* The command line as a person would type it again: arguments with shell
+ * metacharacters in single quotes. */
+static void write_command(FILE *f, int argc, char **argv)
+{
+    fputs("dorefa sweep", f);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (*a && !a[strcspn(a, " \t;'\"\\$&|<>()*?`")]) {
+            fprintf(f, " %s", a);
+            continue;
+        }
+        fputs(" '", f);
+        for (; *a; a++)
+            if (*a == '\'') fputs("'\\''", f);
+            else fputc(*a, f);
+        fputc('\'', f);
+    }
+}
+
 static double run_seconds(const char *dir)
 {
     char path[1200], line[1024];
@@ -152,6 +171,9 @@ int cmd_sweep(int argc, char **argv)
         return EXIT_FAIL;
     }
     fprintf(f, "# %s on %s\n\n", base.cfg.model, base.data_arg ? base.data_arg : base.cfg.data);
+    fputs("Command: `", f);
+    write_command(f, argc, argv);
+    fputs("`\n\n", f);
     fprintf(f, "| W | A | G | training complexity W(A+G) | inference complexity WA | storage relative size "
                "| best test accuracy | at epoch | epochs | training time | paper (SVHN, Table 1) |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|\n");
