@@ -113,6 +113,8 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     expect bounded-act-bad 2 "expected cabs or crelu" -- "$DOREFA" train --bounded-act relu
     expect sweep 0 "| 1 | 2 | 4 | 6 | 2 | 1 |" -- "$DOREFA" sweep --model "$TMP/q.net" --data "$DATA/mnist" \
         --configs "32,32,32;1,2,4" --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/sweep"
+    cp "$TMP/err" "$TMP/sweep.err" # each run's progress, as 'dorefa train' shows it
+    expect sweep-progress 0 "" -- grep -q "epoch 1/1: train loss .* img/s" "$TMP/sweep.err"
     expect sweep-rows 0 "" -- test "$(grep -c '^| [0-9]' "$TMP/sweep/table.md")" -eq 2
     expect sweep-again 0 "already trained" -- "$DOREFA" sweep --model "$TMP/q.net" --data "$DATA/mnist" \
         --configs "32,32,32;1,2,4" --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/sweep"

@@ -20,7 +20,8 @@ static const char USAGE[] =
     "Trains the model once per (W,A,G) configuration, each in DIR/W-A-G, with the same\n"
     "recipe (every 'dorefa train' option applies), and writes DIR/table.md (the paper's\n"
     "Table 1 columns beside its SVHN numbers) and DIR/accuracy.svg. Run it again to\n"
-    "continue an interrupted sweep: finished configurations are reused.\n"
+    "continue an interrupted sweep: finished configurations are reused. Each run shows\n"
+    "its progress as 'dorefa train' does (-q: only a line per configuration).\n"
     "\n"
     "  --configs LIST   W,A,G triples separated by ';' (default: the grid\n"
     "                   32,32,32;1,2,32;1,2,4;1,1,4;1,2,8;2,2,4;1,4,4)\n"
@@ -138,7 +139,6 @@ int cmd_sweep(int argc, char **argv)
         train_args a = base;
         a.cfg.bits = cfgs[i];
         a.out = dirs[i];
-        a.quiet = 1;
         memset(&res[i], 0, sizeof res[i]);
         if (access(ckpt, R_OK) == 0) {
             dr_checkpoint ck;
