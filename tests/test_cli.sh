@@ -121,6 +121,12 @@ if [ -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
     # table.md names the command that made it, quoted so that a shell can run it again
     cmd=$(sed -n 's/^Command: `dorefa \(.*\)`$/\1/p' "$TMP/sweep/table.md")
     expect sweep-command 0 "already trained" -- sh -c "\"$DOREFA\" $cmd"
+    # a glob in an argument stays quoted: unquoted, 'g[12]' would name the folder g1
+    mkdir -p "$TMP/g1"
+    expect sweep-glob 0 "" -- "$DOREFA" sweep -q --model "$TMP/q.net" --data "$DATA/mnist" --configs "1,2,4" \
+        --limit-train 200 --limit-test 100 --epochs 1 -o "$TMP/g[12]"
+    cmd=$(sed -n 's/^Command: `dorefa \(.*\)`$/\1/p' "$TMP/g[12]/table.md")
+    expect sweep-command-glob 0 "already trained" -- sh -c "\"$DOREFA\" $cmd"
     expect sweep-bad 2 "--configs" -- "$DOREFA" sweep --configs "1,2,4;7,7"
     expect progress 0 "img/s" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$DATA/mnist" \
         --limit-train 100 --limit-test 50 --epochs 1 -o "$TMP/run2"

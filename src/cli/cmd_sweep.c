@@ -62,14 +62,15 @@ static double paper_acc(const dr_bits *b, int m)
     return 0;
 }
 
-/* The command line as a person would type it again: arguments with shell
- * metacharacters in single quotes. */
+/* The command line as a person would type it again: an argument with any
+ * character outside a shell-safe set (or an empty one) in single quotes. */
 static void write_command(FILE *f, int argc, char **argv)
 {
+    static const char SAFE[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,:/@%";
     fputs("dorefa sweep", f);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (*a && !a[strcspn(a, " \t;'\"\\$&|<>()*?`")]) {
+        if (*a && !a[strspn(a, SAFE)]) {
             fprintf(f, " %s", a);
             continue;
         }
