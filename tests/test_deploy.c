@@ -140,13 +140,11 @@ static void test_engine_matches_training_graph(void **s)
 
 /* A real test slice through Model D at (1,2) with the bounded activation
  * crelu and random BN statistics: every class equal. */
-static void test_engine_on_mnist_slice(void **s)
+static void test_engine_on_fashion_slice(void **s)
 {
     (void)s;
-    const char *dir = DOREFA_SHARED_DATA "/mnist";
-    char probe[600];
-    snprintf(probe, sizeof probe, "%s/t10k-images-idx3-ubyte.gz", dir);
-    if (!tu_have(probe)) return;
+    const char *dir = TU_FASHION_MNIST;
+    if (!tu_have(TU_FASHION_MNIST "/t10k-images-idx3-ubyte.gz")) return;
     dr_dataset ds;
     dr_open_options opt = {0};
     assert_int_equal(dr_dataset_open(dir, DR_SPLIT_TEST, &opt, &ds), 0);
@@ -161,7 +159,7 @@ static void test_engine_on_mnist_slice(void **s)
     net->bit_kernels = 1;
     char path[700];
     dr_export_info info;
-    export_net(net, &bits, DR_ACT_CRELU, "svhn-d-mnist", path, sizeof path, &info);
+    export_net(net, &bits, DR_ACT_CRELU, "svhn-d-fashion", path, sizeof path, &info);
     assert_int_equal(info.fused_blocks, 5);
     dr_engine *e = dr_engine_load(path, 200);
     if (!e) fail_msg("%s", dr_last_error());
@@ -170,7 +168,7 @@ static void test_engine_on_mnist_slice(void **s)
     uint32_t idx[200];
     for (int i = 0; i < 200; i++) idx[i] = (uint32_t)i;
     dr_batch_fill(&ds, idx, 200, NULL, 0, 0, 0, x, y);
-    compare(net, e, x, 200, TOL, "svhn-d on MNIST");
+    compare(net, e, x, 200, TOL, "svhn-d on Fashion-MNIST");
     free(x), free(y);
     dr_engine_free(e);
     dr_net_free(net);
@@ -367,7 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_engine_matches_training_graph),
-        cmocka_unit_test(test_engine_on_mnist_slice),
+        cmocka_unit_test(test_engine_on_fashion_slice),
         cmocka_unit_test(test_shipped_models_export_and_load),
         cmocka_unit_test(test_damaged_files),
         cmocka_unit_test(test_first_layer_pass_matches_steps),

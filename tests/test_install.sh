@@ -6,12 +6,13 @@ set -e
 BUILD=$1 SRC=$2 DATA=$3
 TMP=$(mktemp -d /tmp/dorefa-install-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-if [ ! -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then echo "skip: $DATA/mnist is missing"; exit 0; fi
+IDX=/usr/share/datasets/fashion-mnist
+if [ ! -f "$IDX/train-images-idx3-ubyte.gz" ]; then echo "skip: $IDX is missing"; exit 0; fi
 cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
 test -f "$TMP/prefix/include/dorefa.h"
 export PKG_CONFIG_PATH="$TMP/prefix/lib/pkgconfig"
 cc -std=c11 "$SRC/examples/classify.c" $(pkg-config --cflags --libs dorefa) -o "$TMP/classify"
-"$TMP/prefix/bin/dorefa" train --model svhn-d --data "$DATA/mnist" --bits 1,2,4 --limit-train 64 \
+"$TMP/prefix/bin/dorefa" train --model svhn-d --data "$IDX" --bits 1,2,4 --limit-train 64 \
     --limit-test 32 --epochs 1 -o "$TMP/run" -q >/dev/null
 "$TMP/prefix/bin/dorefa" export "$TMP/run/last.ckpt" -o "$TMP/m.dorefa" >/dev/null
 head -c 1600 /dev/urandom >"$TMP/img.raw"

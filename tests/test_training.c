@@ -1,4 +1,5 @@
-/* Training end to end on a real MNIST slice: accuracy reached, determinism
+/* Training end to end on a real Fashion-MNIST slice (the data set the install
+ * step provides): accuracy reached, determinism
  * under a seed, exact resume from a checkpoint; checkpoint corruption; the
  * optimizer's update rule. */
 #include <math.h>
@@ -22,19 +23,14 @@ static int have_data;
 static int load_data(void **state)
 {
     (void)state;
-    const char *dirs[] = {DOREFA_SHARED_DATA "/mnist", "/usr/share/datasets/fashion-mnist"};
-    for (int i = 0; i < 2 && !have_data; i++) {
-        char probe[512];
-        snprintf(probe, sizeof probe, "%s/t10k-labels-idx1-ubyte.gz", dirs[i]);
-        if (!tu_have(probe)) continue;
-        dr_open_options opt = {0};
-        if (dr_dataset_open(dirs[i], DR_SPLIT_TRAIN, &opt, &train_set) ||
-            dr_dataset_open(dirs[i], DR_SPLIT_TEST, &opt, &test_set))
-            return -1;
-        dr_dataset_truncate(&train_set, 4000);
-        dr_dataset_truncate(&test_set, 1000);
-        have_data = 1;
-    }
+    if (!tu_have(TU_FASHION_MNIST "/t10k-labels-idx1-ubyte.gz")) return 0; /* the data tests skip */
+    dr_open_options opt = {0};
+    if (dr_dataset_open(TU_FASHION_MNIST, DR_SPLIT_TRAIN, &opt, &train_set) ||
+        dr_dataset_open(TU_FASHION_MNIST, DR_SPLIT_TEST, &opt, &test_set))
+        return -1;
+    dr_dataset_truncate(&train_set, 4000);
+    dr_dataset_truncate(&test_set, 1000);
+    have_data = 1;
     return 0;
 }
 
@@ -140,9 +136,9 @@ static void test_short_training_reaches_accuracy_and_resumes_exactly(void **s)
     double acc_a, acc_b, acc_half;
     size_t na, nb, nh;
     float *wa = train_run(a, 3, 42, NULL, &acc_a, &na);
-    /* Stated target: 3 epochs on 4,000 MNIST images reach 90% test accuracy
-     * on the first 1,000 test images (seen here: 92.6%). */
-    if (acc_a < 0.90) fail_msg("test accuracy %.2f%% after 3 epochs, expected >= 90%%", 100 * acc_a);
+    /* Stated target: 3 epochs on 4,000 Fashion-MNIST images reach 78% test
+     * accuracy on the first 1,000 test images (seen here: 82.1%; chance 10%). */
+    if (acc_a < 0.78) fail_msg("test accuracy %.2f%% after 3 epochs, expected >= 78%%", 100 * acc_a);
     float *wh = train_run(b, 2, 42, NULL, &acc_half, &nh);
     snprintf(ckpt, sizeof ckpt, "%s/last.ckpt", b);
     float *wb = train_run(b, 3, 0, ckpt, &acc_b, &nb);
@@ -180,10 +176,12 @@ static void test_seed_changes_the_run(void **s)
 }
 
 /* Our loops and the bit kernels keep every sum in an order fixed by the data,
- * not by the thread count, so a quantized run is bit for bit the same on two
- * threads and on three. (Not one against two: OpenBLAS's one-thread sgemm sums
- * in another order than its threaded one, and whether this model's float
- * layers are large enough to be threaded depends on OpenBLAS's build.) */
+ * not by the thread count, so a run that uses no OpenBLAS product is bit for
+ * bit the same on one thread and on three. (OpenBLAS's sgemm is not: its
+ * result depends on how it splits the matrices over threads, 1 vs 2 on every
+ * machine seen, 2 vs 3 as well on an AMD EPYC with its Zen kernels. So the
+ * last layer is quantized here too and every quantized product forced onto
+ * the bit kernels; the first layer's direct convolution is our own.) */
 static void test_thread_count_does_not_change_a_quantized_run(void **s)
 {
     (void)s;
@@ -193,12 +191,14 @@ static void test_thread_count_does_not_change_a_quantized_run(void **s)
     double acc1, acc2;
     size_t n1, n2;
     const int threads = omp_get_max_threads();
-    run_bits = (dr_bits){1, 2, 4, 0, 0};
-    omp_set_num_threads(2);
+    run_bits = (dr_bits){1, 2, 4, 0, 1}; /* the last layer quantized too, */
+    dr_products_bit_always(1);           /* and on the bit products: no sgemm left */
+    omp_set_num_threads(1);
     float *w1 = train_run(d, 1, 5, NULL, &acc1, &n1);
     omp_set_num_threads(3);
     float *w2 = train_run(d, 1, 5, NULL, &acc2, &n2);
     omp_set_num_threads(threads);
+    dr_products_bit_always(0);
     run_bits = (dr_bits){32, 32, 32, 0, 0};
     assert_int_equal(n1, n2);
     assert_memory_equal(w1, w2, n1 * sizeof(float));
@@ -269,8 +269,9 @@ static void test_bit_kernels_follow_float_simulation(void **s)
         double tol = e == 0 ? 0.02 : 0.05;
         if (fabs(lf[e] - lb[e]) > tol * lf[e]) fail_msg("epoch %d: loss %.6f vs %.6f", e + 1, lf[e], lb[e]);
     }
+    printf("test accuracy: float simulation %.4f, bit kernels %.4f\n", accf, accb);
     if (fabs(accf - accb) > 0.02) fail_msg("test accuracy %.4f (float) vs %.4f (bit)", accf, accb);
-    assert_true(accb > 0.8); /* it learns */
+    assert_true(accb > 0.7); /* it learns (seen: 0.80; chance 0.1) */
     free(wf), free(wb);
 }
 

@@ -29,6 +29,10 @@ void tu_assert_error_has(const char *needle);
 void tu_conv_reference(const dr_conv_geom *g, int n, const float *in, const float *w, const float *dout,
                        double *out, double *din, double *dw, double *abs_out);
 
+/* Fashion-MNIST as Debian's dataset-fashion-mnist installs it (the install
+ * step of the test command provides it); the training tests use it. */
+#define TU_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
+
 /* True when a file exists; otherwise prints a skip note. */
 int tu_have(const char *path);
 
