@@ -12,8 +12,10 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "deploy/deploy.h"
+#include "train/export.h"
 #include "kernels/direct_conv.h"
-#include "quant/policy.h"
+#include "model/plan.h"
+#include "train/precision.h"
 #include "quant/quantize.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
@@ -27,7 +29,7 @@ static void randomize_bn(dr_net *net, uint64_t seed)
     dr_rng_seed(&r, seed, DR_RNG_TEST, 1, 0);
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
-        if (l->ops != &dr_bn_ops) continue;
+        if (!(l->ops->roles & DR_ROLE_NORM)) continue;
         int C = l->in_shape.c;
         for (int c = 0; c < C; c++) {
             float u = dr_rng_uniform(&r);
@@ -120,7 +122,7 @@ static void test_engine_matches_training_graph(void **s)
             randomize_bn(net, (uint64_t)k);
             dr_bits bits = {wa[k][0], wa[k][1], 32, 0, k % 2}; /* odd k: the last layer quantized too */
             assert_int_equal(dr_net_apply_bits(net, &bits), 0);
-            net->bit_kernels = k % 3 != 0; /* the reference: bit products or float simulation */
+            net->pass.bit_kernels = k % 3 != 0; /* the reference: bit products or float simulation */
             char path[700], name[64];
             dr_export_info info;
             snprintf(name, sizeof name, "net%d-w%da%d", m, wa[k][0], wa[k][1]);
@@ -156,7 +158,7 @@ static void test_engine_on_fashion_slice(void **s)
     net->bounded_act = DR_ACT_CRELU;
     dr_bits bits = {1, 2, 4, 0, 0};
     assert_int_equal(dr_net_apply_bits(net, &bits), 0);
-    net->bit_kernels = 1;
+    net->pass.bit_kernels = 1;
     char path[700];
     dr_export_info info;
     export_net(net, &bits, DR_ACT_CRELU, "svhn-d-fashion", path, sizeof path, &info);
@@ -195,7 +197,7 @@ static void test_shipped_models_export_and_load(void **s)
         if (!e) fail_msg("%s: %s", names[i], dr_last_error());
         float *x = malloc(sizeof(float) * dr_shape_size(net->input));
         tu_fill(x, dr_shape_size(net->input), 0, 255, 9);
-        net->bit_kernels = 1;
+        net->pass.bit_kernels = 1;
         compare(net, e, x, 1, TOL, names[i]);
         free(x);
         dr_engine_free(e);
@@ -280,12 +282,16 @@ static void test_damaged_files(void **s)
         write_bytes(bad, q, n);
         expect_load_error(bad, at < 8 ? "bad magic" : "checksum mismatch");
     }
-    /* a newer version */
+    /* a newer version, and the older one whose bits were only in its CONF text */
     memcpy(q, p, n);
-    q[8] = 2;
+    q[8] = 3;
     fix_crc(q, n);
     write_bytes(bad, q, n);
-    expect_load_error(bad, "model file version 2, this dorefa reads version 1");
+    expect_load_error(bad, "model file version 3, this dorefa reads versions 2 to 2 (a newer dorefa wrote it)");
+    q[8] = 1;
+    fix_crc(q, n);
+    write_bytes(bad, q, n);
+    expect_load_error(bad, "model file version 1 was written by an older dorefa; export it again from its checkpoint");
     /* damage behind a valid checksum in the layer records: an error or a
      * working model, never a crash (the sanitizer build watches) */
     size_t layr = 0;

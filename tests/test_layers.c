@@ -7,6 +7,7 @@
 
 #include "layers/layer.h"
 #include "layers/linear.h"
+#include "model/plan.h"
 #include "testutil.h"
 
 static double numeric_grad(dr_net *net, dr_param *par, size_t i, float h, const float *x,
@@ -15,10 +16,10 @@ static double numeric_grad(dr_net *net, dr_param *par, size_t i, float h, const 
     float keep = par->value[i];
     par->value[i] = keep + h;
     dr_net_forward(net, x, y, n, 1);
-    double up = net->loss;
+    double up = net->pass.loss;
     par->value[i] = keep - h;
     dr_net_forward(net, x, y, n, 1);
-    double down = net->loss;
+    double down = net->pass.loss;
     par->value[i] = keep;
     return (up - down) / (2.0 * h);
 }
@@ -28,7 +29,7 @@ static double numeric_grad(dr_net *net, dr_param *par, size_t i, float h, const 
 static void same_as_adding_everywhere(dr_net *net, int n)
 {
     int stored = 0;
-    for (int l = 0; l < net->n_layers; l++) stored += net->layers[l].dout_stored;
+    for (int l = 0; l < net->n_layers; l++) stored += net->layers[l].plan.dout_stored;
     assert_true(stored > 0);
     const int np = dr_net_param_count(net);
     float **keep = malloc(sizeof(float *) * (size_t)np);
@@ -60,8 +61,8 @@ static void gradcheck(const char *model, int channels, int n, int per_param)
     int *y = malloc(sizeof(int) * (size_t)n);
     tu_fill(x, in_n, -1, 1, 11);
     for (int i = 0; i < n; i++) y[i] = i % dr_net_classes(net);
-    net->seed = 3;
-    net->step = 6; /* dropout masks; step 5's put a cabs input of the dropout model within 2e-3 of a kink */
+    net->pass.seed = 3;
+    net->pass.step = 6; /* dropout masks; step 5's put a cabs input of the dropout model within 2e-3 of a kink */
     /* layers that store their input's gradient must write all of it: stale NaNs would show */
     for (int l = 0; l < net->n_layers; l++)
         for (size_t i = 0; i < (size_t)n * dr_shape_size(net->layers[l].out_shape); i++) net->layers[l].dout[i] = NAN;
@@ -187,11 +188,13 @@ static void test_first_conv_with_its_pool_matches_layers_apart(void **s)
     tu_fill(x, sizeof x / sizeof x[0], -1, 1, 9);
     dr_net_forward(a, x, y, 4, 1);
     dr_net_forward(b, x, y, 4, 1);
-    assert_int_equal(((dr_linear *)a->layers[0].priv)->pooled, 1);
-    assert_int_equal(((dr_linear *)b->layers[0].priv)->pooled, 0);
+    assert_ptr_equal(a->layers[0].plan.fused_pool, &a->layers[1]);
+    assert_ptr_equal(a->layers[1].plan.pooled_by, &a->layers[0]);
+    assert_null(b->layers[0].plan.fused_pool);
+    assert_null(b->layers[1].plan.pooled_by);
     const size_t pooled = 4 * dr_shape_size(a->layers[1].out_shape), dense = 4 * dr_shape_size(a->layers[0].out_shape);
     assert_memory_equal(a->layers[1].out, b->layers[1].out, pooled * sizeof(float));
-    assert_true(a->loss == b->loss);
+    assert_true(a->pass.loss == b->pass.loss);
     dr_net_backward(a, 4);
     dr_net_backward(b, 4);
     assert_memory_equal(dr_linear_output_grad(&a->layers[0], 4), b->layers[0].dout, dense * sizeof(float));
@@ -282,7 +285,7 @@ static void test_softmax_loss_value(void **s)
     int y = 0;
     dr_net_forward(net, x, &y, 1, 0);
     double lse = log(exp(1.0) + exp(2.0) + exp(3.0));
-    assert_true(fabs(net->loss - (lse - 1.0)) < 1e-6);
+    assert_true(fabs(net->pass.loss - (lse - 1.0)) < 1e-6);
     assert_true(fabs(dr_net_output(net)[2] - exp(3.0 - lse)) < 1e-6);
     dr_net_free(net);
 }
@@ -296,7 +299,7 @@ static void test_dropout_eval_is_identity_and_train_scales(void **s)
     dr_layer *d = dr_net_find(net, "d");
     dr_net_forward(net, x, NULL, 2, 0);
     assert_memory_equal(d->out, x, sizeof x);
-    net->seed = 1, net->step = 1;
+    net->pass.seed = 1, net->pass.step = 1;
     dr_net_forward(net, x, NULL, 2, 1);
     int kept = 0;
     for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {

@@ -21,9 +21,9 @@ static void run_model(const char *name, int channels, int size, int batch, int e
     int *y = malloc(sizeof(int) * (size_t)batch);
     tu_fill(x, in_n, 0, 1, 2);
     for (int i = 0; i < batch; i++) y[i] = i % expect_classes;
-    net->seed = 1;
+    net->pass.seed = 1;
     dr_net_forward(net, x, y, batch, 1);
-    assert_true(isfinite(net->loss) && net->loss > 0);
+    assert_true(isfinite(net->pass.loss) && net->pass.loss > 0);
     const float *p = dr_net_output(net);
     for (int i = 0; i < batch; i++) {
         double sum = 0;
@@ -38,7 +38,7 @@ static void run_model(const char *name, int channels, int size, int batch, int e
         if (!isfinite(norm) || norm == 0) fail_msg("%s: gradient of %s is %g", name, par->name, norm);
     }
     dr_net_forward(net, x, y, batch, 0); /* evaluation mode runs too */
-    assert_true(isfinite(net->loss));
+    assert_true(isfinite(net->pass.loss));
     free(x);
     free(y);
     dr_net_free(net);

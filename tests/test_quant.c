@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/policy.h"
+#include "model/plan.h"
+#include "train/precision.h"
 #include "quant/quantize.h"
 #include "testutil.h"
 
@@ -184,23 +185,23 @@ static void test_policy_on_model_a(void **s)
     dr_net_apply_bits(net, &b);
     dr_layer *conv0 = dr_net_find(net, "conv0"), *conv3 = dr_net_find(net, "conv3"),
              *fc = dr_net_find(net, "fc");
-    assert_int_equal(conv0->wbits, 32); /* first layer float */
-    assert_int_equal(conv0->gbits, 32);
-    assert_int_equal(fc->wbits, 32);    /* last layer float */
-    assert_int_equal(conv3->wbits, 1);
-    assert_int_equal(conv3->gbits, 4);
+    assert_int_equal(conv0->plan.wbits, 32); /* first layer float */
+    assert_int_equal(conv0->plan.gbits, 32);
+    assert_int_equal(fc->plan.wbits, 32);    /* last layer float */
+    assert_int_equal(conv3->plan.wbits, 1);
+    assert_int_equal(conv3->plan.gbits, 4);
     /* activations: the one feeding conv1 (after pool0) is 2-bit; the cabs before fc is not */
     int quantized_acts = 0;
     for (int i = 0; i < net->n_layers; i++)
-        if (net->layers[i].ops == &dr_act_ops) quantized_acts += net->layers[i].abits == 2;
+        if (net->layers[i].ops->roles & DR_ROLE_BOUNDED_ACT) quantized_acts += net->layers[i].plan.abits == 2;
     assert_int_equal(quantized_acts, 6);
-    assert_int_equal(net->layers[fc->in[0]].abits, 32);
+    assert_int_equal(net->layers[fc->src[0]].plan.abits, 32);
     /* Table 3: quantize first and last too */
     b.quantize_first = b.quantize_last = 1;
     dr_net_apply_bits(net, &b);
-    assert_int_equal(conv0->wbits, 1);
-    assert_int_equal(fc->wbits, 1);
-    assert_int_equal(net->layers[fc->in[0]].abits, 2);
+    assert_int_equal(conv0->plan.wbits, 1);
+    assert_int_equal(fc->plan.wbits, 1);
+    assert_int_equal(net->layers[fc->src[0]].plan.abits, 2);
     dr_net_free(net);
 }
 
@@ -219,13 +220,13 @@ static void test_policy_file_overrides(void **s)
                          "softmax\n", 1, 2);
     dr_bits b = {2, 3, 6, 0, 0};
     dr_net_apply_bits(net, &b);
-    assert_int_equal(dr_net_find(net, "c0")->wbits, 8);
-    assert_int_equal(dr_net_find(net, "c0")->gbits, 6);
-    assert_int_equal(dr_net_find(net, "a0")->abits, 4);
-    assert_int_equal(dr_net_find(net, "c1")->wbits, 2);
-    assert_int_equal(dr_net_find(net, "c1")->gbits, 8);
-    assert_int_equal(dr_net_find(net, "a1")->abits, 32); /* feeds c2, which is float */
-    assert_int_equal(dr_net_find(net, "c2")->wbits, 32);
+    assert_int_equal(dr_net_find(net, "c0")->plan.wbits, 8);
+    assert_int_equal(dr_net_find(net, "c0")->plan.gbits, 6);
+    assert_int_equal(dr_net_find(net, "a0")->plan.abits, 4);
+    assert_int_equal(dr_net_find(net, "c1")->plan.wbits, 2);
+    assert_int_equal(dr_net_find(net, "c1")->plan.gbits, 8);
+    assert_int_equal(dr_net_find(net, "a1")->plan.abits, 32); /* feeds c2, which is float */
+    assert_int_equal(dr_net_find(net, "c2")->plan.wbits, 32);
     /* A quantized ReLU is clipped to [0, 1] and lands on the 4-bit grid. */
     float x[8 * 8 * 2];
     tu_fill(x, 128, 0, 3, 1);
@@ -264,7 +265,7 @@ static void test_stochastic_precision(void **s)
     const int STEPS = 4000;
     long kept = 0;
     for (int step = 0; step < STEPS; step++) {
-        int k = dr_precision_draw(net, &b, 0.3f, 9, (uint64_t)step, keep);
+        int k = dr_precision_draw(net, 0.3f, 9, (uint64_t)step, keep);
         assert_in_range(k, 0, 6); /* conv1..conv6 are quantizable; conv0 and fc are not */
         kept += k;
         assert_true(keep[dr_net_find(net, "conv0")->index] && keep[dr_net_find(net, "fc")->index]);
@@ -272,21 +273,21 @@ static void test_stochastic_precision(void **s)
     /* 24,000 Bernoulli(0.3) draws: sd of the mean 0.003; 5 sd */
     double mean = (double)kept / (STEPS * 6.0);
     if (fabs(mean - 0.3) > 0.015) fail_msg("kept fraction %.4f, expected 0.3", mean);
-    dr_precision_draw(net, &b, 0.5f, 9, 77, keep);
-    dr_precision_draw(net, &b, 0.5f, 9, 77, keep2);
+    dr_precision_draw(net, 0.5f, 9, 77, keep);
+    dr_precision_draw(net, 0.5f, 9, 77, keep2);
     assert_memory_equal(keep, keep2, (size_t)net->n_layers); /* same seed and step: same draw */
-    assert_int_equal(dr_precision_draw(net, &b, 1.0f, 9, 5, keep), 6);
+    assert_int_equal(dr_precision_draw(net, 1.0f, 9, 5, keep), 6);
     /* a dropped layer computes in float, and so does the act feeding it */
     dr_layer *conv3 = dr_net_find(net, "conv3");
     keep[conv3->index] = 0;
     dr_net_apply_bits_select(net, &b, keep);
-    assert_int_equal(conv3->wbits, 32);
-    assert_int_equal(conv3->gbits, 32);
-    assert_int_equal(dr_net_input_act(net, conv3)->abits, 32);
-    assert_int_equal(dr_net_find(net, "conv4")->wbits, 1);
+    assert_int_equal(conv3->plan.wbits, 32);
+    assert_int_equal(conv3->plan.gbits, 32);
+    assert_int_equal(net->layers[conv3->plan.in_act].plan.abits, 32);
+    assert_int_equal(dr_net_find(net, "conv4")->plan.wbits, 1);
     dr_net_apply_bits(net, &b); /* evaluation: everything quantized again */
-    assert_int_equal(conv3->wbits, 1);
-    assert_int_equal(dr_net_input_act(net, conv3)->abits, 2);
+    assert_int_equal(conv3->plan.wbits, 1);
+    assert_int_equal(net->layers[conv3->plan.in_act].plan.abits, 2);
     dr_net_free(net);
 }
 

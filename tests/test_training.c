@@ -10,6 +10,8 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include <zlib.h>
+
 #include "kernels/products.h"
 #include "train/checkpoint.h"
 #include "train/distill.h"
@@ -89,7 +91,7 @@ static float *train_run(const char *dir, int epochs, uint64_t seed, const char *
     t.cfg.epochs = epochs;
     t.net = tu_net(MODEL, 1, t.cfg.batch);
     dr_net_init(t.net, t.cfg.seed);
-    dr_train_config_apply_bits(&t.cfg, t.net);
+    if (dr_train_config_apply_bits(&t.cfg, t.net)) fail_msg("%s", dr_last_error());
     dr_optim_init(&t.opt, &t.cfg.optim, t.net);
     if (resume && dr_checkpoint_restore(&ck, t.net, &t.opt)) fail_msg("%s", dr_last_error());
     dr_checkpoint_free(&ck);
@@ -248,9 +250,9 @@ static void test_bit_kernels_follow_float_simulation(void **s)
         dr_batch_fill(&train_set, idx, 64, NULL, 0, 0, 0, x, y);
         double loss[2];
         for (int k = 0; k < 2; k++) {
-            net->bit_kernels = k;
+            net->pass.bit_kernels = k;
             dr_net_forward(net, x, y, 64, 1);
-            loss[k] = net->loss;
+            loss[k] = net->pass.loss;
         }
         printf("one forward pass: loss %.9f (float simulation), %.9f (bit kernels)\n", loss[0], loss[1]);
         assert_true(fabs(loss[0] - loss[1]) <= 1e-4 * loss[0]);
@@ -365,7 +367,7 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     dr_optim_defaults(&oc);
     dr_optim_init(&opt, &oc, net);
     opt.t = 17;
-    opt.m[0][3] = 0.5f;
+    opt.m[3] = 0.5f;
     net->layers[1].state[0] = 1.25f;
     char path[600];
     snprintf(path, sizeof path, "%s/x.ckpt", tu_tmpdir());
@@ -378,7 +380,7 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     dr_optim_init(&opt2, &oc, net2);
     assert_int_equal(dr_checkpoint_restore(&ck, net2, &opt2), 0);
     assert_int_equal(opt2.t, 17);
-    assert_true(opt2.m[0][3] == 0.5f);
+    assert_true(opt2.m[3] == 0.5f);
     assert_true(net2->layers[1].state[0] == 1.25f);
     dr_param *p1 = dr_net_param(net, 0), *p2 = dr_net_param(net2, 0);
     assert_memory_equal(p1->value, p2->value, p1->size * sizeof(float));
@@ -406,7 +408,7 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     write_file(bad, buf, len);
     assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
     tu_assert_error_has("checkpoint version 99");
-    buf[8] = 1;
+    buf[8] = DR_CHECKPOINT_VERSION;
     /* not a checkpoint */
     write_file(bad, "hello world, not a checkpoint", 29);
     assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
@@ -425,6 +427,76 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     dr_optim_free(&opt2);
     dr_net_free(net);
     dr_net_free(net2);
+}
+
+/* A checkpoint carries the bits and bounded activation its weights were
+ * trained with (BITS), and restoring applies them. A version 1 file (no
+ * BITS: the bits only in its CONF text) still loads, its bits taken from the
+ * configuration: the schedule's stage, else bits=, else the model's default. */
+static void test_checkpoint_bits_and_version_1(void **s)
+{
+    (void)s;
+    dr_net *net = tu_shipped("svhn-a", 1, 2);
+    dr_net_init(net, 4);
+    dr_net_set_bounded_act(net, DR_ACT_CRELU);
+    const dr_bits b = {2, 3, 6, 1, 0};
+    assert_int_equal(dr_net_apply_bits(net, &b), 0);
+    char path[600], old[600];
+    snprintf(path, sizeof path, "%s/bits.ckpt", tu_tmpdir());
+    snprintf(old, sizeof old, "%s/bits-v1.ckpt", tu_tmpdir());
+    /* the configuration text says otherwise: BITS wins */
+    assert_int_equal(dr_checkpoint_save(path, net, NULL, "bits=1,2,4 bounded_act=cabs"), 0);
+    dr_checkpoint ck;
+    assert_int_equal(dr_checkpoint_read(path, &ck), 0);
+    assert_int_equal(ck.version, DR_CHECKPOINT_VERSION);
+    dr_net *back = tu_net(ck.model, 1, 2);
+    assert_int_equal(dr_checkpoint_restore(&ck, back, NULL), 0);
+    assert_memory_equal(&back->bits, &b, sizeof b);
+    assert_int_equal(back->bounded_act, DR_ACT_CRELU);
+    assert_int_equal(dr_net_find(back, "conv0")->plan.wbits, 2); /* quantize_first */
+    assert_int_equal(dr_net_find(back, "conv0")->plan.gbits, 6);
+    dr_net_free(back);
+    /* the same file as version 1 wrote it: no BITS section */
+    size_t len, w = 16;
+    uint8_t *buf = (uint8_t *)dr_read_file(path, &len), *v1 = malloc(len);
+    memcpy(v1, buf, 16);
+    uint32_t version = 1, count = 0;
+    for (size_t pos = 16; pos < len - 4;) {
+        uint64_t n;
+        memcpy(&n, buf + pos + 4, 8);
+        if (memcmp(buf + pos, "BITS", 4)) memcpy(v1 + w, buf + pos, 12 + n), w += 12 + n, count++;
+        pos += 12 + n;
+    }
+    memcpy(v1 + 8, &version, 4);
+    memcpy(v1 + 12, &count, 4);
+    uint32_t crc = (uint32_t)crc32(0L, v1, (uInt)w);
+    memcpy(v1 + w, &crc, 4);
+    FILE *f = fopen(old, "wb");
+    assert_non_null(f);
+    fwrite(v1, 1, w + 4, f);
+    fclose(f);
+    dr_checkpoint_free(&ck);
+    assert_int_equal(dr_checkpoint_read(old, &ck), 0);
+    assert_int_equal(ck.version, 1);
+    assert_false(ck.has_bits);
+    back = tu_net(ck.model, 1, 2);
+    assert_int_equal(dr_checkpoint_restore(&ck, back, NULL), 0);
+    const dr_bits from_conf = {1, 2, 4, 0, 0};
+    assert_memory_equal(&back->bits, &from_conf, sizeof from_conf);
+    assert_int_equal(back->bounded_act, DR_ACT_CABS);
+    dr_net_free(back);
+    dr_checkpoint_free(&ck);
+    /* version 2 without BITS is damaged, not old */
+    memcpy(v1 + 8, &(uint32_t){2}, 4);
+    crc = (uint32_t)crc32(0L, v1, (uInt)w);
+    memcpy(v1 + w, &crc, 4);
+    f = fopen(old, "wb");
+    fwrite(v1, 1, w + 4, f);
+    fclose(f);
+    assert_int_equal(dr_checkpoint_read(old, &ck), -1);
+    tu_assert_error_has("lacks a required section");
+    free(buf), free(v1);
+    dr_net_free(net);
 }
 
 /* ---- distillation losses (guided training) ------------------------------------ */
@@ -509,7 +581,7 @@ static void test_guided_step_gradients(void **s)
                 for (int sgn = 0; sgn < 2; sgn++) {
                     p->value[i] = keep + (sgn ? -h : h);
                     dr_net_forward(net, x, y, N, 1);
-                    L[sgn] = net->loss + w * dr_distill_loss(dr_net_logits(net), other_z, N, C, 2.0f, 1, NULL) +
+                    L[sgn] = net->pass.loss + w * dr_distill_loss(dr_net_logits(net), other_z, N, C, 2.0f, 1, NULL) +
                              0.5 * dr_hint_loss(dr_net_find(net, hint_layer)->out, other_h, N, 27, 1, NULL);
                 }
                 p->value[i] = keep;
@@ -628,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_bit_kernels_follow_float_simulation),
         cmocka_unit_test(test_progressive_schedule_hand_over),
         cmocka_unit_test(test_checkpoint_round_trip_and_corruption),
+        cmocka_unit_test(test_checkpoint_bits_and_version_1),
         cmocka_unit_test(test_adam_and_sgd_updates),
         cmocka_unit_test(test_distillation_losses_and_gradients),
         cmocka_unit_test(test_guided_step_gradients),

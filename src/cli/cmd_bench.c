@@ -104,13 +104,16 @@ static int bench_train(int argc, char **argv)
     dr_train_config_defaults(&tc);
     tc.bits = bits;
     tc.float_kernels = float_kernels;
-    dr_train_config_apply_bits(&tc, net);
+    if (dr_train_config_apply_bits(&tc, net)) {
+        dr_net_free(net);
+        return cli_error();
+    }
     dr_optim_config oc;
     dr_optim_defaults(&oc);
     dr_optim o;
     dr_optim_init(&o, &oc, net);
     size_t in_n = (size_t)batch * dr_shape_size(net->input);
-    float *x = net->in; /* the network's own input buffer: no copy per step */
+    float *x = net->pass.in; /* the network's own input buffer: no copy per step */
     int *y = dr_xmalloc(sizeof(int) * (size_t)batch);
     dr_rng r;
     dr_rng_seed(&r, 1, DR_RNG_TEST, 0, 0);
@@ -123,7 +126,7 @@ static int bench_train(int argc, char **argv)
     for (long rep = -1; rep < repeats; rep++) { /* rep -1 warms up */
         double t0 = dr_now();
         for (long s = 0; s < (rep < 0 ? 2 : steps); s++) {
-            net->step = (uint64_t)s;
+            net->pass.step = (uint64_t)s;
             if (!layers || rep < 0) {
                 dr_net_forward(net, x, y, (int)batch, 1);
                 dr_net_backward(net, (int)batch);
@@ -131,11 +134,11 @@ static int bench_train(int argc, char **argv)
                 continue;
             }
             double *t = lt + (size_t)rep * nt;
-            net->labels = y; /* what dr_net_forward does, one layer at a time */
-            net->train = 1;
+            net->pass.labels = y; /* what dr_net_forward does, one layer at a time */
+            net->pass.train = 1;
             for (int i = 0; i < net->n_layers; i++) {
                 t[2 + i] -= dr_now();
-                net->layers[i].ops->forward(&net->layers[i], net, (int)batch);
+                net->layers[i].ops->forward(&net->layers[i], &net->pass, (int)batch);
                 t[2 + i] += dr_now();
             }
             t[1] -= dr_now();
@@ -143,7 +146,7 @@ static int bench_train(int argc, char **argv)
             t[1] += dr_now();
             for (int i = net->n_layers - 1; i >= 0; i--) {
                 t[2 + net->n_layers + i] -= dr_now();
-                net->layers[i].ops->backward(&net->layers[i], net, (int)batch);
+                net->layers[i].ops->backward(&net->layers[i], &net->pass, (int)batch);
                 t[2 + net->n_layers + i] += dr_now();
             }
             t[0] -= dr_now();
@@ -285,7 +288,8 @@ static int bench_kernels(int argc, char **argv)
     const int n = (int)batch;
     for (int li = 0; li < net->n_layers; li++) {
         dr_layer *l = &net->layers[li];
-        if (l->ops != &dr_conv_ops || l->in[0] < 0) continue; /* the quantizable conv layers */
+        if (!(l->ops->roles & DR_ROLE_PRODUCTS) || dr_linear_is_fc(l) || l->src[0] < 0)
+            continue; /* the quantizable conv layers */
         const dr_linear *lin = l->priv;
         const dr_conv_geom *g = &lin->g;
         const int K = dr_conv_k(g), P = dr_conv_p(g), M = n * P;

@@ -10,6 +10,7 @@
 #include "core/common.h"
 #include "core/rng.h"
 #include "deploy/deploy.h"
+#include "train/export.h"
 #include "model/net.h"
 #include "train/checkpoint.h"
 #include "train/train.h"
@@ -151,7 +152,7 @@ int bench_infer(int argc, char **argv)
         for (int k = 0; k < 5; k++) run(&fused, (int)batch);
         printf("engine time per batch of %ld, by layer:\n", batch);
         for (int i = 0; i < net->n_layers; i++)
-            if (dr_engine_role(e, i) <= DR_ROLE_HEAD)
+            if (dr_engine_role(e, i) <= DR_INFER_HEAD)
                 printf("  %-12s %-16s %8.2f ms\n", net->layers[i].name, roles[dr_engine_role(e, i)], 1e3 * sec[i] / 5);
     }
     free(x), free(p);

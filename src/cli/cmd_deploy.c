@@ -11,6 +11,7 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "deploy/deploy.h"
+#include "train/export.h"
 
 static const char EXPORT_USAGE[] =
     "usage: dorefa export CHECKPOINT -o MODEL\n"

@@ -68,9 +68,8 @@ int cmd_eval(int argc, char **argv)
     }
     dr_net_options opt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w,
                           .max_batch = (int)batch};
-    if (!(net = dr_net_parse(ck.model, origin, &opt)) || dr_checkpoint_restore(&ck, net, NULL) ||
-        dr_train_config_apply_bits(&cfg, net))
-        goto fail;
+    if (!(net = dr_net_parse(ck.model, origin, &opt)) || dr_checkpoint_restore(&ck, net, NULL)) goto fail;
+    net->pass.bit_kernels = !cfg.float_kernels; /* as it was trained: bit kernels or their float simulation */
     if (dr_net_classes(net) < ds.classes) {
         dr_fail("%s: has %d classes, the model only %d outputs", data, ds.classes,
                 dr_net_classes(net));

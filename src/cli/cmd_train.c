@@ -333,7 +333,10 @@ int train_execute(train_args *a, train_result *res)
                 model_origin, dr_net_classes(net), cfg.data, classes);
         goto done;
     }
-    dr_train_config_apply_bits(&cfg, net);
+    if (dr_train_config_apply_bits(&cfg, net)) {
+        rc = cli_error();
+        goto done;
+    }
     t.net = net;
     t.train = &train;
     t.test = &test;
@@ -398,7 +401,7 @@ int train_execute(train_args *a, train_result *res)
                100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
     rc = EXIT_OK;
 done:
-    if (t.opt.n) dr_optim_free(&t.opt);
+    dr_optim_free(&t.opt);
     dr_guide_free(&guide);
     dr_net_free(net);
     dr_dataset_free(&train);

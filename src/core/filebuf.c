@@ -75,14 +75,20 @@ void dr_put_header(dr_filebuf *b, const char magic[8], uint32_t version, uint32_
     dr_put_u32(b, sections);
 }
 
-int dr_read_sections(const char *path, const uint8_t *p, size_t len, const char magic[8], uint32_t version,
-                     const char *kind, const char *magic_hint, dr_section *sec, int cap)
+int dr_read_sections(const char *path, const uint8_t *p, size_t len, const dr_file_kind *kind, uint32_t *version,
+                     dr_section *sec, int cap)
 {
-    if (len < 8 || memcmp(p, magic, 8)) return dr_fail("%s: not a dorefa %s (bad magic%s)", path, kind, magic_hint);
-    if (len < 20) return dr_fail("%s: truncated %s (%zu bytes)", path, kind, len);
-    if (dr_get_u32(p + 8) != version)
-        return dr_fail("%s: %s version %u, this dorefa reads version %u", path, kind, dr_get_u32(p + 8), version);
+    if (len < 8 || memcmp(p, kind->magic, 8))
+        return dr_fail("%s: not a dorefa %s (bad magic%s)", path, kind->name, kind->magic_hint);
+    if (len < 20) return dr_fail("%s: truncated %s (%zu bytes)", path, kind->name, len);
+    const uint32_t v = dr_get_u32(p + 8);
+    if (v > kind->newest)
+        return dr_fail("%s: %s version %u, this dorefa reads versions %u to %u (a newer dorefa wrote it)", path,
+                       kind->name, v, kind->oldest, kind->newest);
+    if (v < kind->oldest)
+        return dr_fail("%s: %s version %u was written by an older dorefa%s", path, kind->name, v, kind->too_old);
     if (!dr_crc_ok(p, len)) return dr_fail("%s: checksum mismatch: the file is truncated or corrupted", path);
+    if (version) *version = v;
     size_t pos = 16, end = len - 4;
     int n = 0;
     for (uint32_t k = 0, ns = dr_get_u32(p + 12); k < ns; k++) {

@@ -40,11 +40,19 @@ typedef struct {
     size_t off, len; /* bytes of its contents within the file */
 } dr_section;
 
+/* A kind of sectioned file, for reading and for messages. */
+typedef struct {
+    char magic[8];
+    const char *name;        /* "checkpoint", "model file"                       */
+    const char *magic_hint;  /* added to the bad-magic message                    */
+    uint32_t oldest, newest; /* the versions this dorefa reads                    */
+    const char *too_old;     /* added to the message for a version below oldest   */
+} dr_file_kind;
+
 /* Verifies a whole file (magic, version, CRC-32, section table) and lists up
- * to cap sections; returns their count, or -1 with a one-line error naming
- * the path. `kind` names the file in messages ("checkpoint", "model file");
- * magic_hint is added to the bad-magic message. */
-int dr_read_sections(const char *path, const uint8_t *p, size_t len, const char magic[8], uint32_t version,
-                     const char *kind, const char *magic_hint, dr_section *sec, int cap);
+ * to cap sections; returns their count (and the file's version), or -1 with
+ * a one-line error naming the path. */
+int dr_read_sections(const char *path, const uint8_t *p, size_t len, const dr_file_kind *kind, uint32_t *version,
+                     dr_section *sec, int cap);
 
 #endif

@@ -15,14 +15,12 @@
 #include "../kernels/bitpack.h"
 #include "../kernels/direct_conv.h"
 #include "../layers/linear.h"
+#include "../model/netio.h"
+#include "../model/plan.h"
 #include "../quant/quantize.h"
-#include "../train/train.h"
 #include "deploy.h"
 #include "epilogue.h"
-
-extern const char DR_DEPLOY_MAGIC[8];
-
-
+#include "format.h"
 
 typedef struct {
     int W, M, oc_pad;
@@ -38,8 +36,7 @@ typedef struct {
 } fused_block;
 
 struct dr_engine {
-    dr_net *net;
-    dr_deploy_step *steps;
+    dr_net *net;           /* its layers' plans say which fuse (infer_role) */
     fused_block *blocks;   /* per layer (used at heads) */
     uint8_t **codes;       /* per layer: its output as integer codes (act layers) */
     int *levels;           /* per layer: n of its codes (0: none) */
@@ -48,9 +45,8 @@ struct dr_engine {
     int n_fused;
     double *seconds; /* per layer, when profiling (dr_engine_profile) */
     float **wt;      /* per float conv with a short reduction: weights as [K][oc] (direct conv) */
-    int *chain_pool, *chain_act; /* direct conv -> [maxpool] -> act run as one pass to codes (-1: not) */
+    unsigned char *chained;      /* direct conv -> [maxpool] -> act (the plan's chain) run as one pass to codes */
     unsigned char *skip;         /* layers that pass computes                                    */
-    uint8_t **fw;                /* per float conv with packed weights and coded input: codes    */
 };
 
 /* ---- reading the file ------------------------------------------------------ */
@@ -149,10 +145,10 @@ static int load_fused(dr_engine *e, reader *r, int i)
     free(codes);
     uint8_t ob = 0, cabs = 0;
     if (take(r, &ob, 1, l->name) || take(r, &cabs, 1, l->name)) return -1;
-    const dr_layer *act = &net->layers[e->steps[i].act];
-    if (ob != act->abits || cabs != (dr_act_effective(act, net) == DR_ACT_CABS))
+    const dr_layer *act = &net->layers[l->plan.infer_act];
+    if (ob != act->plan.abits || cabs != (act->plan.act_fn == DR_ACT_CABS))
         return dr_fail("%s: layer '%s': output %u bits (cabs %u), the model says %d bits", r->path, l->name, ob,
-                       cabs, act->abits);
+                       cabs, act->plan.abits);
     dr_thresholds *th = &fb->th;
     *th = (dr_thresholds){oc, fb->oc_pad, (int)dr_levels(ob), cabs, NULL, NULL, NULL};
     th->sign = dr_xcalloc((size_t)th->oc_pad, sizeof(int32_t));
@@ -172,43 +168,45 @@ static int load_fused(dr_engine *e, reader *r, int i)
     }
     free(t), free(sign);
     if (bad) return -1;
-    if (l->ops == &dr_conv_ops && dr_bitconv_suits(&c->g))
-        dr_bitconv_init(&fb->conv, &c->g, e->steps[i].src_bits, net->max_batch);
+    if (!dr_linear_is_fc(l) && dr_bitconv_suits(&c->g))
+        dr_bitconv_init(&fb->conv, &c->g, l->plan.infer_src_bits, net->max_batch);
     e->n_fused++;
     return 0;
 }
+
+static int is_products(const dr_layer *l) { return (l->ops->roles & DR_ROLE_PRODUCTS) != 0; }
 
 static int load_layers(dr_engine *e, reader *r)
 {
     dr_net *net = e->net;
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
-        const dr_deploy_step *st = &e->steps[i];
-        if (st->role == DR_ROLE_HEAD) {
-            if (expect_record(r, l, 2) || load_fused(e, r, i)) return -1;
-        } else if (st->role == DR_ROLE_FLOAT && l->wbits < 32 && (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)) {
+        const dr_plan *st = &l->plan;
+        if (st->infer_role == DR_INFER_HEAD) {
+            if (expect_record(r, l, DR_LAYR_FUSED) || load_fused(e, r, i)) return -1;
+        } else if (st->infer_role == DR_INFER_FLOAT && st->wbits < DR_FLOAT_BITS && is_products(l)) {
             float wscale;
             int M, W;
             uint8_t *codes;
-            if (expect_record(r, l, 1) || !(codes = take_weights(r, l, &wscale, &M, &W))) return -1;
+            if (expect_record(r, l, DR_LAYR_PACKED) || !(codes = take_weights(r, l, &wscale, &M, &W))) return -1;
+            /* the values are the quantized weights: the engine runs the float product on them */
             for (size_t k = 0; k < l->params[0].size; k++) l->params[0].value[k] = wscale * (float)(2 * codes[k] - M);
-            if (st->src >= 0) { /* coded input: the bit product, float epilogue */
+            if (st->infer_src >= 0) { /* coded input: the bit product, float epilogue */
                 const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
                 fused_block *fb = &e->blocks[i];
                 fb->W = W, fb->M = M;
-                fb->alpha = wscale / dr_levels(st->src_bits);
+                fb->alpha = wscale / dr_levels(st->infer_src_bits);
                 pack_weights(fb, g, codes);
             }
             free(codes);
-            l->wbits = 32; /* the values are the quantized weights already */
             uint32_t nb = 0;
             if (take(r, &nb, 4, l->name)) return -1;
             if (nb != (((dr_linear *)l->priv)->bias ? l->params[1].size : 0))
                 return dr_fail("%s: layer '%s': %u biases, the model needs otherwise", r->path, l->name, nb);
             if (nb && take(r, l->params[1].value, nb * sizeof(float), l->name)) return -1;
-        } else if (st->role == DR_ROLE_FLOAT && (l->n_params || l->state_size)) {
+        } else if (st->infer_role == DR_INFER_FLOAT && (l->n_params || l->state_size)) {
             uint32_t na = 0;
-            if (expect_record(r, l, 0) || take(r, &na, 4, l->name)) return -1;
+            if (expect_record(r, l, DR_LAYR_FLOAT) || take(r, &na, 4, l->name)) return -1;
             if (na != (uint32_t)(l->n_params + (l->state_size ? 1 : 0)))
                 return dr_fail("%s: layer '%s' has %u arrays, the model needs %d", r->path, l->name, na,
                                l->n_params + (l->state_size ? 1 : 0));
@@ -220,14 +218,14 @@ static int load_layers(dr_engine *e, reader *r)
     if (r->pos != r->end) return dr_fail("%s: %zu unexpected bytes after the last layer", r->path, r->end - r->pos);
     for (int i = 0; i < net->n_layers; i++) { /* float convs with short reductions run direct */
         dr_layer *l = &net->layers[i];
-        if (e->steps[i].role != DR_ROLE_FLOAT || l->ops != &dr_conv_ops || l->wbits < 32) continue;
+        if (l->plan.infer_role != DR_INFER_FLOAT || !is_products(l) || dr_linear_is_fc(l) || e->blocks[i].y) continue;
         const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
         if (!dr_direct_suits(g)) continue; /* the rest: im2col + sgemm */
         e->wt[i] = dr_xalign((size_t)dr_conv_k(g) * dr_round_up(g->oc, 16) * sizeof(float));
         dr_direct_weights(g, l->params[0].value, e->wt[i]);
-        int pool, act;
-        if (dr_deploy_float_chain(net, e->steps, i, &pool, &act) && e->codes[act]) {
-            e->chain_pool[i] = pool, e->chain_act[i] = act;
+        const int pool = l->plan.chain_pool, act = l->plan.chain_act;
+        if (act >= 0 && e->codes[act]) {
+            e->chained[i] = 1;
             if (pool >= 0) e->skip[pool] = 1;
             e->skip[act] = 1;
         }
@@ -241,53 +239,54 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     uint8_t *buf = (uint8_t *)dr_read_file(path, &len);
     if (!buf) return NULL;
     dr_engine *e = dr_xcalloc(1, sizeof *e);
-    char *conf = NULL, *model = NULL;
+    char *model = NULL;
     int32_t dims[3] = {0, 0, 0};
+    int have_bits = 0, bounded_act = -1;
+    dr_bits bits;
     reader layers = {path, buf, 0, 0};
     dr_section sec[16];
-    int ns = dr_read_sections(path, buf, len, DR_DEPLOY_MAGIC, DR_DEPLOY_VERSION, "model file",
-                              "; 'dorefa export' makes one from a checkpoint", sec, 16);
+    int ns = dr_read_sections(path, buf, len, &DR_DEPLOY_FILE, NULL, sec, 16);
     if (ns < 0) goto fail;
     for (int k = 0; k < ns; k++) {
         size_t pos = sec[k].off, n = sec[k].len;
         const char *tag = sec[k].tag;
-        if (!memcmp(tag, "CONF", 4)) conf = dr_xstrndup((const char *)buf + pos, n);
-        else if (!memcmp(tag, "MODL", 4)) model = dr_xstrndup((const char *)buf + pos, n);
+        if (!memcmp(tag, "MODL", 4)) model = dr_xstrndup((const char *)buf + pos, n);
         else if (!memcmp(tag, "INPT", 4) && n == 12) memcpy(dims, buf + pos, 12);
-        else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
+        else if (!memcmp(tag, "BITS", 4)) {
+            if (dr_get_bits(path, buf + pos, n, &bits, &bounded_act)) goto fail;
+            have_bits = 1;
+        } else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
     }
-    if (!conf || !model || !layers.end || dims[2] < 1) {
+    if (!model || !have_bits || !layers.end || dims[2] < 1) {
         dr_fail("%s: model file lacks a required section", path);
         goto fail;
     }
-    dr_train_config cfg;
     char origin[1100];
     snprintf(origin, sizeof origin, "%s (model)", path);
     dr_net_options nopt = {.channels = dims[2], .height = dims[0], .width = dims[1], .max_batch = max_batch};
-    if (dr_train_config_parse(conf, path, &cfg) || !(e->net = dr_net_parse(model, origin, &nopt)) ||
-        dr_train_config_apply_bits(&cfg, e->net))
-        goto fail;
-    dr_bits_format(&cfg.bits, e->bits, sizeof e->bits);
+    if (!(e->net = dr_net_parse(model, origin, &nopt))) goto fail;
+    e->net->bounded_act = bounded_act;
+    if (dr_net_apply_bits(e->net, &bits)) goto fail;
+    dr_bits_format(&bits, e->bits, sizeof e->bits);
     dr_net *net = e->net;
-    net->bit_kernels = 0; /* layers outside fused blocks compute in float */
+    net->pass.bit_kernels = 0; /* layers outside fused blocks compute in float */
     const int L = net->n_layers;
-    e->steps = dr_xmalloc(sizeof *e->steps * (size_t)L);
+    for (int i = 0; i < L; i++) /* the engine computes convs itself: a max-pool after one computes its own */
+        if (net->layers[i].plan.fused_pool) dr_net_keep_output(net, i);
     e->blocks = dr_xcalloc((size_t)L, sizeof *e->blocks);
     e->codes = dr_xcalloc((size_t)L, sizeof *e->codes);
     e->levels = dr_xcalloc((size_t)L, sizeof *e->levels);
     e->has_f = dr_xcalloc((size_t)L, 1);
     e->has_c = dr_xcalloc((size_t)L, 1);
     e->wt = dr_xcalloc((size_t)L, sizeof *e->wt);
-    e->chain_pool = dr_xmalloc(sizeof(int) * (size_t)L);
-    e->chain_act = dr_xmalloc(sizeof(int) * (size_t)L);
-    for (int i = 0; i < L; i++) e->chain_pool[i] = e->chain_act[i] = -1;
+    e->chained = dr_xcalloc((size_t)L, 1);
     e->skip = dr_xcalloc((size_t)L, 1);
-    dr_deploy_plan(net, e->steps);
     for (int i = 0; i < L; i++) {
-        const dr_deploy_step *st = &e->steps[i];
-        if (st->src < 0) continue;
-        const int head = st->role == DR_ROLE_HEAD;
-        int ends[2] = {st->src, head ? st->act : -1}, bits[2] = {st->src_bits, head ? net->layers[st->act].abits : 0};
+        const dr_plan *st = &net->layers[i].plan;
+        if (st->infer_src < 0) continue;
+        const int head = st->infer_role == DR_INFER_HEAD;
+        int ends[2] = {st->infer_src, head ? st->infer_act : -1},
+            bits[2] = {st->infer_src_bits, head ? net->layers[st->infer_act].plan.abits : 0};
         for (int k = 0; k < 1 + head; k++)
             if (!e->codes[ends[k]]) {
                 e->codes[ends[k]] = dr_xalign((size_t)max_batch * dr_shape_size(net->layers[ends[k]].out_shape));
@@ -295,10 +294,10 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
             }
     }
     if (load_layers(e, &layers)) goto fail;
-    free(buf), free(conf), free(model);
+    free(buf), free(model);
     return e;
 fail:
-    free(buf), free(conf), free(model);
+    free(buf), free(model);
     dr_engine_free(e);
     return NULL;
 }
@@ -314,9 +313,9 @@ void dr_engine_free(dr_engine *e)
         free(e->codes[i]);
         if (e->wt) free(e->wt[i]);
     }
-    free(e->wt), free(e->chain_pool), free(e->chain_act), free(e->skip);
+    free(e->wt), free(e->chained), free(e->skip);
     free(e->seconds);
-    free(e->blocks), free(e->codes), free(e->levels), free(e->has_f), free(e->has_c), free(e->steps);
+    free(e->blocks), free(e->codes), free(e->levels), free(e->has_f), free(e->has_c);
     dr_net_free(e->net);
     free(e);
 }
@@ -357,11 +356,12 @@ static int32_t *grow_i32(int32_t **p, size_t count)
 static int im2col_product(dr_engine *e, int i, int first, int count, uint64_t *xpix, uint64_t *x, int32_t *asum,
                           int32_t *s, int serial)
 {
-    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
+    const dr_layer *l = &e->net->layers[i];
+    const dr_conv_geom *g = dr_linear_geom(l);
     const fused_block *fb = &e->blocks[i];
-    const int A = e->steps[i].src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, rows = count * dr_conv_p(g);
+    const int A = l->plan.infer_src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, rows = count * dr_conv_p(g);
     const int pixels = count * g->ih * g->iw, rows_pad = dr_round_up(rows, DR_BG_ROWS);
-    const uint8_t *codes = e->codes[e->steps[i].src] + (size_t)first * g->ih * g->iw * g->ic;
+    const uint8_t *codes = e->codes[l->plan.infer_src] + (size_t)first * g->ih * g->iw * g->ic;
     if (serial) {
         dr_pack_rows_serial(codes, pixels, g->ic, A, cw, xpix, NULL);
         dr_bit_im2col_serial(g, count, xpix, A, x, rows_pad);
@@ -382,16 +382,16 @@ static int im2col_product(dr_engine *e, int i, int first, int count, uint64_t *x
 static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **asum_out)
 {
     dr_net *net = e->net;
-    const dr_deploy_step *st = &e->steps[i];
-    const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
+    const dr_plan *st = &net->layers[i].plan;
+    const dr_conv_geom *g = dr_linear_geom(&net->layers[i]);
     fused_block *fb = &e->blocks[i];
-    const int A = st->src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, B = net->max_batch;
+    const int A = st->infer_src_bits, cw = (g->ic + 63) / 64, KW = g->kh * g->kw * cw, B = net->max_batch;
     const size_t max_rows_pad = (size_t)dr_round_up(B * dr_conv_p(g), DR_BG_ROWS);
     if (!fb->xpix) {
         fb->xpix = dr_xalign((size_t)B * g->ih * g->iw * A * cw * sizeof(uint64_t));
         fb->x = dr_xalign(max_rows_pad * A * KW * sizeof(uint64_t));
     }
-    ensure_codes(e, st->src, n);
+    ensure_codes(e, st->infer_src, n);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
     *s_out = s, *asum_out = asum;
     return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, 0);
@@ -418,15 +418,15 @@ static void run_bit_float(dr_engine *e, int i, int n)
 static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const int32_t *s, const int32_t *asum)
 {
     const dr_net *net = e->net;
-    const dr_deploy_step *st = &e->steps[i];
-    const dr_conv_geom *g = &((dr_linear *)net->layers[i].priv)->g;
+    const dr_plan *st = &net->layers[i].plan;
+    const dr_conv_geom *g = dr_linear_geom(&net->layers[i]);
     const fused_block *fb = &e->blocks[i];
-    const dr_conv_geom *pg = st->pool >= 0 ? dr_pool_geom(&net->layers[st->pool]) : NULL;
+    const dr_conv_geom *pg = st->infer_pool >= 0 ? dr_pool_geom(&net->layers[st->infer_pool]) : NULL;
     const size_t sample_rows = fb->conv.x ? (size_t)fb->conv.rows_pad : (size_t)g->oh * g->ow;
     const size_t out_pixels = pg ? (size_t)pg->oh * pg->ow : (size_t)g->oh * g->ow;
     return (dr_epilogue){&fb->th, s, (size_t)fb->oc_pad, asum, fb->M, count, g->oh, g->ow, sample_rows,
-                         pg, st->pool_before_bn,
-                         e->codes[st->act] + (size_t)first * out_pixels * g->oc};
+                         pg, st->infer_pool_before_bn,
+                         e->codes[st->infer_act] + (size_t)first * out_pixels * g->oc};
 }
 
 /* A block one sample at a time per thread: packing, product and epilogue of
@@ -434,11 +434,11 @@ static dr_epilogue epilogue_of(dr_engine *e, int i, int first, int count, const 
  * every intermediate through memory and wait at a barrier after each). */
 static void run_fused_by_sample(dr_engine *e, int i, int n)
 {
-    const dr_deploy_step *st = &e->steps[i];
-    const dr_conv_geom *g = &((dr_linear *)e->net->layers[i].priv)->g;
+    const dr_plan *st = &e->net->layers[i].plan;
+    const dr_conv_geom *g = dr_linear_geom(&e->net->layers[i]);
     fused_block *fb = &e->blocks[i];
     dr_bitconv *c = &fb->conv;
-    const int implicit = c->x != NULL, threads = omp_get_max_threads(), A = st->src_bits, cw = (g->ic + 63) / 64;
+    const int implicit = c->x != NULL, threads = omp_get_max_threads(), A = st->infer_src_bits, cw = (g->ic + 63) / 64;
     const size_t rows = (size_t)dr_round_up(dr_conv_p(g), DR_BG_ROWS);
     const size_t per = rows * (fb->oc_pad + 1); /* products, then row sums */
     const size_t wper = implicit ? 0 : ((size_t)g->ih * g->iw + rows * g->kh * g->kw) * A * cw;
@@ -455,28 +455,28 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
 #pragma omp for schedule(dynamic) /* a core slowed by other work takes fewer samples */
         for (int j = 0; j < n; j++) {
             if (implicit) {
-                dr_bitconv_pack(c, e->codes[st->src], j, 1, 1);
+                dr_bitconv_pack(c, e->codes[st->infer_src], j, 1, 1);
                 dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
             } else {
                 im2col_product(e, i, j, 1, w, w + (size_t)g->ih * g->iw * A * cw, asum, s, 1);
             }
             dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->rows_pad : asum);
-            dr_epilogue_rows(&ep, 0, st->pool >= 0 ? ep.pool->oh : g->oh);
+            dr_epilogue_rows(&ep, 0, st->infer_pool >= 0 ? ep.pool->oh : g->oh);
         }
     }
 }
 
 static void run_fused(dr_engine *e, int i, int n)
 {
-    const dr_deploy_step *st = &e->steps[i];
+    const dr_plan *st = &e->net->layers[i].plan;
     fused_block *fb = &e->blocks[i];
-    ensure_codes(e, st->src, n);
+    ensure_codes(e, st->infer_src, n);
     if (n >= 2 * omp_get_max_threads()) {
         run_fused_by_sample(e, i, n);
     } else if (fb->conv.x) { /* few samples: each step on all threads */
         dr_bitconv *c = &fb->conv;
         int32_t *s = grow_i32(&fb->s, (size_t)e->net->max_batch * c->rows_pad * fb->oc_pad);
-        dr_bitconv_pack(c, e->codes[st->src], 0, n, 0);
+        dr_bitconv_pack(c, e->codes[st->infer_src], 0, n, 0);
         dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, 0);
         dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
         dr_epilogue_run(&ep);
@@ -486,15 +486,15 @@ static void run_fused(dr_engine *e, int i, int n)
         dr_epilogue ep = epilogue_of(e, i, 0, n, s, asum);
         dr_epilogue_run(&ep);
     }
-    e->has_c[st->act] = 1;
-    e->has_f[st->act] = 0;
+    e->has_c[st->infer_act] = 1;
+    e->has_f[st->infer_act] = 0;
 }
 
 static void pool_codes(dr_engine *e, int i, int n)
 {
     const dr_layer *l = &e->net->layers[i];
     const dr_conv_geom *g = dr_pool_geom(l);
-    const uint8_t *in = e->codes[l->in[0]];
+    const uint8_t *in = e->codes[l->src[0]];
     uint8_t *out = e->codes[i];
     const int C = g->ic;
 #pragma omp parallel for schedule(static)
@@ -520,11 +520,11 @@ static void pool_codes(dr_engine *e, int i, int n)
 static void pool_act_codes(dr_engine *e, int i, int n)
 {
     dr_net *net = e->net;
-    const dr_layer *l = &net->layers[i], *act = &net->layers[e->chain_act[i]];
-    const int cabs = dr_act_effective(act, net) == DR_ACT_CABS, C = l->out_shape.c;
-    const float lv = dr_levels(act->abits);
-    uint8_t *out = e->codes[e->chain_act[i]];
-    const dr_conv_geom *pg = e->chain_pool[i] >= 0 ? dr_pool_geom(&net->layers[e->chain_pool[i]]) : NULL;
+    const dr_layer *l = &net->layers[i], *act = &net->layers[l->plan.chain_act];
+    const int cabs = act->plan.act_fn == DR_ACT_CABS, C = l->out_shape.c;
+    const float lv = dr_levels(act->plan.abits);
+    uint8_t *out = e->codes[l->plan.chain_act];
+    const dr_conv_geom *pg = l->plan.chain_pool >= 0 ? dr_pool_geom(&net->layers[l->plan.chain_pool]) : NULL;
     const int oh = pg ? pg->oh : l->out_shape.h, ow = pg ? pg->ow : l->out_shape.w;
 #pragma omp parallel for schedule(static)
     for (int r = 0; r < n * oh * ow; r++) {
@@ -548,55 +548,67 @@ static void pool_act_codes(dr_engine *e, int i, int n)
             dst[c] = (uint8_t)dr_rint(h * lv);
         }
     }
-    e->has_c[e->chain_act[i]] = 1;
-    e->has_f[e->chain_act[i]] = 0;
+    e->has_c[l->plan.chain_act] = 1;
+    e->has_f[l->plan.chain_act] = 0;
+}
+
+/* A float products layer: the float product of its (dequantized) weights,
+ * as its own forward computes it in evaluation with float products. */
+static void run_float_products(dr_engine *e, int i, int n)
+{
+    dr_net *net = e->net;
+    dr_layer *l = &net->layers[i];
+    dr_products_float.forward(dr_linear_geom(l), n, dr_input(l, &net->pass, 0), l->params[0].value,
+                              dr_linear_bias(l), l->out, &net->pass.ws, NULL);
 }
 
 void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
 {
     dr_net *net = e->net;
-    float *own_in = net->in;
-    net->in = (float *)x; /* the layers only read their input: no copy */
-    net->labels = NULL;
-    net->train = 0;
+    float *own_in = net->pass.in;
+    net->pass.in = (float *)x; /* the layers only read their input: no copy */
+    net->pass.labels = NULL;
+    net->pass.train = 0;
     memset(e->has_f, 0, (size_t)net->n_layers);
     memset(e->has_c, 0, (size_t)net->n_layers);
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         double t0 = e->seconds ? dr_now() : 0;
-        switch (e->steps[i].role) {
-        case DR_ROLE_HEAD:
+        switch (l->plan.infer_role) {
+        case DR_INFER_HEAD:
             run_fused(e, i, n);
             break;
-        case DR_ROLE_FLOAT:
+        case DR_INFER_FLOAT:
             if (e->skip[i]) continue; /* computed by the pass of the conv before it */
             if (e->blocks[i].y) { /* quantized weights and coded input: bit product */
                 run_bit_float(e, i, n);
                 e->has_f[i] = 1;
                 break;
             }
-            if (l->ops == &dr_maxpool_ops && e->codes[i] && e->has_c[l->in[0]] && !e->has_f[l->in[0]]) {
+            if ((l->ops->roles & DR_ROLE_MAX_POOL) && e->codes[i] && e->has_c[l->src[0]] && !e->has_f[l->src[0]]) {
                 pool_codes(e, i, n); /* max-pooling of codes is pooling of quantized values */
                 break;
             }
-            for (int k = 0; k < l->n_in; k++) ensure_float(e, l->in[k], n);
+            for (int k = 0; k < l->n_in; k++) ensure_float(e, l->src[k], n);
             if (e->wt[i]) {
                 dr_linear *c = l->priv;
-                const float *bias = c->bias ? l->params[1].value : NULL;
-                const int pool = e->chain_pool[i], act = e->chain_act[i];
-                if (pool >= 0 && dr_direct_pool_suits(&c->g, dr_pool_geom(&net->layers[pool]))) {
+                const float *bias = dr_linear_bias(l);
+                const int pool = l->plan.chain_pool, act = l->plan.chain_act;
+                if (e->chained[i] && pool >= 0 && dr_direct_pool_suits(&c->g, dr_pool_geom(&net->layers[pool]))) {
                     const dr_layer *a = &net->layers[act]; /* conv, pool, act and quantization in one pass */
-                    dr_direct_conv_pool_codes(&c->g, dr_pool_geom(&net->layers[pool]), n, dr_net_input(net, l, 0),
-                                              e->wt[i], bias, dr_act_effective(a, net) == DR_ACT_CABS,
-                                              dr_levels(a->abits), e->codes[act]);
+                    dr_direct_conv_pool_codes(&c->g, dr_pool_geom(&net->layers[pool]), n, dr_input(l, &net->pass, 0),
+                                              e->wt[i], bias, a->plan.act_fn == DR_ACT_CABS, dr_levels(a->plan.abits),
+                                              e->codes[act]);
                     e->has_c[act] = 1;
                     e->has_f[act] = 0;
                     break; /* the conv's own float output is not made: only the pool read it */
                 }
-                dr_direct_conv(&c->g, n, dr_net_input(net, l, 0), e->wt[i], bias, l->out);
-                if (act >= 0) pool_act_codes(e, i, n);
+                dr_direct_conv(&c->g, n, dr_input(l, &net->pass, 0), e->wt[i], bias, l->out);
+                if (e->chained[i]) pool_act_codes(e, i, n);
+            } else if (is_products(l)) {
+                run_float_products(e, i, n);
             } else {
-                l->ops->forward(l, net, n);
+                l->ops->forward(l, &net->pass, n);
             }
             e->has_f[i] = 1;
             break;
@@ -604,7 +616,7 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
         }
         if (e->seconds) e->seconds[i] += dr_now() - t0;
     }
-    net->in = own_in;
+    net->pass.in = own_in;
     memcpy(probs, dr_net_output(net), (size_t)n * dr_net_classes(net) * sizeof(float));
 }
 
@@ -618,4 +630,4 @@ double *dr_engine_profile(dr_engine *e)
     return e->seconds;
 }
 
-int dr_engine_role(const dr_engine *e, int layer) { return e->steps[layer].role; }
+int dr_engine_role(const dr_engine *e, int layer) { return e->net->layers[layer].plan.infer_role; }

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "../core/common.h"
-#include "../model/net.h"
 #include "layer.h"
 
 typedef struct {
@@ -24,16 +23,15 @@ static int bn_parse(dr_layer *l, dr_kv *kv)
            dr_kv_float(kv, "eps", 1e-5f, 0.0f, 1.0f, &b->eps);
 }
 
-static int bn_setup(dr_layer *l, dr_net *net)
+static int bn_setup(dr_layer *l, const dr_pass *p)
 {
     bn_priv *b = l->priv;
     int c = l->in_shape.c;
     l->out_shape = l->in_shape;
     dr_layer_add_param(l, "gamma", (size_t)c, 0.0f);
     dr_layer_add_param(l, "beta", (size_t)c, 0.0f);
-    l->state_size = 2 * (size_t)c; /* running mean, running variance */
-    l->state = dr_xcalloc(l->state_size, sizeof(float));
-    b->xhat = dr_xalign((size_t)net->max_batch * dr_shape_size(l->in_shape) * sizeof(float));
+    l->state_size = 2 * (size_t)c; /* running mean, running variance (in the network's state arena) */
+    b->xhat = dr_xalign((size_t)p->max_batch * dr_shape_size(l->in_shape) * sizeof(float));
     b->invstd = dr_xcalloc((size_t)c, sizeof(float));
     b->s1 = dr_xcalloc((size_t)c, sizeof(double));
     b->s2 = dr_xcalloc((size_t)c, sizeof(double));
@@ -52,14 +50,14 @@ static void bn_init(dr_layer *l, dr_rng *rng)
     }
 }
 
-static void bn_forward(dr_layer *l, dr_net *net, int n)
+static void bn_forward(dr_layer *l, dr_pass *p, int n)
 {
     bn_priv *b = l->priv;
     const int C = l->in_shape.c;
     const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w;
-    const float *x = dr_net_input(net, l, 0), *gamma = l->params[0].value, *beta = l->params[1].value;
+    const float *x = dr_input(l, p, 0), *gamma = l->params[0].value, *beta = l->params[1].value;
     float mean[C], *rmean = l->state, *rvar = l->state + C;
-    if (net->train) {
+    if (p->train) {
         dr_sum_rows2(x, NULL, R, C, b->s1, b->s2);
         for (int k = 0; k < C; k++) {
             double m = b->s1[k] / (double)R, v = b->s2[k] / (double)R - m * m;
@@ -87,7 +85,7 @@ static void bn_forward(dr_layer *l, dr_net *net, int n)
         }
 }
 
-static void bn_backward(dr_layer *l, dr_net *net, int n)
+static void bn_backward(dr_layer *l, dr_pass *p, int n)
 {
     bn_priv *b = l->priv;
     const int C = l->in_shape.c;
@@ -98,16 +96,16 @@ static void bn_backward(dr_layer *l, dr_net *net, int n)
         l->params[1].grad[k] += (float)b->s1[k];
         l->params[0].grad[k] += (float)b->s2[k];
     }
-    float *dx = dr_net_input_grad(net, l, 0);
+    float *dx = dr_input_grad(l, 0);
     if (!dx) return;
     float scale[C], mdy[C], mdyx[C];
     for (int k = 0; k < C; k++) {
         scale[k] = gamma[k] * b->invstd[k];
         /* In evaluation mode the statistics are constants. */
-        mdy[k] = net->train ? (float)(b->s1[k] / (double)R) : 0.0f;
-        mdyx[k] = net->train ? (float)(b->s2[k] / (double)R) : 0.0f;
+        mdy[k] = p->train ? (float)(b->s1[k] / (double)R) : 0.0f;
+        mdyx[k] = p->train ? (float)(b->s2[k] / (double)R) : 0.0f;
     }
-    const int store = dr_grad_store(net, l, 0);
+    const int store = dr_grad_store(p, l, 0);
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < R; r++) {
         float *d = dx + r * C;
@@ -129,7 +127,16 @@ static void bn_destroy(dr_layer *l)
     free(b->s2);
 }
 
-const dr_layer_ops dr_bn_ops = {"bn", bn_parse, bn_setup, bn_init, bn_forward, bn_backward,
-                                bn_destroy, 1};
+const dr_layer_ops dr_bn_ops = {
+    .type = "bn",
+    .roles = DR_ROLE_NORM,
+    .parse = bn_parse,
+    .setup = bn_setup,
+    .init = bn_init,
+    .forward = bn_forward,
+    .backward = bn_backward,
+    .destroy = bn_destroy,
+    .stores_input_grad = 1,
+};
 
 float dr_bn_eps(const dr_layer *l) { return ((const bn_priv *)l->priv)->eps; }

@@ -7,17 +7,25 @@
 
 #include "../core/common.h"
 #include "../kernels/direct_conv.h"
-#include "../model/net.h"
 #include "layer.h"
 #include "linear.h"
-#include "../quant/policy.h"
 
 static const char *const pad_names[] = {"valid", "same", NULL};
 
-static int parse_common(dr_linear *c, dr_kv *kv, int default_bias)
+static int check_bits(dr_kv *kv, int bits)
+{
+    if (bits && !dr_bits_valid(bits)) return dr_kv_fail(kv, "bitwidth %d: use 1..8, or 32 for float", bits);
+    return 0;
+}
+
+/* bias= l2=, and the per-layer quantization overrides wbits= gbits= quant=. */
+static int parse_common(dr_layer *l, dr_linear *c, dr_kv *kv, int default_bias)
 {
     return dr_kv_int(kv, "bias", default_bias, 0, 1, &c->bias) ||
-           dr_kv_float(kv, "l2", -1.0f, 0.0f, 1.0f, &c->l2);
+           dr_kv_float(kv, "l2", -1.0f, 0.0f, 1.0f, &c->l2) ||
+           dr_kv_int(kv, "wbits", 0, 1, 32, &l->file_bits[0]) || dr_kv_int(kv, "gbits", 0, 1, 32, &l->file_bits[2]) ||
+           dr_kv_int(kv, "quant", -1, 0, 1, &l->file_quant) || check_bits(kv, l->file_bits[0]) ||
+           check_bits(kv, l->file_bits[2]);
 }
 
 static int conv_parse(dr_layer *l, dr_kv *kv)
@@ -27,7 +35,7 @@ static int conv_parse(dr_layer *l, dr_kv *kv)
     if (dr_kv_int(kv, "filters", 0, 1, 1 << 16, &c->filters) ||
         dr_kv_int(kv, "size", 3, 1, 64, &size) || dr_kv_int(kv, "stride", 1, 1, 64, &stride) ||
         dr_kv_choice(kv, "pad", pad_names, DR_PAD_SAME, &c->pad_mode) ||
-        dr_kv_int(kv, "groups", 1, 1, 64, &c->g.groups) || parse_common(c, kv, 0))
+        dr_kv_int(kv, "groups", 1, 1, 64, &c->g.groups) || parse_common(l, c, kv, 0))
         return -1;
     if (!c->filters) return dr_kv_fail(kv, "conv needs filters=N");
     if (c->filters % c->g.groups)
@@ -40,7 +48,7 @@ static int conv_parse(dr_layer *l, dr_kv *kv)
 static int fc_parse(dr_layer *l, dr_kv *kv)
 {
     dr_linear *c = l->priv = dr_xcalloc(1, sizeof *c);
-    if (dr_kv_int(kv, "outputs", 0, 1, 1 << 20, &c->filters) || parse_common(c, kv, 1)) return -1;
+    if (dr_kv_int(kv, "outputs", 0, 1, 1 << 20, &c->filters) || parse_common(l, c, kv, 1)) return -1;
     if (!c->filters) return dr_kv_fail(kv, "fc needs outputs=N");
     c->g.groups = 1;
     c->g.sh = c->g.sw = 1;
@@ -49,9 +57,9 @@ static int fc_parse(dr_layer *l, dr_kv *kv)
     return 0;
 }
 
-static int linear_setup(dr_layer *l, dr_net *net)
+static int linear_setup(dr_layer *l, const dr_pass *p)
 {
-    (void)net;
+    (void)p;
     dr_linear *c = l->priv;
     dr_conv_geom *g = &c->g;
     g->ih = l->in_shape.h;
@@ -70,7 +78,6 @@ static int linear_setup(dr_layer *l, dr_net *net)
     l->out_shape = (dr_shape){g->oh, g->ow, g->oc};
     dr_layer_add_param(l, "w", (size_t)g->oc * dr_conv_k(g), c->l2);
     if (c->bias) dr_layer_add_param(l, "b", (size_t)g->oc, 0.0f);
-    c->products = &dr_products_float;
     return 0;
 }
 
@@ -89,115 +96,93 @@ static const float *layer_weights(dr_layer *l)
 {
     dr_linear *c = l->priv;
     dr_param *w = &l->params[0];
-    if (l->wbits >= DR_FLOAT_BITS) return w->value;
+    if (l->plan.wbits >= DR_FLOAT_BITS) return w->value;
     if (!c->wq) c->wq = dr_xalign(w->size * sizeof(float));
-    dr_quantize_weights(w->value, w->size, l->wbits, c->wq, &c->wst);
+    dr_quantize_weights(w->value, w->size, l->plan.wbits, c->wq, &c->wst);
     return c->wq;
 }
 
-/* The products and what they need to know of the quantized operands. */
-static const dr_products *products(dr_layer *l, dr_net *net, dr_qinfo *q)
+const float *dr_linear_weights_used(const dr_layer *l)
+{
+    const dr_linear *c = l->priv;
+    return l->plan.wbits < DR_FLOAT_BITS && c->wq ? c->wq : l->params[0].value;
+}
+
+/* The products and what they need to know of the quantized operands: the
+ * input codes as the plan found them (an act layer's k-bit output, through
+ * max-pooling and dropout). */
+static const dr_products *products(dr_layer *l, const dr_pass *p, dr_qinfo *q)
 {
     dr_linear *c = l->priv;
-    *q = (dr_qinfo){.abits = 32, .wbits = l->wbits, .gbits = l->gbits, .ascale = 1, .wscale = c->wst.scale,
+    *q = (dr_qinfo){.abits = l->plan.in_bits, .wbits = l->plan.wbits, .gbits = l->plan.gbits,
+                    .ascale = p->train ? l->plan.in_scale_train : l->plan.in_scale, .wscale = c->wst.scale,
                     .gscale = c->gscale, .buf = &c->bits, .pass = c->pass};
-    /* The input activation: an act layer's k-bit output, through max-pooling
-     * (stays on the grid) and dropout (scales by 1/keep while training). */
-    const dr_layer *act = dr_net_input_act(net, l);
-    if (act && act->abits < 32) {
-        q->abits = act->abits;
-        q->ascale = 1.0f / (float)((1u << act->abits) - 1u);
-        for (int j = l->in[0]; j >= 0 && &net->layers[j] != act; j = net->layers[j].in[0])
-            if (net->layers[j].ops == &dr_dropout_ops && net->train) q->ascale /= dr_dropout_keep(&net->layers[j]);
-    }
-    return net->bit_kernels ? &dr_products_bit : c->products;
-}
-
-/* Whether this pass computes the max-pool after the conv as well: a float
- * layer on the direct path whose input needs no gradient (the first layer)
- * and whose output gradient is not quantized. */
-static int computes_pool(dr_layer *l, dr_net *net)
-{
-    dr_linear *c = l->priv;
-    const dr_conv_geom *g = &c->g;
-    return c->pool && l->wbits >= DR_FLOAT_BITS && l->gbits >= DR_FLOAT_BITS && !dr_net_input_grad(net, l, 0) &&
-           !dr_conv_is_identity(g) && dr_direct_suits(g) && dr_direct_pool_suits(g, dr_pool_geom(c->pool)) &&
-           dr_direct_pool_backward_suits(g);
-}
-
-void dr_conv_pair_pool(dr_layer *l, dr_layer *pool)
-{
-    dr_linear *c = l->priv;
-    if (c->pool) dr_maxpool_fuse(c->pool, 0);
-    c->pool = pool;
-    c->pooled = 0;
+    return p->bit_kernels ? &dr_products_bit : &dr_products_float;
 }
 
 const float *dr_linear_output_grad(dr_layer *l, int n)
 {
-    dr_linear *c = l->priv;
-    if (c->pooled) dr_maxpool_input_grad(c->pool, n, l->dout);
+    if (l->plan.fused_pool) dr_maxpool_input_grad(l->plan.fused_pool, n, l->dout);
     return l->dout;
 }
 
-static void linear_forward(dr_layer *l, dr_net *net, int n)
+static void linear_forward(dr_layer *l, dr_pass *p, int n)
 {
     dr_linear *c = l->priv;
-    const float *in = dr_net_input(net, l, 0);
+    const float *in = dr_input(l, p, 0);
     const float *w = layer_weights(l);
+    const float *bias = dr_linear_bias(l);
     c->pass++; /* a new pass: its backward products may reuse this forward's packing */
-    c->pooled = computes_pool(l, net);
-    if (c->pool) c->pool_argmax = dr_maxpool_fuse(c->pool, c->pooled);
-    if (c->pooled) {
+    const dr_layer *pool = l->plan.fused_pool;
+    if (pool) { /* this conv computes the max-pool after it */
         const dr_conv_geom *g = &c->g;
-        float *wt = dr_workspace_get(&net->ws, (size_t)dr_conv_k(g) * ((g->oc + 15) / 16 * 16));
+        float *wt = dr_workspace_get(&p->ws, (size_t)dr_conv_k(g) * ((g->oc + 15) / 16 * 16));
         dr_direct_weights(g, w, wt);
-        dr_direct_conv_pool(g, dr_pool_geom(c->pool), n, in, wt, c->bias ? l->params[1].value : NULL, c->pool->out,
-                            c->pool_argmax);
+        dr_direct_conv_pool(g, dr_pool_geom(pool), n, in, wt, bias, pool->out, dr_pool_argmax(pool));
         return;
     }
     dr_qinfo q;
-    products(l, net, &q)->forward(&c->g, n, in, w, c->bias ? l->params[1].value : NULL, l->out, &net->ws, &q);
+    products(l, p, &q)->forward(&c->g, n, in, w, bias, l->out, &p->ws, &q);
 }
 
-static void linear_backward(dr_layer *l, dr_net *net, int n)
+static void linear_backward(dr_layer *l, dr_pass *p, int n)
 {
     dr_linear *c = l->priv;
-    const float *in = dr_net_input(net, l, 0);
-    float *din = dr_net_input_grad(net, l, 0);
+    const float *in = dr_input(l, p, 0);
+    float *din = dr_input_grad(l, 0);
     dr_param *w = &l->params[0];
     const size_t out_per = dr_shape_size(l->out_shape);
-    if (c->pooled) { /* the gradient arrives at the pooled outputs */
+    const dr_layer *pool = l->plan.fused_pool;
+    if (pool) { /* the gradient arrives at the pooled outputs */
         const dr_conv_geom *g = &c->g;
-        float *scratch = dr_workspace_get(&net->ws, dr_direct_pool_backward_weight_scratch(g, dr_pool_geom(c->pool), n));
-        dr_direct_pool_backward_weight(g, dr_pool_geom(c->pool), n, c->pool->dout, c->pool_argmax, in, w->grad,
+        float *scratch = dr_workspace_get(&p->ws, dr_direct_pool_backward_weight_scratch(g, dr_pool_geom(pool), n));
+        dr_direct_pool_backward_weight(g, dr_pool_geom(pool), n, pool->dout, dr_pool_argmax(pool), in, w->grad,
                                        c->bias ? l->params[1].grad : NULL, scratch);
         return;
     }
     /* Gradient quantizer on the layer's output: both products consume f_g(dY). */
     const float *dout = l->dout;
-    if (l->gbits < DR_FLOAT_BITS) {
+    const int wbits = l->plan.wbits, gbits = l->plan.gbits;
+    if (gbits < DR_FLOAT_BITS) {
         if (!c->dq) {
-            c->dq = dr_xalign((size_t)net->max_batch * out_per * sizeof(float));
-            c->gscale = dr_xalign((size_t)net->max_batch * sizeof(float));
+            c->dq = dr_xalign((size_t)p->max_batch * out_per * sizeof(float));
+            c->gscale = dr_xalign((size_t)p->max_batch * sizeof(float));
         }
-        dr_quantize_gradients(l->dout, n, out_per, l->gbits, net->seed, net->step, l->index, c->dq,
-                              c->gscale);
+        dr_quantize_gradients(l->dout, n, out_per, gbits, p->seed, p->step, l->index, c->dq, c->gscale);
         dout = c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
     dr_qinfo q;
-    const dr_products *prod = products(l, net, &q);
-    if (l->wbits < DR_FLOAT_BITS) {
+    const dr_products *prod = products(l, p, &q);
+    if (wbits < DR_FLOAT_BITS) {
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
-        prod->backward_weight(&c->g, n, dout, in, c->dwq, &net->ws, &q);
-        dr_quantize_weights_backward(w->value, c->dwq, w->size, l->wbits, &c->wst, w->grad);
+        prod->backward_weight(&c->g, n, dout, in, c->dwq, &p->ws, &q);
+        dr_quantize_weights_backward(w->value, c->dwq, w->size, wbits, &c->wst, w->grad);
     } else {
-        prod->backward_weight(&c->g, n, dout, in, w->grad, &net->ws, &q);
+        prod->backward_weight(&c->g, n, dout, in, w->grad, &p->ws, &q);
     }
-    if (din)
-        prod->backward_input(&c->g, n, dout, l->wbits < DR_FLOAT_BITS ? c->wq : w->value, din, &net->ws, &q);
+    if (din) prod->backward_input(&c->g, n, dout, wbits < DR_FLOAT_BITS ? c->wq : w->value, din, &p->ws, &q);
 }
 
 static void linear_destroy(dr_layer *l)
@@ -211,7 +196,23 @@ static void linear_destroy(dr_layer *l)
     dr_bitbuf_free(c->bits);
 }
 
-const dr_layer_ops dr_conv_ops = {"conv", conv_parse, linear_setup, linear_init,
-                                  linear_forward, linear_backward, linear_destroy, 0};
-const dr_layer_ops dr_fc_ops = {"fc", fc_parse, linear_setup, linear_init,
-                                linear_forward, linear_backward, linear_destroy, 0};
+const dr_layer_ops dr_conv_ops = {
+    .type = "conv",
+    .roles = DR_ROLE_PRODUCTS,
+    .parse = conv_parse,
+    .setup = linear_setup,
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .destroy = linear_destroy,
+};
+const dr_layer_ops dr_fc_ops = {
+    .type = "fc",
+    .roles = DR_ROLE_PRODUCTS,
+    .parse = fc_parse,
+    .setup = linear_setup,
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .destroy = linear_destroy,
+};

@@ -5,13 +5,12 @@
 #include <string.h>
 
 #include "../core/common.h"
-#include "../model/net.h"
-#include "layer.h"
 #include "../quant/quantize.h"
+#include "layer.h"
 
-static int same_shape_setup(dr_layer *l, dr_net *net)
+static int same_shape_setup(dr_layer *l, const dr_pass *p)
 {
-    (void)net;
+    (void)p;
     l->out_shape = l->in_shape;
     return 0;
 }
@@ -35,13 +34,19 @@ typedef struct {
     int fn;
 } act_priv;
 
+/* fn=, and the per-layer override abits= of the quantizer on the output. */
 static int act_parse(dr_layer *l, dr_kv *kv)
 {
     act_priv *a = l->priv = dr_xcalloc(1, sizeof *a);
-    if (dr_kv_choice(kv, "fn", act_names, -1, &a->fn)) return -1;
+    if (dr_kv_choice(kv, "fn", act_names, -1, &a->fn) || dr_kv_int(kv, "abits", 0, 1, 32, &l->file_bits[1]))
+        return -1;
     if (a->fn < 0) return dr_kv_fail(kv, "act needs fn=relu|crelu|cabs|identity");
+    if (l->file_bits[1] && !dr_bits_valid(l->file_bits[1]))
+        return dr_kv_fail(kv, "bitwidth %d: use 1..8, or 32 for float", l->file_bits[1]);
     return 0;
 }
+
+int dr_act_file_fn(const dr_layer *l) { return ((const act_priv *)l->priv)->fn; }
 
 /* h(x) and h'(x). relu: max(0,x); crelu: min(1, max(0,x)); cabs: min(1,|x|).
  * One loop per function, so that each vectorizes. */
@@ -120,33 +125,32 @@ static void act_grad(int fn, const float *restrict x, const float *restrict dy, 
     }
 }
 
-/* The function an act layer applies: the run may choose the bounded activation h
- * (cabs or crelu layers), and a quantized activation must lie in [0, 1], so a
- * ReLU (or identity) there becomes min(1, max(0, x)). */
-int dr_act_effective(const dr_layer *l, const dr_net *net)
-{
-    int fn = ((act_priv *)l->priv)->fn;
-    if ((fn == ACT_CABS || fn == ACT_CRELU) && net->bounded_act >= 0) return net->bounded_act;
-    return (fn == ACT_RELU || fn == ACT_IDENTITY) && l->abits < DR_FLOAT_BITS ? ACT_CRELU : fn;
-}
-
-static void act_forward(dr_layer *l, dr_net *net, int n)
+/* The function is the plan's (act_fn): the run's bounded activation, and
+ * min(1, max(0, x)) for a ReLU whose output is quantized. */
+static void act_forward(dr_layer *l, dr_pass *p, int n)
 {
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
-    act_apply(dr_act_effective(l, net), dr_net_input(net, l, 0), l->out, total);
-    dr_quantize_activations(l->out, total, l->abits); /* f_a; straight-through backward */
+    act_apply(l->plan.act_fn, dr_input(l, p, 0), l->out, total);
+    dr_quantize_activations(l->out, total, l->plan.abits); /* f_a; straight-through backward */
 }
 
-static void act_backward(dr_layer *l, dr_net *net, int n)
+static void act_backward(dr_layer *l, dr_pass *p, int n)
 {
-    float *dx = dr_net_input_grad(net, l, 0);
+    float *dx = dr_input_grad(l, 0);
     if (!dx) return;
-    act_grad(dr_act_effective(l, net), dr_net_input(net, l, 0), l->dout, dx, (size_t)n * dr_shape_size(l->out_shape),
-             dr_grad_store(net, l, 0));
+    act_grad(l->plan.act_fn, dr_input(l, p, 0), l->dout, dx, (size_t)n * dr_shape_size(l->out_shape),
+             dr_grad_store(p, l, 0));
 }
 
-const dr_layer_ops dr_act_ops = {"act", act_parse, same_shape_setup, NULL,
-                                 act_forward, act_backward, NULL, 1};
+const dr_layer_ops dr_act_ops = {
+    .type = "act",
+    .roles = DR_ROLE_BOUNDED_ACT,
+    .parse = act_parse,
+    .setup = same_shape_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+    .stores_input_grad = 1,
+};
 
 /* ---- dropout ------------------------------------------------------------ */
 
@@ -163,20 +167,20 @@ static int dropout_parse(dr_layer *l, dr_kv *kv)
     return dr_kv_float(kv, "rate", 0.5f, 0.0f, 0.99f, &d->rate);
 }
 
-static int dropout_setup(dr_layer *l, dr_net *net)
+static int dropout_setup(dr_layer *l, const dr_pass *p)
 {
     dropout_priv *d = l->priv;
     l->out_shape = l->in_shape;
-    d->mask = dr_xalign((size_t)net->max_batch * dr_shape_size(l->in_shape));
+    d->mask = dr_xalign((size_t)p->max_batch * dr_shape_size(l->in_shape));
     return 0;
 }
 
-static void dropout_forward(dr_layer *l, dr_net *net, int n)
+static void dropout_forward(dr_layer *l, dr_pass *p, int n)
 {
     dropout_priv *d = l->priv;
-    const float *x = dr_net_input(net, l, 0);
+    const float *x = dr_input(l, p, 0);
     size_t per = dr_shape_size(l->out_shape), total = (size_t)n * per;
-    if (!net->train || d->rate == 0) {
+    if (!p->train || d->rate == 0) {
         for (size_t i = 0; i < total; i++) l->out[i] = x[i];
         return;
     }
@@ -184,7 +188,7 @@ static void dropout_forward(dr_layer *l, dr_net *net, int n)
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
         dr_rng8 rng; /* streams per (step, layer, sample): thread-count independent */
-        dr_rng8_seed(&rng, net->seed, DR_RNG_DROPOUT, net->step, ((uint64_t)l->index << 32) | s);
+        dr_rng8_seed(&rng, p->seed, DR_RNG_DROPOUT, p->step, ((uint64_t)l->index << 32) | s);
         enum { CHUNK = 512 };
         float u[CHUNK];
         for (size_t i0 = (size_t)s * per; i0 < (size_t)(s + 1) * per; i0 += CHUNK) {
@@ -201,15 +205,15 @@ static void dropout_forward(dr_layer *l, dr_net *net, int n)
     }
 }
 
-static void dropout_backward(dr_layer *l, dr_net *net, int n)
+static void dropout_backward(dr_layer *l, dr_pass *p, int n)
 {
     dropout_priv *d = l->priv;
-    float *dx = dr_net_input_grad(net, l, 0);
+    float *dx = dr_input_grad(l, 0);
     if (!dx) return;
     const size_t total = (size_t)n * dr_shape_size(l->out_shape);
     const float *dy = l->dout;
-    const int store = dr_grad_store(net, l, 0);
-    if (!net->train || d->rate == 0) {
+    const int store = dr_grad_store(p, l, 0);
+    if (!p->train || d->rate == 0) {
         GRAD_LOOP(store, total, dy[i]);
         return;
     }
@@ -224,8 +228,16 @@ static void dropout_destroy(dr_layer *l)
     if (d) free(d->mask);
 }
 
-const dr_layer_ops dr_dropout_ops = {"dropout", dropout_parse, dropout_setup, NULL,
-                                     dropout_forward, dropout_backward, dropout_destroy, 1};
+const dr_layer_ops dr_dropout_ops = {
+    .type = "dropout",
+    .roles = DR_ROLE_KEEPS_GRID | DR_ROLE_DROPOUT,
+    .parse = dropout_parse,
+    .setup = dropout_setup,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .destroy = dropout_destroy,
+    .stores_input_grad = 1,
+};
 
 /* ---- residual add -------------------------------------------------------- */
 
@@ -235,24 +247,30 @@ static int add_parse(dr_layer *l, dr_kv *kv)
     return 0;
 }
 
-static void add_forward(dr_layer *l, dr_net *net, int n)
+static void add_forward(dr_layer *l, dr_pass *p, int n)
 {
-    const float *a = dr_net_input(net, l, 0), *b = dr_net_input(net, l, 1);
+    const float *a = dr_input(l, p, 0), *b = dr_input(l, p, 1);
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < total; i++) l->out[i] = a[i] + b[i];
 }
 
-static void add_backward(dr_layer *l, dr_net *net, int n)
+static void add_backward(dr_layer *l, dr_pass *p, int n)
 {
+    (void)p;
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
     for (int k = 0; k < 2; k++) {
-        float *d = dr_net_input_grad(net, l, k);
+        float *d = dr_input_grad(l, k);
         if (!d) continue;
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < total; i++) d[i] += l->dout[i];
     }
 }
 
-const dr_layer_ops dr_add_ops = {"add", add_parse, same_shape_setup, NULL,
-                                 add_forward, add_backward, NULL, 0};
+const dr_layer_ops dr_add_ops = {
+    .type = "add",
+    .parse = add_parse,
+    .setup = same_shape_setup,
+    .forward = add_forward,
+    .backward = add_backward,
+};

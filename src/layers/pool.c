@@ -7,14 +7,12 @@
 #include "../core/common.h"
 #include "../kernels/conv_geom.h"
 #include "../kernels/max4.h"
-#include "../model/net.h"
 #include "layer.h"
 
 typedef struct {
     int pad_mode;
     dr_conv_geom g;  /* window geometry (kh, kw, strides, padding) */
     int32_t *argmax; /* input offset (within the sample) of each output's max */
-    int by_producer; /* this pass, the conv before it computed out and argmax */
 } pool_priv;
 
 static const char *const pad_names[] = {"valid", "same", NULL};
@@ -32,7 +30,7 @@ static int maxpool_parse(dr_layer *l, dr_kv *kv)
     return 0;
 }
 
-static int maxpool_setup(dr_layer *l, dr_net *net)
+static int maxpool_setup(dr_layer *l, const dr_pass *pass)
 {
     pool_priv *p = l->priv;
     p->g.ih = l->in_shape.h;
@@ -40,7 +38,7 @@ static int maxpool_setup(dr_layer *l, dr_net *net)
     p->g.ic = p->g.oc = l->in_shape.c;
     dr_conv_geom_resolve(&p->g, p->pad_mode);
     l->out_shape = (dr_shape){p->g.oh, p->g.ow, p->g.oc};
-    p->argmax = dr_xalign((size_t)net->max_batch * dr_shape_size(l->out_shape) * sizeof(int32_t));
+    p->argmax = dr_xalign((size_t)pass->max_batch * dr_shape_size(l->out_shape) * sizeof(int32_t));
     return 0;
 }
 
@@ -61,12 +59,12 @@ static void maxpool_2x2(const pool_priv *p, const float *in, float *out, int32_t
     }
 }
 
-static void maxpool_forward(dr_layer *l, dr_net *net, int n)
+static void maxpool_forward(dr_layer *l, dr_pass *pass, int n)
 {
     pool_priv *p = l->priv;
-    if (p->by_producer) return;
+    if (l->plan.pooled_by) return; /* the conv before it computed out and argmax */
     const dr_conv_geom *g = &p->g;
-    const float *in = dr_net_input(net, l, 0);
+    const float *in = dr_input(l, pass, 0);
     const size_t in_size = dr_shape_size(l->in_shape);
     const int C = g->ic, P = g->oh * g->ow;
     if (g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && !g->pad_top && !g->pad_left &&
@@ -123,20 +121,15 @@ static void scatter(const dr_layer *l, int n, float *din, int store)
     }
 }
 
-static void maxpool_backward(dr_layer *l, dr_net *net, int n)
+static void maxpool_backward(dr_layer *l, dr_pass *pass, int n)
 {
-    float *din = dr_net_input_grad(net, l, 0);
+    float *din = dr_input_grad(l, 0);
     /* computed by its producer: the producer reads dout and argmax */
-    if (!din || ((pool_priv *)l->priv)->by_producer) return;
-    scatter(l, n, din, dr_grad_store(net, l, 0));
+    if (!din || l->plan.pooled_by) return;
+    scatter(l, n, din, dr_grad_store(pass, l, 0));
 }
 
-int32_t *dr_maxpool_fuse(dr_layer *l, int on)
-{
-    pool_priv *p = l->priv;
-    p->by_producer = on;
-    return p->argmax;
-}
+int32_t *dr_pool_argmax(const dr_layer *l) { return ((const pool_priv *)l->priv)->argmax; }
 
 void dr_maxpool_input_grad(const dr_layer *l, int n, float *din) { scatter(l, n, din, 1); }
 
@@ -146,8 +139,16 @@ static void maxpool_destroy(dr_layer *l)
     if (p) free(p->argmax);
 }
 
-const dr_layer_ops dr_maxpool_ops = {"maxpool", maxpool_parse, maxpool_setup, NULL,
-                                     maxpool_forward, maxpool_backward, maxpool_destroy, 1};
+const dr_layer_ops dr_maxpool_ops = {
+    .type = "maxpool",
+    .roles = DR_ROLE_KEEPS_GRID | DR_ROLE_MAX_POOL,
+    .parse = maxpool_parse,
+    .setup = maxpool_setup,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+    .destroy = maxpool_destroy,
+    .stores_input_grad = 1,
+};
 
 /* ---- global average pooling ------------------------------------------- */
 
@@ -158,16 +159,16 @@ static int avgpool_parse(dr_layer *l, dr_kv *kv)
     return 0;
 }
 
-static int avgpool_setup(dr_layer *l, dr_net *net)
+static int avgpool_setup(dr_layer *l, const dr_pass *p)
 {
-    (void)net;
+    (void)p;
     l->out_shape = (dr_shape){1, 1, l->in_shape.c};
     return 0;
 }
 
-static void avgpool_forward(dr_layer *l, dr_net *net, int n)
+static void avgpool_forward(dr_layer *l, dr_pass *p, int n)
 {
-    const float *in = dr_net_input(net, l, 0);
+    const float *in = dr_input(l, p, 0);
     const int C = l->in_shape.c, HW = l->in_shape.h * l->in_shape.w;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
@@ -179,9 +180,10 @@ static void avgpool_forward(dr_layer *l, dr_net *net, int n)
     }
 }
 
-static void avgpool_backward(dr_layer *l, dr_net *net, int n)
+static void avgpool_backward(dr_layer *l, dr_pass *p, int n)
 {
-    float *din = dr_net_input_grad(net, l, 0);
+    (void)p;
+    float *din = dr_input_grad(l, 0);
     if (!din) return;
     const int C = l->in_shape.c, HW = l->in_shape.h * l->in_shape.w;
 #pragma omp parallel for schedule(static)
@@ -191,7 +193,12 @@ static void avgpool_backward(dr_layer *l, dr_net *net, int n)
                 din[((size_t)s * HW + i) * C + c] += l->dout[(size_t)s * C + c] / (float)HW;
 }
 
-const dr_layer_ops dr_avgpool_ops = {"avgpool", avgpool_parse, avgpool_setup, NULL,
-                                     avgpool_forward, avgpool_backward, NULL, 0};
+const dr_layer_ops dr_avgpool_ops = {
+    .type = "avgpool",
+    .parse = avgpool_parse,
+    .setup = avgpool_setup,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
+};
 
 const struct dr_conv_geom_s *dr_pool_geom(const dr_layer *l) { return &((const pool_priv *)l->priv)->g; }

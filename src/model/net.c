@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "plan.h"
 
 #ifndef DR_MODEL_DIRS
 #define DR_MODEL_DIRS "models"
@@ -17,13 +18,9 @@ dr_param *dr_layer_add_param(dr_layer *l, const char *suffix, size_t size, float
 {
     dr_param *p = &l->params[l->n_params++];
     snprintf(p->name, sizeof p->name, "%s.%s", l->name, suffix);
-    p->value = dr_xalign(size * sizeof(float));
-    p->grad = dr_xalign(size * sizeof(float));
-    memset(p->value, 0, size * sizeof(float));
-    memset(p->grad, 0, size * sizeof(float));
     p->size = size;
     p->l2 = l2;
-    return p;
+    return p; /* value and grad: views into the arenas, once all layers are set up */
 }
 
 dr_layer *dr_net_find(dr_net *net, const char *name)
@@ -31,16 +28,6 @@ dr_layer *dr_net_find(dr_net *net, const char *name)
     for (int i = 0; i < net->n_layers; i++)
         if (!strcmp(net->layers[i].name, name)) return &net->layers[i];
     return NULL;
-}
-
-float *dr_net_input(dr_net *net, const dr_layer *l, int i)
-{
-    return l->in[i] < 0 ? net->in : net->layers[l->in[i]].out;
-}
-
-float *dr_net_input_grad(dr_net *net, const dr_layer *l, int i)
-{
-    return l->in[i] < 0 ? NULL : net->layers[l->in[i]].dout;
 }
 
 /* ---- parsing ---------------------------------------------------------- */
@@ -64,20 +51,13 @@ static int parse_input_line(dr_net *net, dr_kv *kv, const dr_net_options *opt)
     return 0;
 }
 
-static int check_bits(dr_kv *kv, int bits)
-{
-    if (bits > 8 && bits < 32)
-        return dr_kv_fail(kv, "bitwidth %d: use 1..8, or 32 for float", bits);
-    return 0;
-}
-
 /* Resolves from=a,b into producer indices. */
 static int parse_from(dr_net *net, dr_layer *l, dr_kv *kv)
 {
     const char *from;
     dr_kv_str(kv, "from", NULL, &from);
     if (!from) {
-        l->in[0] = l->index - 1;
+        l->src[0] = l->index - 1;
         l->n_in = 1;
         return 0;
     }
@@ -93,21 +73,8 @@ static int parse_from(dr_net *net, dr_layer *l, dr_kv *kv)
             for (int i = 0; i < l->index; i++)
                 if (!strcmp(net->layers[i].name, tok)) idx = i;
         if (idx == -2) return dr_kv_fail(kv, "from=%s: no earlier layer named '%s'", from, tok);
-        l->in[l->n_in++] = idx;
+        l->src[l->n_in++] = idx;
     }
-    return 0;
-}
-
-/* Per-layer quantization overrides: wbits= gbits= quant= on conv/fc, abits= on act. */
-static int parse_bits(dr_layer *l, dr_kv *kv)
-{
-    if (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)
-        return dr_kv_int(kv, "wbits", 0, 1, 32, &l->file_bits[0]) ||
-               dr_kv_int(kv, "gbits", 0, 1, 32, &l->file_bits[2]) ||
-               dr_kv_int(kv, "quant", -1, 0, 1, &l->file_quant) ||
-               check_bits(kv, l->file_bits[0]) || check_bits(kv, l->file_bits[2]);
-    if (l->ops == &dr_act_ops)
-        return dr_kv_int(kv, "abits", 0, 1, 32, &l->file_bits[1]) || check_bits(kv, l->file_bits[1]);
     return 0;
 }
 
@@ -131,19 +98,16 @@ static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
         snprintf(l->name, sizeof l->name, "%s%d", ops->type, l->index);
     }
     net->n_layers++; /* from here on destroy() owns the layer */
-    l->wbits = l->abits = l->gbits = 32;
     l->file_quant = -1;
-    if (parse_from(net, l, kv) || ops->parse(l, kv) || parse_bits(l, kv) ||
-        dr_kv_check_unused(kv, type))
-        return -1;
-    l->in_shape = l->in[0] < 0 ? net->input : net->layers[l->in[0]].out_shape;
+    if (parse_from(net, l, kv) || ops->parse(l, kv) || dr_kv_check_unused(kv, type)) return -1;
+    l->in_shape = l->src[0] < 0 ? net->input : net->layers[l->src[0]].out_shape;
     for (int i = 1; i < l->n_in; i++) {
-        dr_shape s = l->in[i] < 0 ? net->input : net->layers[l->in[i]].out_shape;
+        dr_shape s = l->src[i] < 0 ? net->input : net->layers[l->src[i]].out_shape;
         if (s.h != l->in_shape.h || s.w != l->in_shape.w || s.c != l->in_shape.c)
             return dr_kv_fail(kv, "inputs of '%s' have different shapes (%dx%dx%d vs %dx%dx%d)",
                               l->name, l->in_shape.h, l->in_shape.w, l->in_shape.c, s.h, s.w, s.c);
     }
-    if (ops->setup(l, net)) return dr_kv_fail(kv, "%s", dr_last_error());
+    if (ops->setup(l, &net->pass)) return dr_kv_fail(kv, "%s", dr_last_error());
     dr_shape o = l->out_shape;
     if (o.h <= 0 || o.w <= 0 || o.c <= 0)
         return dr_kv_fail(kv, "layer '%s' has an empty output (%dx%dx%d) for input %dx%dx%d",
@@ -180,27 +144,36 @@ static char *next_line(const char **p, int *lineno, char *buf, size_t cap, int *
     return NULL;
 }
 
-/* A layer that alone reads a tensor and can store its gradient does so: that
- * gradient needs no zeroing and no read-modify-write. A conv layer whose
- * output only a max-pool reads may compute that pool itself. */
-static void plan_readers(dr_net *net)
+/* Views into 64-byte aligned arenas: each view starts at a multiple of 16 floats. */
+static size_t aligned(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+/* Every layer is set up: its inputs are linked and its parameters and state
+ * get their views into the arenas. */
+static void finish_layers(dr_net *net)
 {
-    int *readers = dr_xcalloc((size_t)net->n_layers, sizeof *readers);
-    for (int j = 0; j < net->n_layers; j++)
-        for (int k = 0; k < net->layers[j].n_in; k++)
-            if (net->layers[j].in[k] >= 0) readers[net->layers[j].in[k]]++;
-    for (int j = 0; j < net->n_layers; j++) {
-        dr_layer *l = &net->layers[j];
-        for (int k = 0; k < l->n_in; k++) {
-            const int src = l->in[k];
-            l->grad_store[k] = src >= 0 && readers[src] == 1 && l->ops->stores_input_grad;
-            if (l->grad_store[k]) net->layers[src].dout_stored = 1;
+    net->params_size = net->state_size = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        for (int k = 0; k < l->n_in; k++) l->from[k] = l->src[k] < 0 ? NULL : &net->layers[l->src[k]];
+        for (int j = 0; j < l->n_params; j++) {
+            l->params[j].offset = net->params_size;
+            net->params_size += aligned(l->params[j].size);
         }
-        const int src = l->in[0];
-        if (l->ops == &dr_maxpool_ops && src >= 0 && readers[src] == 1 && net->layers[src].ops == &dr_conv_ops)
-            dr_conv_pair_pool(&net->layers[src], l);
+        l->state_offset = net->state_size;
+        net->state_size += aligned(l->state_size);
     }
-    free(readers);
+    const size_t pbytes = net->params_size * sizeof(float), sbytes = net->state_size * sizeof(float);
+    net->params = memset(dr_xalign(pbytes), 0, pbytes);
+    net->grads = memset(dr_xalign(pbytes), 0, pbytes);
+    net->state = memset(dr_xalign(sbytes), 0, sbytes);
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *l = &net->layers[i];
+        for (int j = 0; j < l->n_params; j++) {
+            l->params[j].value = net->params + l->params[j].offset;
+            l->params[j].grad = net->grads + l->params[j].offset;
+        }
+        l->state = l->state_size ? net->state + l->state_offset : NULL;
+    }
 }
 
 dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt)
@@ -208,8 +181,9 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
     dr_net *net = dr_xcalloc(1, sizeof *net);
     net->path = dr_xstrdup(path);
     net->source = dr_xstrdup(text);
-    net->max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
+    net->max_batch = net->pass.max_batch = opt->max_batch > 0 ? opt->max_batch : 1;
     net->bounded_act = -1;
+    net->bits = dr_bits_float();
     int cap = 16, lineno = 0, have_input = 0;
     net->layers = dr_xcalloc((size_t)cap, sizeof(dr_layer));
     const char *p = text;
@@ -228,7 +202,7 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
             }
             if (parse_input_line(net, &kv, opt)) goto fail;
             have_input = 1;
-            net->in = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) * sizeof(float));
+            net->pass.in = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) * sizeof(float));
             continue;
         }
         if (!have_input) {
@@ -247,17 +221,18 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
         dr_fail("%s: no layers", path);
         goto fail;
     }
-    if (net->layers[net->n_layers - 1].ops != &dr_softmax_ops) {
+    if (!(net->layers[net->n_layers - 1].ops->roles & DR_ROLE_LOSS)) {
         dr_fail("%s:%d: the last layer must be 'softmax' (the loss)", path,
                 net->layers[net->n_layers - 1].line);
         goto fail;
     }
     for (int i = 0; i < net->n_layers - 1; i++)
-        if (net->layers[i].ops == &dr_softmax_ops) {
+        if (net->layers[i].ops->roles & DR_ROLE_LOSS) {
             dr_fail("%s:%d: softmax may only be the last layer", path, net->layers[i].line);
             goto fail;
         }
-    plan_readers(net);
+    finish_layers(net);
+    dr_net_plan(net, NULL);
     return net;
 fail:
     dr_net_free(net);
@@ -280,19 +255,15 @@ void dr_net_free(dr_net *net)
         dr_layer *l = &net->layers[i];
         if (l->ops->destroy) l->ops->destroy(l);
         free(l->priv);
-        for (int j = 0; j < l->n_params; j++) {
-            free(l->params[j].value);
-            free(l->params[j].grad);
-        }
-        free(l->state);
         free(l->out);
         free(l->dout);
     }
     free(net->layers);
-    free(net->in);
+    free(net->params), free(net->grads), free(net->state);
+    free(net->pass.in);
     free(net->path);
     free(net->source);
-    dr_workspace_free(&net->ws);
+    dr_workspace_free(&net->pass.ws);
     free(net);
 }
 
@@ -310,37 +281,39 @@ void dr_net_init(dr_net *net, uint64_t seed)
 
 void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train)
 {
-    if (x != net->in) memcpy(net->in, x, (size_t)n * dr_shape_size(net->input) * sizeof(float));
-    net->labels = labels;
-    net->train = train;
-    for (int i = 0; i < net->n_layers; i++) net->layers[i].ops->forward(&net->layers[i], net, n);
+    if (x != net->pass.in) memcpy(net->pass.in, x, (size_t)n * dr_shape_size(net->input) * sizeof(float));
+    net->pass.labels = labels;
+    net->pass.train = train;
+    for (int i = 0; i < net->n_layers; i++) net->layers[i].ops->forward(&net->layers[i], &net->pass, n);
 }
 
-/* Zeroes the parameter gradients and the output gradients that backward adds to. */
+/* Zeroes the output gradients that backward adds to, and the gradient arena. */
 static void zero_gradients(dr_net *net, int n)
 {
     /* the output gradients are most of a step's memory: zeroed by all threads */
 #pragma omp parallel
-    for (int i = 0; i < net->n_layers; i++) {
-        dr_layer *l = &net->layers[i];
-        const size_t size = net->grads_add || !l->dout_stored ? (size_t)n * dr_shape_size(l->out_shape) : 0;
-        const size_t nt = (size_t)omp_get_num_threads();
-        const size_t t = (size_t)omp_get_thread_num(), a = size * t / nt, b = size * (t + 1) / nt;
-        memset(l->dout + a, 0, (b - a) * sizeof(float));
-        if (t == 0)
-            for (int j = 0; j < l->n_params; j++) memset(l->params[j].grad, 0, l->params[j].size * sizeof(float));
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+        for (int i = 0; i < net->n_layers; i++) {
+            dr_layer *l = &net->layers[i];
+            const size_t size = net->pass.grads_add || !l->plan.dout_stored ? (size_t)n * dr_shape_size(l->out_shape) : 0;
+            const size_t a = size * t / nt, b = size * (t + 1) / nt;
+            memset(l->dout + a, 0, (b - a) * sizeof(float));
+        }
+        const size_t a = net->params_size * t / nt, b = net->params_size * (t + 1) / nt;
+        memset(net->grads + a, 0, (b - a) * sizeof(float));
     }
 }
 
 void dr_net_backward_begin(dr_net *net, int n, int extra_terms)
 {
-    net->grads_add = extra_terms; /* the caller adds to douts before the layers run */
+    net->pass.grads_add = extra_terms; /* the caller adds to douts before the layers run */
     zero_gradients(net, n);
 }
 
 void dr_net_backward_run(dr_net *net, int n)
 {
-    for (int i = net->n_layers - 1; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], net, n);
+    for (int i = net->n_layers - 1; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], &net->pass, n);
 }
 
 void dr_net_backward(dr_net *net, int n)
@@ -349,14 +322,9 @@ void dr_net_backward(dr_net *net, int n)
     dr_net_backward_run(net, n);
 }
 
-const float *dr_net_logits(dr_net *net) { return dr_net_input(net, &net->layers[net->n_layers - 1], 0); }
+const float *dr_net_logits(dr_net *net) { return dr_input(&net->layers[net->n_layers - 1], &net->pass, 0); }
 
-float *dr_net_logits_grad(dr_net *net) { return dr_net_input_grad(net, &net->layers[net->n_layers - 1], 0); }
-
-void dr_net_keep_output(dr_net *net, int i)
-{
-    if (net->layers[i].ops == &dr_conv_ops) dr_conv_pair_pool(&net->layers[i], NULL);
-}
+float *dr_net_logits_grad(dr_net *net) { return dr_input_grad(&net->layers[net->n_layers - 1], 0); }
 
 const float *dr_net_output(const dr_net *net) { return net->layers[net->n_layers - 1].out; }
 

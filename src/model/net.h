@@ -1,31 +1,36 @@
 /* A network: layers in model-file order, each reading the previous layer's
- * output unless the model file names its inputs with from=. */
+ * output unless the model file names its inputs with from=.
+ *
+ * Its trained parameters live in one arena (params), their gradients in
+ * another of the same layout (grads), BN running statistics in a third
+ * (state); each layer's dr_param and state are views into them. */
 #ifndef DR_NET_H
 #define DR_NET_H
 
-#include "../kernels/products.h"
 #include "../layers/layer.h"
+#include "../quant/bits.h"
 
-struct dr_net {
+typedef struct dr_net {
     char *path;   /* model file name (for messages)        */
     char *source; /* model file text (kept in checkpoints)  */
     dr_shape input;
     int default_bits[3]; /* W, A, G the model file recommends (input bits=); 0: none */
-    int bounded_act;     /* h for cabs/crelu layers chosen by the run (DR_ACT_*); -1: the file's */
-    int bit_kernels;     /* quantized layers use the bit-serial products (else float simulation) */
-    int max_batch;
     int n_layers;
     dr_layer *layers;
-    float *in; /* network input, max_batch x input */
 
-    /* Per-step context. */
-    int train;           /* 1: training mode (batch statistics, dropout) */
-    uint64_t seed, step; /* random streams of dropout etc.               */
-    const int *labels;   /* labels of the batch, for the loss layer      */
-    double loss;         /* mean cross-entropy of the last forward pass  */
-    int grads_add;       /* 1: every backward adds (others add to douts too) */
-    dr_workspace ws;
-};
+    /* Quantization in effect (dr_net_apply_bits) and the bounded activation
+     * chosen for the model's cabs/crelu layers (DR_ACT_*; -1: the file's). */
+    dr_bits bits;
+    int bounded_act;
+
+    /* The arenas: every parameter, every gradient (same offsets), every
+     * layer's state. Sizes in floats; each view starts 64-byte aligned. */
+    float *params, *grads, *state;
+    size_t params_size, state_size;
+
+    dr_pass pass; /* the per-pass context the layers read */
+    int max_batch;
+} dr_net;
 
 typedef struct {
     int channels; /* input channels (from the data set); 0: the file's value */
@@ -33,7 +38,8 @@ typedef struct {
     int max_batch;
 } dr_net_options;
 
-/* Parses model text; `path` is used in error messages "path:line: ...". */
+/* Parses model text; `path` is used in error messages "path:line: ...". The
+ * network starts in float (32,32,32) with the file's bounded activations. */
 dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt);
 dr_net *dr_net_load(const char *path, const dr_net_options *opt);
 void dr_net_free(dr_net *net);
@@ -41,7 +47,7 @@ void dr_net_free(dr_net *net);
 /* Initialises every parameter from the seed (He-normal weights, zero biases). */
 void dr_net_init(dr_net *net, uint64_t seed);
 
-/* Runs the batch x[n] (NHWC) forward; with labels, the loss layer computes net->loss. */
+/* Runs the batch x[n] (NHWC) forward; with labels, the loss layer computes the loss. */
 void dr_net_forward(dr_net *net, const float *x, const int *labels, int n, int train);
 /* Backpropagates the loss of the last training forward pass; param grads are overwritten. */
 void dr_net_backward(dr_net *net, int n);
@@ -50,27 +56,14 @@ void dr_net_backward(dr_net *net, int n);
  * gradients into layer douts (every layer then adds). run backpropagates. */
 void dr_net_backward_begin(dr_net *net, int n, int extra_terms);
 void dr_net_backward_run(dr_net *net, int n);
-/* Whether layer l's backward stores (rather than adds) the gradient of its input k. */
-static inline int dr_grad_store(const dr_net *net, const dr_layer *l, int k)
-{
-    return l->grad_store[k] && !net->grads_add;
-}
 
 /* Logits: the input of the final softmax layer, and its gradient buffer. */
 const float *dr_net_logits(dr_net *net);
 float *dr_net_logits_grad(dr_net *net);
 
-/* Layer i's output and output gradient are read from outside the network
- * (a hint loss): the layer keeps them (no fused max-pool). */
-void dr_net_keep_output(dr_net *net, int i);
-
 /* The network's output (class probabilities of the last layer), n x classes. */
 const float *dr_net_output(const dr_net *net);
 int dr_net_classes(const dr_net *net);
-
-/* Input pointer for input slot i of layer l, and its gradient (NULL for the network input). */
-float *dr_net_input(dr_net *net, const dr_layer *l, int i);
-float *dr_net_input_grad(dr_net *net, const dr_layer *l, int i);
 
 /* Parameter iteration: total count and the i-th across all layers. */
 int dr_net_param_count(const dr_net *net);

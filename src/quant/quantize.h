@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DR_FLOAT_BITS 32
+#include "bits.h"
 
 static inline float dr_levels(int k) { return (float)((1u << k) - 1u); }
 

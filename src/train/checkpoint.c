@@ -8,8 +8,17 @@
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
+#include "../model/netio.h"
+#include "train.h"
 
-static const char MAGIC[8] = {'D', 'O', 'R', 'E', 'F', 'A', 'C', 'K'};
+static const dr_file_kind CHECKPOINT = {
+    .magic = {'D', 'O', 'R', 'E', 'F', 'A', 'C', 'K'},
+    .name = "checkpoint",
+    .magic_hint = "",
+    .oldest = 1,
+    .newest = DR_CHECKPOINT_VERSION,
+    .too_old = "",
+};
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -21,24 +30,10 @@ static void put_named(dr_filebuf *b, const char *name, const float *v, size_t n)
     dr_put(b, v, n * sizeof(float));
 }
 
-void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
-{
-    size_t s = dr_begin_section(b, "CONF");
-    dr_put(b, conf, strlen(conf));
-    dr_end_section(b, s);
-    s = dr_begin_section(b, "MODL");
-    dr_put(b, net->source, strlen(net->source));
-    dr_end_section(b, s);
-    s = dr_begin_section(b, "INPT");
-    int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
-    dr_put(b, dims, sizeof dims);
-    dr_end_section(b, s);
-}
-
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf)
 {
     dr_filebuf b = {0};
-    dr_put_header(&b, MAGIC, DR_CHECKPOINT_VERSION, opt ? 6 : 5);
+    dr_put_header(&b, CHECKPOINT.magic, DR_CHECKPOINT_VERSION, DR_NET_SECTIONS + (opt ? 3 : 2));
     dr_put_net_sections(&b, net, conf);
     size_t s = dr_begin_section(&b, "PARM");
     for (int i = 0; i < dr_net_param_count(net); i++) {
@@ -54,10 +49,10 @@ int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const
     if (opt) {
         s = dr_begin_section(&b, "OPTM");
         dr_put_u64(&b, opt->t);
-        for (int i = 0; i < opt->n; i++) {
+        for (int i = 0; i < dr_net_param_count(net); i++) {
             dr_param *p = dr_net_param(net, i);
-            put_named(&b, p->name, opt->m[i], p->size);
-            put_named(&b, p->name, opt->v[i], p->size);
+            put_named(&b, p->name, opt->m + p->offset, p->size);
+            put_named(&b, p->name, opt->v + p->offset, p->size);
         }
         dr_end_section(&b, s);
     }
@@ -78,7 +73,7 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
     const uint8_t *b = ck->buf;
     size_t len = ck->len;
     dr_section sec[16];
-    int ns = dr_read_sections(path, b, len, MAGIC, DR_CHECKPOINT_VERSION, "checkpoint", "", sec, 16);
+    int ns = dr_read_sections(path, b, len, &CHECKPOINT, &ck->version, sec, 16);
     if (ns < 0) goto fail;
     for (int i = 0; i < ns; i++) {
         size_t pos = sec[i].off, n = sec[i].len;
@@ -89,11 +84,14 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
             int32_t d[3];
             memcpy(d, b + pos, 12);
             ck->input = (dr_shape){d[0], d[1], d[2]};
+        } else if (!memcmp(tag, "BITS", 4)) {
+            if (dr_get_bits(path, b + pos, n, &ck->bits, &ck->bounded_act)) goto fail;
+            ck->has_bits = 1;
         } else if (!memcmp(tag, "PARM", 4)) ck->parm_off = pos, ck->parm_len = n;
         else if (!memcmp(tag, "STAT", 4)) ck->stat_off = pos, ck->stat_len = n;
         else if (!memcmp(tag, "OPTM", 4)) ck->optm_off = pos, ck->optm_len = n;
     }
-    if (!ck->conf || !ck->model || !ck->input.c || !ck->parm_off) {
+    if (!ck->conf || !ck->model || !ck->input.c || !ck->parm_off || (ck->version >= 2 && !ck->has_bits)) {
         dr_fail("%s: checkpoint lacks a required section", path);
         goto fail;
     }
@@ -128,8 +126,23 @@ static int take_named(const dr_checkpoint *ck, size_t *pos, size_t end, const ch
     return 0;
 }
 
+/* The bits a checkpoint's weights were saved with: its BITS section, or in a
+ * version 1 file its configuration (the schedule's stage, the model's default). */
+static int restore_bits(const dr_checkpoint *ck, dr_net *net)
+{
+    if (ck->has_bits) {
+        net->bounded_act = ck->bounded_act;
+        return dr_net_apply_bits(net, &ck->bits);
+    }
+    dr_train_config cfg;
+    if (dr_train_config_parse(ck->conf, ck->path, &cfg) || dr_train_config_resolve_bits(&cfg, net)) return -1;
+    net->bounded_act = cfg.bounded_act;
+    return dr_net_apply_bits(net, &cfg.bits);
+}
+
 int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
 {
+    if (restore_bits(ck, net)) return -1;
     size_t pos = ck->parm_off, end = ck->parm_off + ck->parm_len;
     for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
@@ -148,10 +161,10 @@ int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
     if (end - pos < 8) return dr_fail("%s: truncated optimizer state", ck->path);
     opt->t = dr_get_u64(ck->buf + pos);
     pos += 8;
-    for (int i = 0; i < opt->n; i++) {
+    for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
-        if (take_named(ck, &pos, end, p->name, opt->m[i], p->size) ||
-            take_named(ck, &pos, end, p->name, opt->v[i], p->size))
+        if (take_named(ck, &pos, end, p->name, opt->m + p->offset, p->size) ||
+            take_named(ck, &pos, end, p->name, opt->v + p->offset, p->size))
             return -1;
     }
     return 0;

@@ -4,8 +4,7 @@
  *   "DOREFACK" | u32 version | u32 section count | sections | u32 CRC-32
  *   section:  4-byte tag | u64 length | bytes
  *     CONF  training configuration and progress, "key=value ..." text
- *     MODL  the model file text
- *     INPT  input height, width, channels (3 x i32)
+ *     MODL, INPT, BITS  the network's sections (model/netio.h)
  *     PARM  per parameter: u16 name length, name, u64 count, floats
  *     STAT  per layer with state (BN running averages): same layout
  *     OPTM  optimizer: u64 update count, then per parameter m and v
@@ -18,28 +17,34 @@
 #include <stdint.h>
 
 #include "../model/net.h"
-#include "../core/filebuf.h"
 #include "optim.h"
 
-#define DR_CHECKPOINT_VERSION 1
+/* Version 2 adds the BITS section. Version 1 files (the bits only in the
+ * CONF text) are still read: their bits come from the configuration. */
+#define DR_CHECKPOINT_VERSION 2
 
+/* Saves a network whose bits are applied, with its optimizer (may be NULL)
+ * and the configuration text. */
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf);
-/* The CONF, MODL and INPT sections (shared with deployment files). */
-void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf);
 
 typedef struct {
     char path[1024];
     uint8_t *buf;
     size_t len;
+    uint32_t version;
     char *conf, *model;
     dr_shape input;
+    int has_bits;    /* the BITS section (version 2 on): */
+    dr_bits bits;    /*   the quantization the weights were saved with */
+    int bounded_act; /*   and the bounded activation (-1: the model file's) */
     size_t parm_off, parm_len, stat_off, stat_len, optm_off, optm_len;
 } dr_checkpoint;
 
 /* Reads and verifies a checkpoint (magic, version, checksum, sections). */
 int dr_checkpoint_read(const char *path, dr_checkpoint *ck);
 /* Copies parameters and state into a network built from ck->model (and the
- * optimizer moments when opt is given). Names and sizes must match. */
+ * optimizer moments when opt is given), and applies the bits and bounded
+ * activation they were saved with. Names and sizes must match. */
 int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt);
 void dr_checkpoint_free(dr_checkpoint *ck);
 

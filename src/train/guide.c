@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../model/plan.h"
 #include "checkpoint.h"
 #include "distill.h"
 #include "train.h"
@@ -55,10 +56,10 @@ int dr_guide_setup(dr_guide *g, dr_net *low, dr_net *partner, float T, float w_l
 void dr_guide_step(dr_guide *g, dr_net *low, const float *x, const int *y, int n, float lr)
 {
     dr_net *full = g->net;
-    full->seed = low->seed ^ 0x9e3779b97f4a7c15ull; /* its own dropout masks */
-    full->step = low->step;
+    full->pass.seed = low->pass.seed ^ 0x9e3779b97f4a7c15ull; /* its own dropout masks */
+    full->pass.step = low->pass.step;
     dr_net_forward(full, x, y, n, 1);
-    g->partner_loss_sum += full->loss * n;
+    g->partner_loss_sum += full->pass.loss * n;
     const int C = dr_net_classes(low);
     dr_net_backward_begin(low, n, 1);
     dr_net_backward_begin(full, n, 1);
@@ -80,7 +81,7 @@ void dr_guide_step(dr_guide *g, dr_net *low, const float *x, const int *y, int n
 
 void dr_guide_free(dr_guide *g)
 {
-    if (g->opt.n) dr_optim_free(&g->opt);
+    dr_optim_free(&g->opt);
     dr_net_free(g->net);
     memset(g, 0, sizeof *g);
 }
@@ -111,7 +112,7 @@ int dr_guide_create(dr_guide *g, const dr_train_config *cfg, const char *resume,
         goto out;
     if (!(partner = dr_net_parse(text, path, nopt))) goto out;
     partner->bounded_act = cfg->bounded_act;
-    dr_bits full = {32, 32, 32, 0, 0};
+    const dr_bits full = dr_bits_float();
     if (dr_net_apply_bits(partner, &full)) goto out;
     dr_net_init(partner, cfg->seed + 7919);
     if (dr_guide_setup(g, low, partner, cfg->guide_T, cfg->guide_w_low, cfg->guide_w_full, cfg->hint,

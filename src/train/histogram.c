@@ -9,7 +9,6 @@
 
 #include "../core/common.h"
 #include "../layers/linear.h"
-#include "../quant/policy.h"
 #include "svg.h"
 
 #define BINS 64
@@ -50,16 +49,13 @@ int dr_histograms_write(dr_net *net, int n, const char *dir, int epoch)
     int first = 1, rc = 0;
     for (int i = 0; i < net->n_layers && !rc; i++) {
         dr_layer *l = &net->layers[i];
-        if (l->ops != &dr_conv_ops && l->ops != &dr_fc_ops) continue;
-        dr_linear *c = l->priv;
-        const float *w = l->wbits < 32 && c->wq ? c->wq : l->params[0].value;
+        if (!(l->ops->roles & DR_ROLE_PRODUCTS)) continue;
         hist hw, ha, hg;
-        fill(&hw, w, l->params[0].size);
-        fill(&ha, dr_net_input(net, l, 0), (size_t)n * dr_shape_size(l->in_shape));
+        fill(&hw, dr_linear_weights_used(l), l->params[0].size);
+        fill(&ha, dr_input(l, &net->pass, 0), (size_t)n * dr_shape_size(l->in_shape));
         fill(&hg, dr_linear_output_grad(l, n), (size_t)n * dr_shape_size(l->out_shape));
-        const dr_layer *act = dr_net_input_act(net, l);
         fprintf(f, "%s  {\"layer\": \"%s\", \"bits\": [%d, %d, %d],\n", first ? "" : ",\n", l->name,
-                l->wbits, act ? act->abits : 32, l->gbits);
+                l->plan.wbits, l->plan.in_bits, l->plan.gbits);
         json_hist(f, "weights", &hw, 0);
         json_hist(f, "activations", &ha, 0);
         json_hist(f, "gradients", &hg, 1);
@@ -67,7 +63,7 @@ int dr_histograms_write(dr_net *net, int n, const char *dir, int epoch)
         first = 0;
         char title[160], wt[64];
         snprintf(title, sizeof title, "layer %s, epoch %d", l->name, epoch);
-        snprintf(wt, sizeof wt, l->wbits < 32 ? "weights (%d-bit)" : "weights (float)", l->wbits);
+        snprintf(wt, sizeof wt, l->plan.wbits < DR_FLOAT_BITS ? "weights (%d-bit)" : "weights (float)", l->plan.wbits);
         dr_hist_panel panels[3] = {
             {wt, hw.lo, hw.hi, BINS, hw.count, 0},
             {"input activations", ha.lo, ha.hi, BINS, ha.count, 0},

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/common.h"
 
@@ -21,26 +22,18 @@ void dr_optim_defaults(dr_optim_config *c)
 void dr_optim_init(dr_optim *o, const dr_optim_config *cfg, dr_net *net)
 {
     o->cfg = *cfg;
-    o->n = dr_net_param_count(net);
-    o->m = dr_xcalloc((size_t)o->n, sizeof(float *));
-    o->v = dr_xcalloc((size_t)o->n, sizeof(float *));
-    for (int i = 0; i < o->n; i++) {
-        size_t sz = dr_net_param(net, i)->size;
-        o->m[i] = dr_xcalloc(sz, sizeof(float));
-        o->v[i] = dr_xcalloc(sz, sizeof(float));
-    }
+    o->size = net->params_size;
+    o->m = memset(dr_xalign(o->size * sizeof(float)), 0, o->size * sizeof(float));
+    o->v = memset(dr_xalign(o->size * sizeof(float)), 0, o->size * sizeof(float));
     o->t = 0;
 }
 
 void dr_optim_free(dr_optim *o)
 {
-    for (int i = 0; i < o->n; i++) {
-        free(o->m[i]);
-        free(o->v[i]);
-    }
     free(o->m);
     free(o->v);
-    o->n = 0;
+    o->m = o->v = NULL;
+    o->size = 0;
 }
 
 float dr_optim_lr(const dr_optim_config *c, int epoch)
@@ -60,9 +53,9 @@ void dr_optim_step(dr_optim *o, dr_net *net, float lr)
     const dr_optim_config *c = &o->cfg;
     float bc1 = 1.0f - powf(c->beta1, (float)o->t), bc2 = 1.0f - powf(c->beta2, (float)o->t);
     float step = lr * sqrtf(bc2) / bc1;
-    for (int i = 0; i < o->n; i++) {
+    for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);
-        float l2 = l2_of(o, p), *w = p->value, *g = p->grad, *m = o->m[i], *v = o->v[i];
+        float l2 = l2_of(o, p), *w = p->value, *g = p->grad, *m = o->m + p->offset, *v = o->v + p->offset;
         size_t n = p->size;
         if (c->kind == DR_OPT_ADAM) {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -82,18 +75,4 @@ void dr_optim_step(dr_optim *o, dr_net *net, float lr)
             }
         }
     }
-}
-
-double dr_optim_l2_loss(const dr_optim *o, dr_net *net)
-{
-    double s = 0;
-    for (int i = 0; i < o->n; i++) {
-        dr_param *p = dr_net_param(net, i);
-        float l2 = l2_of(o, p);
-        if (l2 <= 0) continue;
-        double q = 0;
-        for (size_t k = 0; k < p->size; k++) q += (double)p->value[k] * p->value[k];
-        s += 0.5 * l2 * q;
-    }
-    return s;
 }

@@ -18,10 +18,12 @@ typedef struct {
     float weight_decay;      /* L2 for weights whose layer gives no l2= */
 } dr_optim_config;
 
+/* The moments are two arenas laid out as the network's parameters: the
+ * moments of parameter p start at p->offset. */
 typedef struct {
     dr_optim_config cfg;
-    int n;
-    float **m, **v; /* first and second moments (SGD uses m as velocity) */
+    size_t size;    /* floats per arena (the network's params_size); 0: not initialised */
+    float *m, *v;   /* first and second moments (SGD uses m as velocity) */
     uint64_t t;     /* update count (Adam bias correction) */
 } dr_optim;
 
@@ -30,7 +32,5 @@ void dr_optim_init(dr_optim *o, const dr_optim_config *cfg, dr_net *net);
 void dr_optim_free(dr_optim *o);
 float dr_optim_lr(const dr_optim_config *c, int epoch);
 void dr_optim_step(dr_optim *o, dr_net *net, float lr);
-/* Sum over parameters of l2/2 * |w|^2 (the loss term of weight decay). */
-double dr_optim_l2_loss(const dr_optim *o, dr_net *net);
 
 #endif

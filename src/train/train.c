@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "guide.h"
 #include "histogram.h"
+#include "precision.h"
 #include "svg.h"
 
 void dr_train_config_defaults(dr_train_config *c)
@@ -120,7 +121,7 @@ int dr_train_config_parse(const char *text, const char *origin, dr_train_config 
     return 0;
 }
 
-int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
+int dr_train_config_resolve_bits(dr_train_config *c, const dr_net *net)
 {
     if (c->schedule[0]) { /* the bits of the stage the run is in (or ended) */
         dr_schedule s;
@@ -135,8 +136,14 @@ int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
         c->bits.a = has ? net->default_bits[1] : 32;
         c->bits.g = has ? net->default_bits[2] : 32;
     }
+    return 0;
+}
+
+int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
+{
+    if (dr_train_config_resolve_bits(c, net)) return -1;
     net->bounded_act = c->bounded_act;
-    net->bit_kernels = !c->float_kernels;
+    net->pass.bit_kernels = !c->float_kernels;
     return dr_net_apply_bits(net, &c->bits);
 }
 
@@ -197,7 +204,7 @@ void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss)
         for (int i = 0; i < n; i++) idx[i] = (uint32_t)(s0 + i);
         dr_batch_fill(ds, idx, n, NULL, 0, 0, 0, x, y);
         dr_net_forward(net, x, y, n, 0);
-        total_loss += (double)net->loss * n;
+        total_loss += (double)net->pass.loss * n;
         const float *p = dr_net_output(net);
         for (int i = 0; i < n; i++) {
             int best = 0;
@@ -356,7 +363,10 @@ int dr_train(dr_trainer *t)
         bits_now.quantize_last = cfg->bits.quantize_last;
         if (sched.n) {
             int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage);
-            dr_net_apply_bits(net, &bits_now);
+            if (dr_net_apply_bits(net, &bits_now)) {
+                rc = -1;
+                break;
+            }
             if (first_of_stage) { /* a new stage starts from these weights with fresh moments */
                 dr_optim_free(&t->opt);
                 dr_optim_init(&t->opt, &cfg->optim, net);
@@ -380,12 +390,15 @@ int dr_train(dr_trainer *t)
         const float *x;
         const int *y;
         while ((n = dr_loader_next(L, &x, &y)) > 0) {
-            net->seed = cfg->seed;
-            net->step = cfg->step;
+            net->pass.seed = cfg->seed;
+            net->pass.step = cfg->step;
             if (cfg->sp_start >= 0) { /* stochastic precision: a random subset is quantized */
                 float ratio = dr_precision_ratio(cfg->sp_start, cfg->sp_ramp, epoch + (double)done / N);
-                dr_precision_draw(net, &bits_now, ratio, cfg->seed, cfg->step, keep);
-                dr_net_apply_bits_select(net, &bits_now, keep);
+                dr_precision_draw(net, ratio, cfg->seed, cfg->step, keep);
+                if (dr_net_apply_bits_select(net, &bits_now, keep)) {
+                    rc = -1;
+                    break;
+                }
             }
             dr_net_forward(net, x, y, n, 1);
             if (t->guide)
@@ -394,12 +407,12 @@ int dr_train(dr_trainer *t)
                 dr_net_backward(net, n);
             dr_optim_step(&t->opt, net, lr);
             cfg->step++;
-            if (!isfinite(net->loss)) {
+            if (!isfinite(net->pass.loss)) {
                 rc = dr_fail("training diverged: loss is %f at epoch %d step %llu (try a lower --lr)",
-                             net->loss, epoch + 1, (unsigned long long)cfg->step);
+                             net->pass.loss, epoch + 1, (unsigned long long)cfg->step);
                 break;
             }
-            loss_sum += (double)net->loss * n;
+            loss_sum += (double)net->pass.loss * n;
             const float *p = dr_net_output(net);
             for (int i = 0; i < n; i++) {
                 int best = 0;
@@ -416,7 +429,10 @@ int dr_train(dr_trainer *t)
         dr_loader_stop(L);
         if (rc) break;
         double train_s = dr_now() - t0, acc = 0, test_loss = 0;
-        if (cfg->sp_start >= 0) dr_net_apply_bits(net, &bits_now); /* evaluation: fully quantized */
+        if (cfg->sp_start >= 0 && dr_net_apply_bits(net, &bits_now)) { /* evaluation: fully quantized */
+            rc = -1;
+            break;
+        }
         if (listed(cfg->histograms, epoch + 1)) { /* before evaluation overwrites the buffers */
             char dir[1200];
             snprintf(dir, sizeof dir, "%s/histograms", t->out_dir);

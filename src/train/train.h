@@ -8,8 +8,8 @@
 #include "../data/dataset.h"
 #include "../data/loader.h"
 #include "../model/net.h"
+#include "../model/plan.h"
 #include "optim.h"
-#include "../quant/policy.h"
 
 typedef struct {
     char model[384], data[384]; /* as given on the command line (for the record) */
@@ -59,7 +59,11 @@ int dr_schedule_epochs(const dr_schedule *s);
 /* First epoch (0-based) of a stage. */
 int dr_schedule_stage_start(const dr_schedule *s, int stage);
 
-/* Resolves unset bits from the model and applies them (and the bounded activation). */
+/* Resolves the bits of the run: the stage of a schedule the run is in (or
+ * ended), else unset bits (w = 0) from the model file's default, else float. */
+int dr_train_config_resolve_bits(dr_train_config *c, const dr_net *net);
+/* Resolves the bits and applies them to the network, with the bounded
+ * activation and the choice of bit kernels or float simulation. */
 int dr_train_config_apply_bits(dr_train_config *c, dr_net *net);
 
 typedef struct {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/common.h"
+#include "common.h"
 
 int dr_kv_fail(const dr_kv *kv, const char *fmt, ...)
 {

@@ -1,16 +1,6 @@
-/* dorefa export: checkpoint -> deployment file (layout in deploy.h and below).
- *
- *   "DOREFAMD" | u32 version | u32 sections | sections | u32 CRC-32
- *   CONF  the training configuration text (bits, bounded activation, ...)
- *   MODL  the model text;  INPT  h, w, c (3 x i32)
- *   LAYR  per layer that needs data, in order: u16 name length, name, u8 kind,
- *     kind 0 (float):  u32 arrays, each u64 count + floats (params, then state)
- *     kind 1 (packed weights, float epilogue) and kind 2 (fused block):
- *           u8 W, f32 wscale, u32 M, u32 oc, u32 K, oc x W x ceil(K/64) u64
- *           bit-planes of the weight codes (w = wscale (2 q - M));
- *     kind 1 then: u32 bias count + floats;
- *     kind 2 then: u8 output bits, u8 cabs, i8 sign[oc], i32 up[oc][n_out],
- *           and for cabs i32 lo[oc][n_out]. */
+/* dorefa export: checkpoint -> deployment file (deploy/format.h). The one
+ * bridge from training to deployment: it reads a checkpoint, plans the
+ * network as the engine will, and writes what the engine needs. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,14 +9,13 @@
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
+#include "../deploy/format.h"
 #include "../kernels/bitpack.h"
 #include "../layers/linear.h"
+#include "../model/netio.h"
 #include "../quant/quantize.h"
-#include "../train/checkpoint.h"
-#include "../train/train.h"
-#include "deploy.h"
-
-const char DR_DEPLOY_MAGIC[8] = {'D', 'O', 'R', 'E', 'F', 'A', 'M', 'D'};
+#include "checkpoint.h"
+#include "export.h"
 
 static void put_name(dr_filebuf *b, const char *name, int kind)
 {
@@ -45,7 +34,7 @@ static void put_floats(dr_filebuf *b, const float *v, size_t n)
 static size_t put_weights(dr_filebuf *b, dr_layer *l, float *wscale_out, int *M_out)
 {
     dr_linear *c = l->priv;
-    const int W = l->wbits, oc = c->g.oc, K = dr_conv_k(&c->g), words = (K + 63) / 64;
+    const int W = l->plan.wbits, oc = c->g.oc, K = dr_conv_k(&c->g), words = (K + 63) / 64;
     const size_t n = (size_t)oc * K;
     float *wq = dr_xmalloc(n * sizeof(float));
     uint8_t *codes = dr_xmalloc(n);
@@ -78,20 +67,22 @@ static int32_t clamp_i32(double v)
 /* The fused block's thresholds: v = s acc + b per channel, code >= k when
  * h(v) >= (k - 1/2) / n_out, i.e. acc' = sign(s) acc >= up_k (and, for cabs,
  * also when acc' <= lo_k: |v| >= tau). */
-static void put_thresholds(dr_filebuf *b, dr_net *net, const dr_deploy_step *st, dr_layer *l, float wscale)
+static void put_thresholds(dr_filebuf *b, dr_net *net, dr_layer *l, float wscale)
 {
     dr_linear *c = l->priv;
-    const int oc = c->g.oc, nout = (int)dr_levels(net->layers[st->act].abits);
-    const int cabs = dr_act_effective(&net->layers[st->act], net) == DR_ACT_CABS;
-    const double alpha = (double)wscale / dr_levels(st->src_bits);
-    dr_put_u8(b, (uint8_t)net->layers[st->act].abits);
+    const dr_plan *st = &l->plan;
+    const dr_layer *act = &net->layers[st->infer_act];
+    const int oc = c->g.oc, nout = (int)dr_levels(act->plan.abits);
+    const int cabs = act->plan.act_fn == DR_ACT_CABS;
+    const double alpha = (double)wscale / dr_levels(st->infer_src_bits);
+    dr_put_u8(b, (uint8_t)act->plan.abits);
     dr_put_u8(b, (uint8_t)cabs);
     double *s = dr_xmalloc(sizeof(double) * oc), *off = dr_xmalloc(sizeof(double) * oc);
     for (int o = 0; o < oc; o++) {
         s[o] = alpha;
         off[o] = c->bias ? l->params[1].value[o] : 0;
-        if (st->bn >= 0) {
-            const dr_layer *bn = &net->layers[st->bn];
+        if (st->infer_bn >= 0) {
+            const dr_layer *bn = &net->layers[st->infer_bn];
             const float *gamma = bn->params[0].value, *beta = bn->params[1].value, *mean = bn->state,
                         *var = bn->state + oc;
             double inv = 1.0f / sqrtf(var[o] + dr_bn_eps(bn)); /* as the float layer computes it */
@@ -118,7 +109,7 @@ static void put_thresholds(dr_filebuf *b, dr_net *net, const dr_deploy_step *st,
 
 static void put_float_layer(dr_filebuf *b, dr_layer *l)
 {
-    put_name(b, l->name, 0);
+    put_name(b, l->name, DR_LAYR_FLOAT);
     dr_put_u32(b, (uint32_t)(l->n_params + (l->state_size ? 1 : 0)));
     for (int j = 0; j < l->n_params; j++) put_floats(b, l->params[j].value, l->params[j].size);
     if (l->state_size) put_floats(b, l->state, l->state_size);
@@ -127,47 +118,40 @@ static void put_float_layer(dr_filebuf *b, dr_layer *l)
 int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
 {
     dr_checkpoint ck;
-    dr_train_config cfg;
     if (dr_checkpoint_read(ckpt_path, &ck)) return -1;
     char origin[1100];
     snprintf(origin, sizeof origin, "%s (model)", ckpt_path);
     dr_net_options nopt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w, .max_batch = 1};
     dr_net *net = NULL;
     int rc = -1;
-    if (dr_train_config_parse(ck.conf, ckpt_path, &cfg) || !(net = dr_net_parse(ck.model, origin, &nopt)) ||
-        dr_checkpoint_restore(&ck, net, NULL) || dr_train_config_apply_bits(&cfg, net))
-        goto out;
+    if (!(net = dr_net_parse(ck.model, origin, &nopt)) || dr_checkpoint_restore(&ck, net, NULL)) goto out;
     memset(info, 0, sizeof *info);
-    dr_deploy_step *steps = dr_xmalloc(sizeof *steps * (size_t)net->n_layers);
-    dr_deploy_plan(net, steps);
     dr_filebuf b = {0};
-    char conf[4096];
-    dr_train_config_format(&cfg, conf, sizeof conf);
-    dr_put_header(&b, DR_DEPLOY_MAGIC, DR_DEPLOY_VERSION, 4);
-    dr_put_net_sections(&b, net, conf);
+    dr_put_header(&b, DR_DEPLOY_FILE.magic, DR_DEPLOY_VERSION, DR_NET_SECTIONS + 1);
+    dr_put_net_sections(&b, net, ck.conf);
     size_t s = dr_begin_section(&b, "LAYR");
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         for (int j = 0; j < l->n_params; j++) info->float_weight_bytes += l->params[j].size * sizeof(float);
         info->float_weight_bytes += l->state_size * sizeof(float);
-        if (steps[i].role == DR_ROLE_HEAD) {
+        const int role = l->plan.infer_role;
+        if (role == DR_INFER_HEAD) {
             float wscale;
             int M;
-            put_name(&b, l->name, 2);
+            put_name(&b, l->name, DR_LAYR_FUSED);
             put_weights(&b, l, &wscale, &M);
-            put_thresholds(&b, net, &steps[i], l, wscale);
+            put_thresholds(&b, net, l, wscale);
             info->fused_blocks++;
-        } else if (steps[i].role == DR_ROLE_FLOAT && l->wbits < 32 &&
-                   (l->ops == &dr_conv_ops || l->ops == &dr_fc_ops)) {
+        } else if (role == DR_INFER_FLOAT && l->plan.wbits < DR_FLOAT_BITS && (l->ops->roles & DR_ROLE_PRODUCTS)) {
             float wscale;
             int M;
-            put_name(&b, l->name, 1);
+            put_name(&b, l->name, DR_LAYR_PACKED);
             put_weights(&b, l, &wscale, &M);
             int has_bias = ((dr_linear *)l->priv)->bias;
             dr_put_u32(&b, has_bias ? (uint32_t)l->params[1].size : 0);
             if (has_bias) dr_put(&b, l->params[1].value, l->params[1].size * sizeof(float));
             info->float_layers++;
-        } else if (steps[i].role == DR_ROLE_FLOAT && (l->n_params || l->state_size)) {
+        } else if (role == DR_INFER_FLOAT && (l->n_params || l->state_size)) {
             put_float_layer(&b, l);
             info->float_layers++;
         }
@@ -177,7 +161,6 @@ int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
     info->file_bytes = b.len;
     rc = dr_write_atomic(out_path, b.p, b.len);
     free(b.p);
-    free(steps);
 out:
     dr_net_free(net);
     dr_checkpoint_free(&ck);

@@ -1,0 +1,41 @@
+#include "netio.h"
+
+#include <string.h>
+
+#include "../core/common.h"
+
+void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
+{
+    size_t s;
+    if (conf) {
+        s = dr_begin_section(b, "CONF");
+        dr_put(b, conf, strlen(conf));
+        dr_end_section(b, s);
+    }
+    s = dr_begin_section(b, "MODL");
+    dr_put(b, net->source, strlen(net->source));
+    dr_end_section(b, s);
+    s = dr_begin_section(b, "INPT");
+    const int32_t dims[3] = {net->input.h, net->input.w, net->input.c};
+    dr_put(b, dims, sizeof dims);
+    dr_end_section(b, s);
+    s = dr_begin_section(b, "BITS");
+    const int32_t bits[6] = {net->bits.w, net->bits.a, net->bits.g, net->bits.quantize_first,
+                             net->bits.quantize_last, net->bounded_act};
+    dr_put(b, bits, sizeof bits);
+    dr_end_section(b, s);
+}
+
+int dr_get_bits(const char *path, const uint8_t *p, size_t n, dr_bits *bits, int *bounded_act)
+{
+    int32_t v[6];
+    if (n != sizeof v) return dr_fail("%s: corrupt BITS section (%zu bytes, expected %zu)", path, n, sizeof v);
+    memcpy(v, p, sizeof v);
+    if (!dr_bits_valid(v[0]) || !dr_bits_valid(v[1]) || !dr_bits_valid(v[2]) || (v[3] & ~1) || (v[4] & ~1) ||
+        (v[5] != -1 && v[5] != DR_ACT_CABS && v[5] != DR_ACT_CRELU))
+        return dr_fail("%s: corrupt BITS section (%d,%d,%d, first %d, last %d, bounded activation %d)", path, v[0],
+                       v[1], v[2], v[3], v[4], v[5]);
+    *bits = (dr_bits){v[0], v[1], v[2], v[3], v[4]};
+    *bounded_act = v[5];
+    return 0;
+}
