@@ -71,7 +71,7 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect run-files 0 "" -- test -s "$TMP/run/last.ckpt" -a -s "$TMP/run/best.ckpt" -a -s "$TMP/run/metrics.jsonl"
     expect eval 0 "accuracy" -- "$DOREFA" eval "$TMP/run/last.ckpt" --limit 200
     expect resume-done 1 "already trained 1 of 1 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" -q
-    expect resume-bad-opt 2 "only --epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --lr 0.1
+    expect resume-bad-opt 2 "the run.s own settings are used; only --data, --epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --lr 0.1
     expect resume 0 "after 2 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 2 -q
     expect metrics-lines 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 2
     expect resume-decay-bad 1 "changes the rate of epoch 2" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" \

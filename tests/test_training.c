@@ -499,6 +499,53 @@ static void test_checkpoint_bits_and_version_1(void **s)
     dr_net_free(net);
 }
 
+/* The configuration's stored form follows the option table: every stored
+ * field survives format -> parse, and the text an earlier version wrote reads
+ * the same. */
+static void test_config_text_round_trip(void **s)
+{
+    (void)s;
+    dr_train_config a, b;
+    dr_train_config_defaults(&a);
+    snprintf(a.model, sizeof a.model, "models/x.net");
+    snprintf(a.schedule, sizeof a.schedule, "1,32,32:2;1,2,4:3");
+    a.epochs = 7, a.batch = 33, a.seed = 12345, a.optim.kind = DR_OPT_SGD, a.optim.lr = 0.0123f;
+    a.optim.lr_decay_every = 4, a.aug.contrast_lo = 0.25f, a.aug.contrast_hi = 1.75f, a.aug.flip = 1;
+    a.bits = (dr_bits){2, 3, 6, 1, 1}, a.float_kernels = 1, a.bounded_act = DR_ACT_CRELU, a.sp_start = 0.5f;
+    a.guide_w_full = 0.3f, a.epoch = 3, a.step = 1ull << 40, a.best_acc = 0.875f, a.best_epoch = 2;
+    char text[4096];
+    dr_train_config_format(&a, text, sizeof text);
+    assert_int_equal(dr_train_config_parse(text, "x", &b), 0);
+    int stored = 0;
+    for (int i = 0; i < dr_train_option_count; i++) {
+        const dr_option *o = &dr_train_options[i];
+        if (!o->key) continue;
+        stored++;
+        if (memcmp((char *)&a + o->offset, (char *)&b + o->offset, o->size)) fail_msg("%s does not round-trip", o->key);
+    }
+    assert_int_equal(stored, 41);
+    /* written by version 0.1.0 (the same keys, in its own order) */
+    static const char old[] =
+        "model=default data=/usr/share/datasets/fashion-mnist epochs=2 batch=128 seed=1 optimizer=adam "
+        "lr=0.00100000005 beta1=0.899999976 beta2=0.999000013 adam_eps=9.99999975e-06 momentum=0.899999976 "
+        "lr_decay=0.5 lr_decay_every=0 weight_decay=0 brightness=0 contrast_lo=0 contrast_hi=0 flip=0 crop_pad=0 "
+        "limit_train=2048 limit_test=512 svhn_extra=0 bits=2,2,4 quantize_first=0 quantize_last=0 bounded_act=- "
+        "kernels=bit histograms=- schedule=- sp_start=0.5 sp_ramp=1 guide=- guide_t=2 guide_w_low=1 "
+        "guide_w_full=1 hint=- hint_w=1 epoch=2 step=32 best_acc=0.779296875 best_epoch=2";
+    assert_int_equal(dr_train_config_parse(old, "old", &b), 0);
+    assert_true(b.optim.lr == 1e-3f && b.optim.eps == 1e-5f && b.sp_start == 0.5f && b.best_acc == 0.779296875f);
+    assert_int_equal(b.limit_train, 2048);
+    assert_int_equal(b.bits.a, 2);
+    assert_int_equal(b.bounded_act, -1);
+    assert_int_equal(b.step, 32);
+    assert_string_equal(b.schedule, "");
+    /* damaged values name the file and the key */
+    assert_int_equal(dr_train_config_parse("epochs=x", "ck.ckpt", &b), -1);
+    tu_assert_error_has("ck.ckpt: epochs=x: expected an integer");
+    assert_int_equal(dr_train_config_parse("bits=1,2", "ck.ckpt", &b), -1);
+    tu_assert_error_has("ck.ckpt: bits=1,2: expected W,A,G");
+}
+
 /* ---- distillation losses (guided training) ------------------------------------ */
 
 static void test_distillation_losses_and_gradients(void **s)
@@ -701,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_progressive_schedule_hand_over),
         cmocka_unit_test(test_checkpoint_round_trip_and_corruption),
         cmocka_unit_test(test_checkpoint_bits_and_version_1),
+        cmocka_unit_test(test_config_text_round_trip),
         cmocka_unit_test(test_adam_and_sgd_updates),
         cmocka_unit_test(test_distillation_losses_and_gradients),
         cmocka_unit_test(test_guided_step_gradients),

@@ -3,10 +3,10 @@
 #define DR_CLI_H
 
 #include "data/dataset.h"
+#include "train/config.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-#define DR_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -12,22 +12,20 @@
 #include "core/common.h"
 #include "train/checkpoint.h"
 #include "train/svg.h"
+#include "train/train.h"
 #include "train_cli.h"
 
-static const char USAGE[] =
+static const char USAGE_HEAD[] =
     "usage: dorefa sweep [train options] [--configs LIST] -o DIR\n"
     "\n"
     "Trains the model once per (W,A,G) configuration, each in DIR/W-A-G, with the same\n"
-    "recipe (every 'dorefa train' option applies), and writes DIR/table.md (the paper's\n"
-    "Table 1 columns beside its SVHN numbers) and DIR/accuracy.svg. Run it again to\n"
-    "continue an interrupted sweep: finished configurations are reused. Each run shows\n"
-    "its progress as 'dorefa train' does (-q: only a line per configuration).\n"
-    "\n"
-    "  --configs LIST   W,A,G triples separated by ';' (default: the grid\n"
-    "                   32,32,32;1,2,32;1,2,4;1,1,4;1,2,8;2,2,4;1,4,4)\n"
-    "  -o, --out DIR    sweep folder (default: runs/sweep-<model>)\n"
-    "\n"
-    "'dorefa train --help' lists the training options.\n";
+    "recipe (every 'dorefa train' option applies; the model defaults to svhn-a), and\n"
+    "writes DIR/table.md (the paper's Table 1 columns beside its SVHN numbers) and\n"
+    "DIR/accuracy.svg. Run it again to continue an interrupted sweep: finished\n"
+    "configurations are reused. Each run shows its progress as 'dorefa train' does\n"
+    "(-q: only a line per configuration). A configuration continued from its last.ckpt\n"
+    "keeps its settings but for the options marked *.\n"
+    "\n";
 
 /* Table 1 of the paper (SVHN test accuracy, Models A-D); 0 where none. */
 static const struct {
@@ -104,11 +102,10 @@ int cmd_sweep(int argc, char **argv)
     train_args base;
     train_args_init(&base);
     snprintf(base.cfg.model, sizeof base.cfg.model, "svhn-a");
-    int rc = train_parse_args("sweep", USAGE, argc, argv, &base);
+    int rc = train_parse_args("sweep", USAGE_HEAD, argc, argv, &base);
     if (rc >= 0) return rc;
-    if (base.resume) return cli_usage_error("sweep", "--resume: run the sweep again to continue it");
-    const char *list = base.configs ? base.configs
-                                    : "32,32,32;1,2,32;1,2,4;1,1,4;1,2,8;2,2,4;1,4,4";
+    if (base.cfg.resume[0]) return cli_usage_error("sweep", "--resume: run the sweep again to continue it");
+    const char *list = base.cfg.configs[0] ? base.cfg.configs : "32,32,32;1,2,32;1,2,4;1,1,4;1,2,8;2,2,4;1,4,4";
     dr_bits cfgs[MAX_CONFIGS];
     int n = 0;
     char buf[1024];
@@ -123,23 +120,23 @@ int cmd_sweep(int argc, char **argv)
     if (!n) return cli_usage_error("sweep", "--configs is empty");
     char out[1024];
     const char *base_name = strrchr(base.cfg.model, '/') ? strrchr(base.cfg.model, '/') + 1 : base.cfg.model;
-    if (base.out) snprintf(out, sizeof out, "%s", base.out);
+    if (base.cfg.out[0]) snprintf(out, sizeof out, "%s", base.cfg.out);
     else snprintf(out, sizeof out, "runs/sweep-%.*s", (int)strcspn(base_name, "."), base_name);
     mkdir("runs", 0777);
     if (mkdir(out, 0777) && errno != EEXIST) {
         fprintf(stderr, "dorefa: %s: cannot create: %s\n", out, strerror(errno));
         return EXIT_FAIL;
     }
-    int epochs = base.epochs_arg > 0 ? base.epochs_arg : base.cfg.epochs;
+    const int epochs = base.cfg.epochs;
     train_result res[MAX_CONFIGS];
-    char dirs[MAX_CONFIGS][1100];
+    char dirs[MAX_CONFIGS][960];
     for (int i = 0; i < n; i++) {
-        snprintf(dirs[i], sizeof dirs[i], "%s/%d-%d-%d", out, cfgs[i].w, cfgs[i].a, cfgs[i].g);
-        char ckpt[1200];
-        snprintf(ckpt, sizeof ckpt, "%.1000s/last.ckpt", dirs[i]);
+        snprintf(dirs[i], sizeof dirs[i], "%.900s/%d-%d-%d", out, cfgs[i].w, cfgs[i].a, cfgs[i].g);
+        char ckpt[1000];
+        snprintf(ckpt, sizeof ckpt, "%.960s/last.ckpt", dirs[i]);
         train_args a = base;
         a.cfg.bits = cfgs[i];
-        a.out = dirs[i];
+        snprintf(a.cfg.out, sizeof a.cfg.out, "%.960s", dirs[i]);
         memset(&res[i], 0, sizeof res[i]);
         if (access(ckpt, R_OK) == 0) {
             dr_checkpoint ck;
@@ -152,8 +149,7 @@ int cmd_sweep(int argc, char **argv)
                         cfgs[i].w, cfgs[i].a, cfgs[i].g, done.epoch, 100 * done.best_acc);
                 continue;
             }
-            a.resume = ckpt;
-            a.bad_with_resume = 0;
+            snprintf(a.cfg.resume, sizeof a.cfg.resume, "%.1000s", ckpt); /* its settings, and the resumable options */
         }
         fprintf(stderr, "dorefa sweep: [%d/%d] W,A,G = %d,%d,%d, %d epochs -> %s\n", i + 1, n,
                 cfgs[i].w, cfgs[i].a, cfgs[i].g, epochs, dirs[i]);
@@ -171,7 +167,7 @@ int cmd_sweep(int argc, char **argv)
         fprintf(stderr, "dorefa: %s: cannot write: %s\n", path, strerror(errno));
         return EXIT_FAIL;
     }
-    fprintf(f, "# %s on %s\n\n", base.cfg.model, base.data_arg ? base.data_arg : base.cfg.data);
+    fprintf(f, "# %s on %s\n\n", base.cfg.model, base.cfg.data);
     fputs("Command: `", f);
     write_command(f, argc, argv);
     fputs("`\n\n", f);

@@ -13,285 +13,133 @@
 #include "train/guide.h"
 #include "train/train.h"
 
-static const char USAGE[] =
+static const char USAGE_HEAD[] =
     "usage: dorefa train [options]\n"
     "\n"
     "Trains a network and evaluates it on the test split after every epoch.\n"
     "Progress goes to stderr; the run folder gets metrics.jsonl, last.ckpt and best.ckpt.\n"
-    "\n"
-    "  -m, --model NAME|FILE    model file, or the name of a shipped model (default: default)\n"
-    "                           shipped: default, svhn-a, svhn-b, svhn-c, svhn-d, alexnet, resnet18\n"
-    "  -d, --data PATH          data set folder (IDX, CIFAR-10 binary, SVHN .mat, or\n"
-    "                           train/ and test/ image folders) (default: " DR_DEFAULT_DATA ")\n"
-    "  -e, --epochs N           total epochs (default: 5)\n"
-    "  -b, --batch N            mini-batch size (default: 128)\n"
-    "  -o, --out DIR            run folder (default: runs/<model>)\n"
-    "      --bits W,A,G         bitwidths of weights, activations, gradients: 1..8, 32 = float\n"
-    "                           (default: the model file's bits=, else 32,32,32)\n"
-    "      --schedule STAGES    progressive quantization: stages 'W,A,G:EPOCHS;...', each\n"
-    "                           starting from the previous stage's weights (fresh optimizer\n"
-    "                           moments), e.g. '1,32,32:3;1,2,4:3' (weights first, then\n"
-    "                           activations) or '8,8,8:2;4,4,4:2;2,2,4:2'; RUN/stageK.ckpt\n"
-    "                           after each stage; replaces --bits and --epochs\n"
-    "      --stochastic-precision R0,RAMP\n"
-    "                           each step quantizes every quantizable layer with probability\n"
-    "                           r, rising linearly from R0 to 1 over RAMP epochs; evaluation\n"
-    "                           is fully quantized (e.g. 0.5,3)\n"
-    "      --guide MODEL        guided training: train a full-precision MODEL (any model file\n"
-    "                           with the same input and classes, e.g. the same one) beside\n"
-    "                           this network; each adds a distillation term toward the other's\n"
-    "                           softened outputs (RUN/guide.ckpt holds the partner)\n"
-    "      --guide-temperature T  softening temperature (default: 2)\n"
-    "      --guide-weights L,F  weights of the distillation term in the low-bitwidth and the\n"
-    "                           full-precision network's loss (default: 1,1)\n"
-    "      --hint LOW[:FULL]    also pull the output of layer LOW toward the partner's layer\n"
-    "                           FULL (default: the same name) by an L2 term, and back\n"
-    "      --hint-weight X      weight of the hint term (default: 1)\n"
-    "      --quantize-first     quantize the first layer's weights too (paper Table 3)\n"
-    "      --quantize-last      quantize the last layer's weights too (paper Table 3)\n"
-    "      --kernels K          bit: quantized layers compute with bit-serial integer kernels\n"
-    "                           (default); float: simulate them with float products\n"
-    "      --bounded-act H      h for the model's cabs/crelu layers: cabs = min(1,|x|),\n"
-    "                           crelu = min(1,max(0,x)) (default: as in the model file)\n"
-    "      --histograms E,E..   after these epochs write per-layer histograms of weights,\n"
-    "                           activations and gradients (RUN/histograms/*.json, *.svg)\n"
-    "      --seed N             random seed; the same seed gives the same run (default: 1)\n"
-    "      --optimizer NAME     adam or sgd (default: adam)\n"
-    "      --lr X               learning rate (default: 0.001)\n"
-    "      --adam-eps X         Adam epsilon (default: 1e-5, as tensorpack)\n"
-    "      --momentum X         SGD momentum (default: 0.9)\n"
-    "      --lr-decay X         multiply the learning rate by X ... (default: 0.5)\n"
-    "      --lr-decay-every N   ... every N epochs (staircase; default: never)\n"
-    "      --weight-decay X     L2 on weights of layers without l2= in the model (default: 0)\n"
-    "      --brightness X       augmentation: add U(-X, X) to pixels (0..255)\n"
-    "      --contrast LO,HI     augmentation: scale contrast by U(LO, HI)\n"
-    "      --svhn-augment       the SVHN recipe: --brightness 30 --contrast 0.5,1.5\n"
-    "      --flip               augmentation: random horizontal flips\n"
-    "      --crop-pad N         augmentation: random crops after padding by N pixels\n"
-    "      --svhn-extra         add SVHN's extra_32x32.mat to the training set\n"
-    "      --limit-train N      use only the first N training images\n"
-    "      --limit-test N       use only the first N test images\n"
-    "      --resume CKPT        continue a run from its checkpoint (its settings are kept;\n"
-    "                           --epochs, --data, --out, --histograms, --threads and --quiet\n"
-    "                           may change, and --lr-decay(-every) if the epochs already\n"
-    "                           trained keep their rates)\n"
-    "      --threads N          worker threads (default: all cores)\n"
-    "  -q, --quiet              no progress output\n"
-    "  -h, --help               this help\n";
-
-enum { O_SEED = 256, O_OPT, O_LR, O_EPS, O_MOM, O_DECAY, O_EVERY, O_WD, O_BRIGHT, O_CONTRAST,
-       O_SVHNAUG, O_FLIP, O_CROP, O_EXTRA, O_LTRAIN, O_LTEST, O_RESUME, O_THREADS, O_BITS,
-       O_QFIRST, O_QLAST, O_BACT, O_HIST, O_CONFIGS, O_KERNELS, O_SCHEDULE, O_SP, O_GUIDE, O_GUIDE_T,
-       O_GUIDE_W, O_HINT, O_HINT_W };
-
-static const struct option LONG[] = {
-    {"model", 1, 0, 'm'},          {"data", 1, 0, 'd'},         {"epochs", 1, 0, 'e'},
-    {"batch", 1, 0, 'b'},          {"out", 1, 0, 'o'},          {"seed", 1, 0, O_SEED},
-    {"optimizer", 1, 0, O_OPT},    {"lr", 1, 0, O_LR},          {"adam-eps", 1, 0, O_EPS},
-    {"momentum", 1, 0, O_MOM},     {"lr-decay", 1, 0, O_DECAY}, {"lr-decay-every", 1, 0, O_EVERY},
-    {"weight-decay", 1, 0, O_WD},  {"brightness", 1, 0, O_BRIGHT}, {"contrast", 1, 0, O_CONTRAST},
-    {"svhn-augment", 0, 0, O_SVHNAUG}, {"flip", 0, 0, O_FLIP}, {"crop-pad", 1, 0, O_CROP},
-    {"svhn-extra", 0, 0, O_EXTRA}, {"limit-train", 1, 0, O_LTRAIN}, {"limit-test", 1, 0, O_LTEST},
-    {"bits", 1, 0, O_BITS},        {"quantize-first", 0, 0, O_QFIRST}, {"quantize-last", 0, 0, O_QLAST},
-    {"configs", 1, 0, O_CONFIGS},  {"schedule", 1, 0, O_SCHEDULE}, {"stochastic-precision", 1, 0, O_SP},  {"kernels", 1, 0, O_KERNELS},  {"bounded-act", 1, 0, O_BACT}, {"histograms", 1, 0, O_HIST}, {"resume", 1, 0, O_RESUME},    {"threads", 1, 0, O_THREADS}, {"quiet", 0, 0, 'q'},
-    {"guide", 1, 0, O_GUIDE},      {"guide-temperature", 1, 0, O_GUIDE_T},
-    {"guide-weights", 1, 0, O_GUIDE_W}, {"hint", 1, 0, O_HINT}, {"hint-weight", 1, 0, O_HINT_W},
-    {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
-
-/* Options that may change when resuming. */
-static int resumable(int opt)
-{
-    return opt == 'e' || opt == 'd' || opt == 'o' || opt == O_THREADS || opt == 'q' || opt == O_RESUME ||
-           opt == O_HIST || opt == O_DECAY || opt == O_EVERY;
-}
+    "Options marked * may be given with --resume too.\n"
+    "\n";
 
 void train_args_init(train_args *a)
 {
     memset(a, 0, sizeof *a);
     dr_train_config_defaults(&a->cfg);
-    snprintf(a->cfg.model, sizeof a->cfg.model, "default");
-    snprintf(a->cfg.data, sizeof a->cfg.data, "%s", DR_DEFAULT_DATA);
-    a->epochs_arg = -1;
 }
 
-int train_parse_args(const char *cmd, const char *usage, int argc, char **argv, train_args *a)
+const char *train_given(const train_args *a, const char *name)
 {
-    long v;
-    double f;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:d:e:b:o:qh", LONG, NULL)) != -1) {
-        if (!resumable(c) && c != '?' && c != 'h') a->bad_with_resume = c;
-        switch (c) {
-        case 'm': snprintf(a->cfg.model, sizeof a->cfg.model, "%s", optarg); break;
-        case 'd': a->data_arg = optarg; break;
-        case 'e': if (cli_int(cmd, "epochs", optarg, 1, 1000000, &v)) return EXIT_USAGE;
-                  a->epochs_arg = (int)v; break;
-        case 'b': if (cli_int(cmd, "batch", optarg, 1, 65536, &v)) return EXIT_USAGE;
-                  a->cfg.batch = (int)v; break;
-        case 'o': a->out = optarg; break;
-        case 'q': a->quiet = 1; break;
-        case 'h': fputs(usage, stdout); return EXIT_OK;
-        case O_SEED: if (cli_int(cmd, "seed", optarg, 0, 0x7fffffffL, &v)) return EXIT_USAGE;
-                     a->cfg.seed = (uint64_t)v; break;
-        case O_OPT:
-            if (!strcmp(optarg, "adam")) a->cfg.optim.kind = DR_OPT_ADAM;
-            else if (!strcmp(optarg, "sgd")) a->cfg.optim.kind = DR_OPT_SGD;
-            else return cli_usage_error(cmd, "--optimizer %s: expected adam or sgd", optarg);
-            break;
-        case O_LR: if (cli_float(cmd, "lr", optarg, 0, 100, &f)) return EXIT_USAGE;
-                   a->cfg.optim.lr = (float)f; break;
-        case O_EPS: if (cli_float(cmd, "adam-eps", optarg, 0, 1, &f)) return EXIT_USAGE;
-                    a->cfg.optim.eps = (float)f; break;
-        case O_MOM: if (cli_float(cmd, "momentum", optarg, 0, 1, &f)) return EXIT_USAGE;
-                    a->cfg.optim.momentum = (float)f; break;
-        case O_DECAY: if (cli_float(cmd, "lr-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
-                      a->cfg.optim.lr_decay = (float)f; a->schedule_arg |= 1; break;
-        case O_EVERY: if (cli_int(cmd, "lr-decay-every", optarg, 1, 1000000, &v)) return EXIT_USAGE;
-                      a->cfg.optim.lr_decay_every = (int)v; a->schedule_arg |= 2; break;
-        case O_WD: if (cli_float(cmd, "weight-decay", optarg, 0, 1, &f)) return EXIT_USAGE;
-                   a->cfg.optim.weight_decay = (float)f; break;
-        case O_BRIGHT: if (cli_float(cmd, "brightness", optarg, 0, 255, &f)) return EXIT_USAGE;
-                       a->cfg.aug.brightness = (float)f; break;
-        case O_CONTRAST: {
-            char *end;
-            a->cfg.aug.contrast_lo = strtof(optarg, &end);
-            if (*end != ',') return cli_usage_error(cmd, "--contrast %s: expected LO,HI", optarg);
-            a->cfg.aug.contrast_hi = strtof(end + 1, &end);
-            if (*end || !(a->cfg.aug.contrast_lo > 0 && a->cfg.aug.contrast_hi >= a->cfg.aug.contrast_lo))
-                return cli_usage_error(cmd, "--contrast %s: expected 0 < LO <= HI", optarg);
-            break;
-        }
-        case O_SVHNAUG: a->cfg.aug.brightness = 30; a->cfg.aug.contrast_lo = 0.5f;
-                        a->cfg.aug.contrast_hi = 1.5f; break;
-        case O_FLIP: a->cfg.aug.flip = 1; break;
-        case O_CROP: if (cli_int(cmd, "crop-pad", optarg, 0, 64, &v)) return EXIT_USAGE;
-                     a->cfg.aug.crop_pad = (int)v; break;
-        case O_EXTRA: a->cfg.svhn_extra = 1; break;
-        case O_LTRAIN: if (cli_int(cmd, "limit-train", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
-                       a->cfg.limit_train = (int)v; break;
-        case O_LTEST: if (cli_int(cmd, "limit-test", optarg, 1, 1 << 30, &v)) return EXIT_USAGE;
-                      a->cfg.limit_test = (int)v; break;
-        case O_RESUME: a->resume = optarg; break;
-        case O_CONFIGS: a->configs = optarg; break;
-        case O_BITS:
-            if (dr_bits_parse(optarg, &a->cfg.bits))
-                return cli_usage_error(cmd, "--bits %s: expected W,A,G, each 1..8 or 32", optarg);
-            break;
-        case O_QFIRST: a->cfg.bits.quantize_first = 1; break;
-        case O_SCHEDULE: {
-            dr_schedule sc;
-            if (strlen(optarg) >= sizeof a->cfg.schedule || dr_schedule_parse(optarg, &sc))
-                return cli_usage_error(cmd, "--schedule: %s", dr_last_error());
-            snprintf(a->cfg.schedule, sizeof a->cfg.schedule, "%s", optarg);
-            a->cfg.epochs = dr_schedule_epochs(&sc);
-            break;
-        }
-        case O_SP: {
-            char *end;
-            a->cfg.sp_start = strtof(optarg, &end);
-            if (*end != ',' || !(a->cfg.sp_start >= 0 && a->cfg.sp_start <= 1))
-                return cli_usage_error(cmd, "--stochastic-precision %s: expected R0,RAMP with 0 <= R0 <= 1", optarg);
-            a->cfg.sp_ramp = strtof(end + 1, &end);
-            if (*end || !(a->cfg.sp_ramp >= 0))
-                return cli_usage_error(cmd, "--stochastic-precision %s: RAMP must be epochs >= 0", optarg);
-            break;
-        }
-        case O_KERNELS:
-            if (strcmp(optarg, "bit") && strcmp(optarg, "float"))
-                return cli_usage_error(cmd, "--kernels %s: expected bit or float", optarg);
-            a->cfg.float_kernels = !strcmp(optarg, "float");
-            break;
-        case O_HIST:
-            if (strlen(optarg) >= sizeof a->cfg.histograms || strspn(optarg, "0123456789,") != strlen(optarg))
-                return cli_usage_error(cmd, "--histograms %s: expected epochs like 1,5,10", optarg);
-            a->hist_arg = optarg;
-            break;
-        case O_BACT:
-            a->cfg.bounded_act = dr_act_parse_name(optarg);
-            if (a->cfg.bounded_act != DR_ACT_CABS && a->cfg.bounded_act != DR_ACT_CRELU)
-                return cli_usage_error(cmd, "--bounded-act %s: expected cabs or crelu", optarg);
-            break;
-        case O_QLAST: a->cfg.bits.quantize_last = 1; break;
-        case O_GUIDE:
-            if (strlen(optarg) >= sizeof a->cfg.guide) return cli_usage_error(cmd, "--guide: name too long");
-            snprintf(a->cfg.guide, sizeof a->cfg.guide, "%s", optarg);
-            break;
-        case O_GUIDE_T: if (cli_float(cmd, "guide-temperature", optarg, 0.01, 100, &f)) return EXIT_USAGE;
-                        a->cfg.guide_T = (float)f; break;
-        case O_GUIDE_W: {
-            char *end;
-            a->cfg.guide_w_low = strtof(optarg, &end);
-            if (*end == ',') a->cfg.guide_w_full = strtof(end + 1, &end);
-            if (*end || !(a->cfg.guide_w_low >= 0 && a->cfg.guide_w_low <= 1000) ||
-                !(a->cfg.guide_w_full >= 0 && a->cfg.guide_w_full <= 1000))
-                return cli_usage_error(cmd, "--guide-weights %s: expected L,F, each 0..1000", optarg);
-            break;
-        }
-        case O_HINT:
-            if (strlen(optarg) >= sizeof a->cfg.hint || !*optarg || strpbrk(optarg, " \t="))
-                return cli_usage_error(cmd, "--hint %s: expected LAYER or LAYER:LAYER", optarg);
-            snprintf(a->cfg.hint, sizeof a->cfg.hint, "%s", optarg);
-            break;
-        case O_HINT_W: if (cli_float(cmd, "hint-weight", optarg, 0, 1e6, &f)) return EXIT_USAGE;
-                       a->cfg.hint_w = (float)f; break;
-        case O_THREADS: if (cli_int(cmd, "threads", optarg, 0, 1024, &v)) return EXIT_USAGE;
-                        a->cfg.threads = (int)v; break;
-        default: return cli_usage_error(cmd, "unknown option");
+    const dr_option *o = dr_train_option_find(name);
+    return o ? a->given[o - dr_train_options] : NULL;
+}
+
+/* The names of the options that may be given with --resume, for the message. */
+static void resumable_names(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < dr_train_option_count; i++) {
+        const dr_option *o = &dr_train_options[i];
+        if (o->name && (o->flags & DR_OPT_RESUMABLE) && strcmp(o->name, "resume") && len < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s--%s", len ? ", " : "", o->name);
+    }
+}
+
+int train_parse_args(const char *cmd, const char *usage_head, int argc, char **argv, train_args *a)
+{
+    /* getopt's tables from the option table: long option i returns 256 + i */
+    struct option longs[TRAIN_MAX_OPTIONS + 1];
+    char shorts[3 * TRAIN_MAX_OPTIONS + 1];
+    int nl = 0, ns = 0;
+    if (dr_train_option_count > TRAIN_MAX_OPTIONS) return cli_usage_error(cmd, "too many options");
+    for (int i = 0; i < dr_train_option_count; i++) {
+        const dr_option *o = &dr_train_options[i];
+        if (!o->name) continue;
+        longs[nl++] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL, 256 + i};
+        if (o->short_name) {
+            shorts[ns++] = o->short_name;
+            if (o->arg) shorts[ns++] = ':';
         }
     }
+    longs[nl] = (struct option){0, 0, 0, 0};
+    shorts[ns] = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        int i = c - 256;
+        if (c < 256)
+            for (i = 0; i < dr_train_option_count && (!dr_train_options[i].name || dr_train_options[i].short_name != c); i++)
+                ;
+        if (c == '?' || i < 0 || i >= dr_train_option_count) return cli_usage_error(cmd, "unknown option");
+        const dr_option *o = &dr_train_options[i];
+        if (o->type == DR_OPT_HELP) {
+            fputs(usage_head, stdout);
+            dr_train_options_usage(stdout, !strcmp(cmd, "sweep"));
+            return EXIT_OK;
+        }
+        if (dr_train_option_set(o, &a->cfg, o->arg ? optarg : NULL)) return cli_usage_error(cmd, "%s", dr_last_error());
+        a->given[i] = o->arg ? optarg : "";
+    }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (a->configs && strcmp(cmd, "sweep"))
+    if (train_given(a, "configs") && strcmp(cmd, "sweep"))
         return cli_usage_error(cmd, "--configs belongs to 'dorefa sweep'");
-    if (a->cfg.schedule[0] && (a->cfg.bits.w || a->epochs_arg > 0 || a->configs))
+    if (train_given(a, "schedule") && (train_given(a, "bits") || train_given(a, "epochs") || train_given(a, "configs")))
         return cli_usage_error(cmd, "--schedule sets the bits and epochs: leave out --bits, --epochs and --configs");
-    if (a->cfg.hint[0] && !a->cfg.guide[0])
+    if (train_given(a, "hint") && !train_given(a, "guide"))
         return cli_usage_error(cmd, "--hint needs --guide (the partner whose layer it follows)");
-    if (a->resume && a->bad_with_resume)
-        return cli_usage_error(cmd, "with --resume the run's own settings are used; only "
-                                        "--epochs, --data, --out, --histograms, --threads, --quiet and "
-                                        "the learning-rate decay may be given");
+    if (train_given(a, "resume"))
+        for (int i = 0; i < dr_train_option_count; i++)
+            if (a->given[i] && !(dr_train_options[i].flags & DR_OPT_RESUMABLE)) {
+                char names[400];
+                resumable_names(names, sizeof names);
+                return cli_usage_error(cmd, "with --resume the run's own settings are used; only %s may be given "
+                                            "(--%s was)", names, dr_train_options[i].name);
+            }
     return -1;
+}
+
+/* The configuration of a resumed run: the checkpoint's, the run's own
+ * settings (folder, threads, ...) from the command line, and the options
+ * given that may change; the epochs already trained must keep their rates. */
+static int resumed_config(const train_args *a, const dr_train_config *stored, dr_train_config *cfg)
+{
+    *cfg = *stored;
+    for (int i = 0; i < dr_train_option_count; i++) {
+        const dr_option *o = &dr_train_options[i];
+        if (!o->key) dr_train_option_copy(o, cfg, &a->cfg);
+        else if (a->given[i] && (o->flags & DR_OPT_RESUMABLE) &&
+                 dr_train_option_set(o, cfg, o->arg ? a->given[i] : NULL))
+            return -1;
+    }
+    for (int e = 0; e < stored->epoch; e++)
+        if (dr_optim_lr(&cfg->optim, e) != dr_optim_lr(&stored->optim, e))
+            return dr_fail("%s: the new learning-rate decay changes the rate of epoch %d, already trained (%g, was %g)",
+                           a->cfg.resume, e + 1, dr_optim_lr(&cfg->optim, e), dr_optim_lr(&stored->optim, e));
+    return 0;
 }
 
 int train_execute(train_args *a, train_result *res)
 {
     dr_train_config cfg = a->cfg;
-    const char *resume = a->resume, *out = a->out;
-    int quiet = a->quiet;
+    const char *resume = cfg.resume[0] ? cfg.resume : NULL, *out = cfg.out[0] ? cfg.out : NULL;
+    const int quiet = cfg.quiet;
     cli_set_threads(cfg.threads);
     dr_checkpoint ck = {0};
-    char model_path[1024], *model_text = NULL;
+    char model_path[1100], *model_text = NULL;
     const char *model_origin = model_path;
     if (resume) {
-        if (dr_checkpoint_read(resume, &ck) || dr_train_config_parse(ck.conf, resume, &cfg))
+        dr_train_config stored;
+        if (dr_checkpoint_read(resume, &ck) || dr_train_config_parse(ck.conf, resume, &stored) ||
+            resumed_config(a, &stored, &cfg)) {
+            dr_checkpoint_free(&ck);
             return cli_error();
+        }
         model_text = dr_xstrdup(ck.model);
         snprintf(model_path, sizeof model_path, "%s (model)", resume);
     } else {
         if (dr_model_resolve(cfg.model, model_path, sizeof model_path) ||
             !(model_text = dr_read_file(model_path, NULL)))
             return cli_error();
-    }
-    if (a->epochs_arg > 0) cfg.epochs = a->epochs_arg;
-    if (a->data_arg) snprintf(cfg.data, sizeof cfg.data, "%s", a->data_arg);
-    if (a->hist_arg) snprintf(cfg.histograms, sizeof cfg.histograms, "%s", a->hist_arg);
-    if (resume && a->schedule_arg) {
-        /* A longer schedule may be given, as long as the epochs already trained keep their
-         * rates: the resumed run is then the run that schedule gives from scratch. */
-        dr_optim_config next = cfg.optim;
-        if (a->schedule_arg & 1) next.lr_decay = a->cfg.optim.lr_decay;
-        if (a->schedule_arg & 2) next.lr_decay_every = a->cfg.optim.lr_decay_every;
-        for (int e = 0; e < cfg.epoch; e++)
-            if (dr_optim_lr(&next, e) != dr_optim_lr(&cfg.optim, e)) {
-                fprintf(stderr, "dorefa: %s: the new learning-rate decay changes the rate of epoch %d, "
-                                "already trained (%g, was %g)\n", resume, e + 1, dr_optim_lr(&next, e),
-                        dr_optim_lr(&cfg.optim, e));
-                free(model_text);
-                dr_checkpoint_free(&ck);
-                return EXIT_FAIL;
-            }
-        cfg.optim = next;
     }
     if (resume && cfg.epoch >= cfg.epochs) {
         fprintf(stderr, "dorefa: %s has already trained %d of %d epochs; give a larger --epochs\n",
@@ -415,7 +263,7 @@ int cmd_train(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
-    int rc = train_parse_args("train", USAGE, argc, argv, &a);
+    int rc = train_parse_args("train", USAGE_HEAD, argc, argv, &a);
     if (rc >= 0) return rc;
     return train_execute(&a, NULL);
 }

@@ -3,7 +3,7 @@
 #ifndef DR_KV_H
 #define DR_KV_H
 
-#define DR_KV_MAX 48
+#define DR_KV_MAX 64
 
 typedef struct {
     char key[32];
