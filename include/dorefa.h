@@ -25,6 +25,7 @@ enum {
     DOREFA_OK = 0,
     DOREFA_ERR_FILE = 1,     /* the model file cannot be read or is invalid */
     DOREFA_ERR_ARGUMENT = 2, /* a NULL pointer or a count out of range      */
+    DOREFA_ERR_KERNEL = 3,   /* DOREFA_KERNEL names a kernel this CPU lacks  */
 };
 
 typedef struct dorefa_model dorefa_model;

@@ -269,6 +269,14 @@ static void test_damaged_files(void **s)
     assert_int_equal(dorefa_predict(m, NULL, 1, probs), DOREFA_ERR_ARGUMENT);
     dorefa_free(m);
     assert_int_equal(dorefa_load(good, 0, &m), DOREFA_ERR_ARGUMENT);
+    /* a bad DOREFA_KERNEL is an error returned to the caller, not an exit */
+    setenv("DOREFA_KERNEL", "avx1024", 1);
+    assert_int_equal(dorefa_load(good, 4, &m), DOREFA_ERR_KERNEL);
+    assert_null(m);
+    tu_assert_error_has("DOREFA_KERNEL=avx1024: unknown kernel 'avx1024'");
+    assert_null(dr_engine_load(good, 4));
+    tu_assert_error_has("DOREFA_KERNEL=avx1024");
+    unsetenv("DOREFA_KERNEL");
     /* truncations */
     size_t cuts[] = {0, 5, 12, 19, 40, n / 2, n - 5, n - 1};
     for (int i = 0; i < 8; i++) {

@@ -308,7 +308,7 @@ static int bench_kernels(int argc, char **argv)
         for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ci++) {
             const int which = configs[ci][0], W = configs[ci][1], A = configs[ci][2], G = configs[ci][3];
             b.W = W, b.A = A, b.G = G, b.which = which;
-            const float nA = (float)((1u << A) - 1), nG = (float)((1u << (G < 32 ? G : 1)) - 1);
+            const float nA = (float)((1u << A) - 1), nG = (float)((1u << (G < DR_FLOAT_BITS ? G : 1)) - 1);
             for (size_t i = 0; i < in_n; i++) b.in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) / nA;
             for (size_t i = 0; i < out_n; i++) b.dout[i] = 0.5f * (2.0f * (float)dr_rng_below(&r, (uint32_t)nG + 1) - nG) / nG;
             memset(b.din, 0, in_n * 4);

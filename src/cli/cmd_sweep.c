@@ -176,11 +176,11 @@ int cmd_sweep(int argc, char **argv)
                "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const dr_bits *b = &cfgs[i];
-        int fl = b->w == 32 || b->a == 32 || b->g == 32;
+        int fl = b->w == DR_FLOAT_BITS || b->a == DR_FLOAT_BITS || b->g == DR_FLOAT_BITS;
         double p = paper_acc(b, m);
         char tc[16] = "-", ic[16] = "-", pp[16] = "-";
         if (!fl) snprintf(tc, sizeof tc, "%d", b->w * (b->a + b->g));
-        if (b->w < 32 && b->a < 32) snprintf(ic, sizeof ic, "%d", b->w * b->a);
+        if (b->w < DR_FLOAT_BITS && b->a < DR_FLOAT_BITS) snprintf(ic, sizeof ic, "%d", b->w * b->a);
         if (p > 0) snprintf(pp, sizeof pp, "%.1f%%", 100 * p);
         fprintf(f, "| %d | %d | %d | %s | %s | %d | %.2f%% | %d | %d | %.0f s | %s |\n", b->w, b->a, b->g, tc,
                 ic, b->w, 100 * res[i].best_acc, res[i].best_epoch, res[i].epochs, run_seconds(dirs[i]), pp);

@@ -3,6 +3,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/common.h"
+#include "kernels/bitgemm.h"
+
+#include <stdlib.h>
+
+/* The library aborts when memory runs out; the command exits with 70 (EX_SOFTWARE). */
+static void out_of_memory(size_t bytes)
+{
+    fprintf(stderr, "dorefa: out of memory (asked for %zu bytes)\n", bytes);
+    exit(70);
+}
 
 static const char USAGE[] =
     "usage: dorefa COMMAND [options]\n"
@@ -19,6 +30,11 @@ static const char USAGE[] =
 
 int main(int argc, char **argv)
 {
+    dr_set_oom_handler(out_of_memory);
+    if (dr_bitgemm_select_from_env()) {
+        fprintf(stderr, "dorefa: %s\n", dr_last_error());
+        return EXIT_USAGE;
+    }
     if (argc < 2) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;

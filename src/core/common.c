@@ -12,19 +12,31 @@ static _Thread_local char err_buf[DR_ERR_MAX];
 
 int dr_fail(const char *fmt, ...)
 {
+    char msg[DR_ERR_MAX]; /* the arguments may include dr_last_error() itself */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err_buf, msg, sizeof msg);
     return -1;
 }
 
 const char *dr_last_error(void) { return err_buf[0] ? err_buf : "unknown error"; }
 
-static void out_of_memory(size_t n)
+static void default_oom(size_t n)
 {
     fprintf(stderr, "dorefa: out of memory (asked for %zu bytes)\n", n);
-    exit(70);
+    abort();
+}
+
+static dr_oom_handler oom = default_oom;
+
+void dr_set_oom_handler(dr_oom_handler h) { oom = h ? h : default_oom; }
+
+static void out_of_memory(size_t n)
+{
+    oom(n);
+    abort(); /* a handler must not return */
 }
 
 void *dr_xmalloc(size_t n)

@@ -13,8 +13,12 @@
 int dr_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *dr_last_error(void);
 
-/* Allocation that aborts the process with a message when memory runs out.
- * Sizes that come from untrusted files must be validated before calling. */
+/* Allocation that calls the out-of-memory handler when memory runs out: by
+ * default a message and abort(), the one way the library ends a process (it
+ * never calls exit()); a program may install its own handler, which must not
+ * return. Sizes that come from untrusted files must be validated before calling. */
+typedef void (*dr_oom_handler)(size_t bytes);
+void dr_set_oom_handler(dr_oom_handler h);
 void *dr_xmalloc(size_t n);
 void *dr_xcalloc(size_t count, size_t size);
 void *dr_xrealloc(void *p, size_t n);

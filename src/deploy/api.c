@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "../core/common.h"
+#include "../kernels/bitgemm.h"
 #include "deploy.h"
 
 struct dorefa_model {
@@ -18,6 +19,7 @@ int dorefa_load(const char *path, int max_batch, dorefa_model **model)
     if (!path) return dr_fail("dorefa_load: path is NULL"), DOREFA_ERR_ARGUMENT;
     if (max_batch < 1 || max_batch > 65536)
         return dr_fail("dorefa_load: max_batch %d is not in 1..65536", max_batch), DOREFA_ERR_ARGUMENT;
+    if (dr_bitgemm_select_from_env()) return DOREFA_ERR_KERNEL;
     dr_engine *e = dr_engine_load(path, max_batch);
     if (!e) return DOREFA_ERR_FILE;
     *model = dr_xmalloc(sizeof **model);

@@ -243,14 +243,21 @@ int dr_bitgemm_select(const char *name)
     return dr_fail("unknown kernel '%s' (known: avx512, avx2, c)", name);
 }
 
+int dr_bitgemm_select_from_env(void)
+{
+    const char *env = getenv("DOREFA_KERNEL");
+    if (!env || !*env) return 0;
+    if (dr_bitgemm_select(env)) return dr_fail("DOREFA_KERNEL=%s: %s", env, dr_last_error());
+    return 0;
+}
+
+/* The kernel in use: DOREFA_KERNEL's, else the best the CPU has. A bad
+ * DOREFA_KERNEL was reported by dr_bitgemm_select_from_env (networks check it
+ * when they are made); here it falls back to the CPU's best. */
 static const kernel_t *current(void)
 {
     if (selected) return selected;
-    const char *env = getenv("DOREFA_KERNEL");
-    if (env && *env && dr_bitgemm_select(env)) {
-        fprintf(stderr, "dorefa: DOREFA_KERNEL=%s: %s\n", env, dr_last_error());
-        exit(2);
-    }
+    if (dr_bitgemm_select_from_env()) selected = NULL;
     for (int i = 0; !selected && i < N_KERNELS; i++)
         if (KERNELS[i].supported()) selected = &KERNELS[i];
     return selected;

@@ -80,6 +80,9 @@ int dr_cpu_avx512_popcnt(void);
 const char *dr_bitgemm_kernel(void);
 /* Forces a kernel by name; -1 with an error when the CPU lacks it. */
 int dr_bitgemm_select(const char *name);
+/* Selects the kernel DOREFA_KERNEL names, if it is set: -1 with a message
+ * naming the variable when it names no kernel this CPU runs. */
+int dr_bitgemm_select_from_env(void);
 /* Names of the kernels this CPU can run, most capable first (NULL-terminated). */
 const char *const *dr_bitgemm_available(void);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "../kernels/bitgemm.h"
 #include "plan.h"
 
 #ifndef DR_MODEL_DIRS
@@ -40,7 +41,7 @@ static int parse_input_line(dr_net *net, dr_kv *kv, const dr_net_options *opt)
         dr_kv_ints(kv, "bits", net->default_bits, 3, &nb) || dr_kv_check_unused(kv, "input"))
         return -1;
     for (int i = 0; i < nb; i++)
-        if (nb != 3 || ((net->default_bits[i] < 1 || net->default_bits[i] > 8) && net->default_bits[i] != 32))
+        if (nb != 3 || !dr_bits_valid(net->default_bits[i]))
             return dr_kv_fail(kv, "bits= must be W,A,G with each 1..8 or 32");
     if (!h || !w) return dr_kv_fail(kv, "input needs size= (or height= and width=)");
     if (opt->height) h = opt->height;
@@ -178,6 +179,7 @@ static void finish_layers(dr_net *net)
 
 dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *opt)
 {
+    if (dr_bitgemm_select_from_env()) return NULL; /* its products will run on that kernel */
     dr_net *net = dr_xcalloc(1, sizeof *net);
     net->path = dr_xstrdup(path);
     net->source = dr_xstrdup(text);

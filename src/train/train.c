@@ -28,9 +28,9 @@ int dr_train_config_resolve_bits(dr_train_config *c, const dr_net *net)
     }
     if (!c->bits.w) {
         int has = net->default_bits[0] != 0;
-        c->bits.w = has ? net->default_bits[0] : 32;
-        c->bits.a = has ? net->default_bits[1] : 32;
-        c->bits.g = has ? net->default_bits[2] : 32;
+        c->bits.w = has ? net->default_bits[0] : DR_FLOAT_BITS;
+        c->bits.a = has ? net->default_bits[1] : DR_FLOAT_BITS;
+        c->bits.g = has ? net->default_bits[2] : DR_FLOAT_BITS;
     }
     return 0;
 }
