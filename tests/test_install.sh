@@ -1,6 +1,7 @@
 #!/bin/sh
 # The embedding API as a user gets it: install into a temporary prefix, build
-# examples/classify.c with pkg-config alone, run it on an exported model.
+# examples/classify.c with pkg-config alone (against the full library and
+# against the runtime library of the engine alone), run it on an exported model.
 # usage: test_install.sh BUILD_DIR SOURCE_DIR SHARED_DATA_DIR
 set -e
 BUILD=$1 SRC=$2 DATA=$3
@@ -12,12 +13,16 @@ cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null
 test -f "$TMP/prefix/include/dorefa.h"
 export PKG_CONFIG_PATH="$TMP/prefix/lib/pkgconfig"
 cc -std=c11 "$SRC/examples/classify.c" $(pkg-config --cflags --libs dorefa) -o "$TMP/classify"
+# the engine alone: no training or data-reading code, no libpng/libjpeg
+cc -std=c11 "$SRC/examples/classify.c" $(pkg-config --cflags --libs dorefa-runtime) -o "$TMP/classify-runtime"
+if pkg-config --libs dorefa-runtime | grep -q -e -lpng -e -ljpeg; then echo "the runtime needs libpng/libjpeg"; exit 1; fi
 "$TMP/prefix/bin/dorefa" train --model svhn-d --data "$IDX" --bits 1,2,4 --limit-train 64 \
     --limit-test 32 --epochs 1 -o "$TMP/run" -q >/dev/null
 "$TMP/prefix/bin/dorefa" export "$TMP/run/last.ckpt" -o "$TMP/m.dorefa" >/dev/null
 head -c 1600 /dev/urandom >"$TMP/img.raw"
 out=$("$TMP/classify" "$TMP/m.dorefa" "$TMP/img.raw")
 echo "$out"
+test "$("$TMP/classify-runtime" "$TMP/m.dorefa" "$TMP/img.raw")" = "$out"
 echo "$out" | grep -q "W,A,G = 1,2,4, input 40x40x1" && echo "$out" | grep -q "img.raw: class [0-9]"
 if "$TMP/classify" "$TMP/run/last.ckpt" 2>"$TMP/err"; then echo "a checkpoint loaded as a model"; exit 1; fi
 grep -q "not a dorefa model file" "$TMP/err"
