@@ -67,20 +67,25 @@ static double measure(runner *r, int n, int repeats, double *p50, double *p90, d
     return dr_median(rates, repeats);
 }
 
-/* Exports the (float, randomly initialised) network at W,A through a temporary checkpoint. */
+/* Exports the (randomly initialised) network at W,A through a temporary
+ * checkpoint; the network itself stays float (the float path runs it). */
 static int export_model(dr_net *net, const char *model, int W, int A, const char *dir, char *out, size_t cap)
 {
     char ck[1200];
     dr_train_config cfg;
     dr_train_config_defaults(&cfg);
     snprintf(cfg.model, sizeof cfg.model, "%s", model);
-    cfg.bits = (dr_bits){W, A, 32, 0, 0};
+    cfg.bits = (dr_bits){W, A, DR_FLOAT_BITS, 0, 0};
     char conf[4096];
     dr_train_config_format(&cfg, conf, sizeof conf);
     snprintf(ck, sizeof ck, "%s/bench.ckpt", dir);
     snprintf(out, cap, "%s/bench.dorefa", dir);
     dr_export_info info;
-    int rc = dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, out, &info) ? -1 : 0;
+    const dr_bits fl = dr_bits_float();
+    int rc = dr_net_apply_bits(net, &cfg.bits) || dr_checkpoint_save(ck, net, NULL, conf) ||
+                     dr_export(ck, out, &info) || dr_net_apply_bits(net, &fl)
+                 ? -1
+                 : 0;
     unlink(ck);
     return rc;
 }
