@@ -1,6 +1,7 @@
 /* Data readers on real files (MNIST, Fashion-MNIST, the SVHN fragment) and on
  * fixtures written here (IDX, CIFAR-10, MAT v5, image folders), including
  * every kind of bad input each reader must reject with a clear error. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <png.h>
 
 #include "data/dataset.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "testutil.h"
 
@@ -135,6 +137,16 @@ static void test_idx_bad_inputs(void **s)
     /* missing file */
     assert_int_equal(dr_idx_load(tmp_path("nope.idx"), tmp_path("l.idx"), &ds), -1);
     tu_assert_error_has("nope.idx");
+    /* dimensions are checked before any data is read: a height of 2^31 (with 2 GiB of data
+     * behind it this reached memmove with a negative size), and a product beyond 4 GiB */
+    const uint8_t tall[20] = {0, 0, 8, 3, 0, 0, 0, 1, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
+    write_bytes(tmp_path("tall.idx"), tall, sizeof tall);
+    assert_int_equal(dr_idx_load(tmp_path("tall.idx"), tmp_path("l.idx"), &ds), -1);
+    tu_assert_error_has("tall.idx: bad IDX dimension 2147483648 (images are 1..4096 pixels a side)");
+    const uint8_t many[16] = {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0x10, 0, 0, 0, 0x10, 0};
+    write_bytes(tmp_path("many.idx"), many, sizeof many);
+    assert_int_equal(dr_idx_load(tmp_path("many.idx"), tmp_path("l.idx"), &ds), -1);
+    tu_assert_error_has("many.idx: the IDX header declares more than 4 GiB of data");
 }
 
 static void check_real_idx(const char *dir, const int *first_labels)
@@ -269,15 +281,20 @@ static void add_matrix(bytes *out, int class_id, const uint32_t *dims, int nd, c
     free(el.p);
 }
 
-static bytes mat_file(int n, const double *labels, int with_y, int compress)
+static void mat_header(bytes *f)
 {
-    bytes f = {0};
     char head[128];
     memset(head, ' ', 116);
     memcpy(head, "MATLAB 5.0 MAT-file, written by test_readers", 44);
     memset(head + 116, 0, 8);
     head[124] = 0, head[125] = 1, head[126] = 'I', head[127] = 'M';
-    add(&f, head, 128);
+    add(f, head, 128);
+}
+
+static bytes mat_file(int n, const double *labels, int with_y, int compress)
+{
+    bytes f = {0};
+    mat_header(&f);
     uint32_t dx[4] = {4, 3, 3, (uint32_t)n};
     size_t nx = 4 * 3 * 3 * (size_t)n;
     uint8_t *x = malloc(nx);
@@ -340,6 +357,45 @@ static void test_mat_bad_inputs(void **s)
     assert_int_equal(dr_svhn_load(tmp_path("head.mat"), &ds), -1);
     tu_assert_error_has("not a MATLAB 5.0 MAT-file");
     free(f.p);
+    /* a NaN label: refused before it is cast to int */
+    double nan_y[2] = {1, NAN};
+    f = mat_file(2, nan_y, 1, 0);
+    write_bytes(tmp_path("nan.mat"), f.p, f.n);
+    free(f.p);
+    assert_int_equal(dr_svhn_load(tmp_path("nan.mat"), &ds), -1);
+    tu_assert_error_has("label 1 is nan");
+}
+
+/* A MAT file whose 'X' declares dims with no data behind them, and one label. */
+static bytes mat_with_x_dims(const uint32_t *dx)
+{
+    bytes f = {0};
+    mat_header(&f);
+    add_matrix(&f, 9, dx, 4, "X", 2, "", 0, 0);
+    const uint32_t dy[2] = {1, 1};
+    const double y = 1;
+    add_matrix(&f, 6, dy, 2, "y", 9, &y, 8, 0);
+    return f;
+}
+
+/* Dimensions whose product wraps 64 bits to 0 passed the byte count check (0
+ * bytes present), and a later write ran off a 1-byte buffer. */
+static void test_mat_dimensions_cannot_wrap(void **s)
+{
+    (void)s;
+    dr_dataset ds;
+    const uint32_t wrap[4] = {1u << 17, 1u << 17, 1, 1u << 30}; /* 2^64 elements */
+    bytes f = mat_with_x_dims(wrap);
+    write_bytes(tmp_path("wrap.mat"), f.p, f.n);
+    free(f.p);
+    assert_int_equal(dr_svhn_load(tmp_path("wrap.mat"), &ds), -1);
+    tu_assert_error_has("wrap.mat: matrix dimensions too large (more than 2^34 elements)");
+    const uint32_t flat[4] = {0, 5, 3, 1}; /* no pixels, one image */
+    f = mat_with_x_dims(flat);
+    write_bytes(tmp_path("flat.mat"), f.p, f.n);
+    free(f.p);
+    assert_int_equal(dr_svhn_load(tmp_path("flat.mat"), &ds), -1);
+    tu_assert_error_has("flat.mat: 'X' is 0x5x3x1: images must be 1..4096 pixels a side");
 }
 
 static void test_svhn_fragment_is_rejected(void **s)
@@ -399,6 +455,27 @@ static void write_jpeg(const char *path, int w, int h, uint8_t value)
     jpeg_destroy_compress(&c);
     fclose(f);
     free(row);
+}
+
+/* A JPEG whose frame header declares 65500 x 65500 pixels (about 12.8 GB of
+ * RGB) in a file of a few hundred bytes: refused before any allocation. */
+static void test_jpeg_header_cannot_inflate(void **s)
+{
+    (void)s;
+    write_jpeg(tmp_path("small.jpg"), 8, 8, 100);
+    size_t n;
+    uint8_t *p = (uint8_t *)dr_read_file(tmp_path("small.jpg"), &n);
+    assert_non_null(p);
+    size_t sof = 0;
+    for (size_t i = 2; i + 9 < n && !sof; i++)
+        if (p[i] == 0xFF && p[i + 1] == 0xC0) sof = i;
+    assert_true(sof > 0);
+    p[sof + 5] = p[sof + 7] = 0xFF, p[sof + 6] = p[sof + 8] = 0xDC; /* height, width: 65500 */
+    write_bytes(tmp_path("huge.jpg"), p, n);
+    free(p);
+    int h, w, c;
+    assert_null(dr_image_load(tmp_path("huge.jpg"), 3, &h, &w, &c));
+    tu_assert_error_has("huge.jpg: image too large (65500x65500, at most 2^28 pixels)");
 }
 
 static void test_image_folders(void **s)
@@ -502,7 +579,9 @@ int main(void)
         cmocka_unit_test(test_cifar_fixture_and_bad_inputs),
         cmocka_unit_test(test_mat_fixtures),
         cmocka_unit_test(test_mat_bad_inputs),
+        cmocka_unit_test(test_mat_dimensions_cannot_wrap),
         cmocka_unit_test(test_svhn_fragment_is_rejected),
+        cmocka_unit_test(test_jpeg_header_cannot_inflate),
         cmocka_unit_test(test_image_folders),
         cmocka_unit_test(test_resize_bilinear),
         cmocka_unit_test(test_augmentation_is_deterministic_and_bounded),

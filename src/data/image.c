@@ -21,9 +21,9 @@ static uint8_t *load_png(const char *path, int channels, int *h, int *w, int *c)
     }
     if (!channels) channels = (img.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
     img.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
-    if ((size_t)img.width * img.height > ((size_t)1 << 28)) {
+    if ((size_t)img.width * img.height > DR_IMAGE_MAX_PIXELS) {
         png_image_free(&img);
-        dr_fail("%s: image too large (%ux%u)", path, img.width, img.height);
+        dr_fail("%s: image too large (%ux%u, at most 2^28 pixels)", path, img.width, img.height);
         return NULL;
     }
     uint8_t *px = dr_xmalloc(PNG_IMAGE_SIZE(img));
@@ -81,12 +81,25 @@ static uint8_t *load_jpeg(const char *path, int want_channels, int *h, int *w, i
     jpeg_create_decompress(&cinfo);
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
+    if ((size_t)cinfo.image_width * cinfo.image_height > DR_IMAGE_MAX_PIXELS) {
+        dr_fail("%s: image too large (%ux%u, at most 2^28 pixels)", path, cinfo.image_width, cinfo.image_height);
+        jpeg_destroy_decompress(&cinfo);
+        fclose(f);
+        return NULL;
+    }
     if (!channels) channels = cinfo.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;
     cinfo.out_color_space = channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_start_decompress(&cinfo);
-    size_t stride = (size_t)cinfo.output_width * channels;
-    px = dr_xmalloc(stride * cinfo.output_height);
+    /* rows are kept as they decode: a header alone (the data cut short fails at
+     * its first missing row) cannot make it allocate the whole image */
+    const size_t stride = (size_t)cinfo.output_width * channels;
+    size_t rows_cap = DR_MIN((size_t)cinfo.output_height, (size_t)64);
+    px = dr_xmalloc(stride * rows_cap);
     while (cinfo.output_scanline < cinfo.output_height) {
+        if (cinfo.output_scanline == rows_cap) {
+            rows_cap = DR_MIN(2 * rows_cap, (size_t)cinfo.output_height);
+            px = dr_xrealloc(px, stride * rows_cap);
+        }
         JSAMPROW row = px + stride * cinfo.output_scanline;
         jpeg_read_scanlines(&cinfo, &row, 1);
     }

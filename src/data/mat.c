@@ -1,6 +1,7 @@
 /* SVHN cropped digits in MATLAB v5 .mat files: X is uint8 HxWx3xN in
  * column-major order, y is N labels 1..10 where 10 means the digit 0.
  * Elements may be zlib-compressed (miCOMPRESSED). Only little-endian files. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +80,13 @@ static int parse_matrix(const uint8_t *buf, size_t len, mat_array *a, const char
         t.nbytes / 4 > 8 || t.nbytes < 8)
         return dr_fail("%s: malformed matrix (dimensions)", path);
     a->ndims = (int)(t.nbytes / 4);
+    const size_t limit = (size_t)1 << 34; /* elements; checked before each product, which cannot wrap */
     size_t count = 1;
     for (int i = 0; i < a->ndims; i++) {
         a->dims[i] = le32(buf + t.data + 4 * i);
+        if (a->dims[i] && count > limit / a->dims[i])
+            return dr_fail("%s: matrix dimensions too large (more than 2^34 elements)", path);
         count *= a->dims[i];
-        if (count > ((size_t)1 << 34)) return dr_fail("%s: matrix dimensions too large", path);
     }
     pos = t.next;
     if (read_tag(buf, len, pos, &t, path) || t.type != MI_INT8)
@@ -281,6 +284,11 @@ int dr_svhn_load(const char *path, dr_dataset *ds)
         dr_fail("%s: 'X' must be uint8 HxWx3xN", path);
         goto done;
     }
+    if (X.dims[0] < 1 || X.dims[0] > 4096 || X.dims[1] < 1 || X.dims[1] > 4096 || X.dims[3] > INT_MAX) {
+        dr_fail("%s: 'X' is %ux%ux%ux%u: images must be 1..4096 pixels a side, at most 2^31-1 of them", path,
+                X.dims[0], X.dims[1], X.dims[2], X.dims[3]);
+        goto done;
+    }
     if (y.count != X.dims[3]) {
         dr_fail("%s: %zu labels in 'y' but %u images in 'X'", path, y.count, X.dims[3]);
         goto done;
@@ -293,7 +301,7 @@ int dr_svhn_load(const char *path, dr_dataset *ds)
     ds->labels = dr_xmalloc(sizeof(int) * (size_t)ds->n);
     for (int i = 0; i < ds->n; i++) {
         double v = value_at(&y, (size_t)i);
-        if (v != (int)v || v < 0 || v > 10) {
+        if (!(v >= 0 && v <= 10) || v != (int)v) { /* NaN fails the range test before the cast */
             dr_fail("%s: label %d is %g (SVHN labels are 1..10)", path, i, v);
             goto done;
         }
