@@ -100,6 +100,16 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect deploy-train 0 "test accuracy" -- "$DOREFA" train --model "$TMP/d.net" --data "$IDX" --bits 1,2,4 \
         --limit-train 300 --limit-test 100 --epochs 1 -o "$TMP/drun" -q
     expect export 0 "1 fused bit blocks" -- "$DOREFA" export "$TMP/drun/last.ckpt" -o "$TMP/q.dorefa"
+    # files written atomically get the mode an ordinary create gives (mkstemp's was 0600)
+    expect export-mode-022 0 "^644$" -- sh -c "umask 022 && '$DOREFA' export '$TMP/drun/last.ckpt' -o '$TMP/m1.dorefa' >/dev/null && stat -c %a '$TMP/m1.dorefa'"
+    expect export-mode-002 0 "^664$" -- sh -c "umask 002 && '$DOREFA' export '$TMP/drun/last.ckpt' -o '$TMP/m2.dorefa' >/dev/null && stat -c %a '$TMP/m2.dorefa'"
+    expect ckpt-mode 0 "^664$" -- sh -c "umask 002 && '$DOREFA' train --resume '$TMP/drun/last.ckpt' --epochs 2 -o '$TMP/drun-m' -q >/dev/null && stat -c %a '$TMP/drun-m/last.ckpt'"
+    # a write that fails (the file size limit, as a full disk) names the file and leaves the old one intact
+    cp "$TMP/drun/last.ckpt" "$TMP/drun/before.ckpt"
+    expect disk-full 1 "last.ckpt: write failed, the file is left as it was: File too large" -- \
+        sh -c "ulimit -f 64 && exec '$DOREFA' train --resume '$TMP/drun/last.ckpt' --epochs 2 -q"
+    expect disk-full-intact 0 "" -- cmp "$TMP/drun/last.ckpt" "$TMP/drun/before.ckpt"
+    expect disk-full-no-temp 0 "" -- sh -c "! ls '$TMP/drun' | grep -q tmp"
     expect export-default-name 0 "q2.dorefa" -- sh -c "cp '$TMP/drun/last.ckpt' '$TMP/q2.ckpt' && '$DOREFA' export '$TMP/q2.ckpt'"
     expect infer-data 0 "accuracy" -- "$DOREFA" infer "$TMP/q.dorefa" "$IDX" --limit 100
     printf 'P' >"$TMP/bad.png"

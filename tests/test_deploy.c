@@ -300,6 +300,20 @@ static void test_damaged_files(void **s)
     fix_crc(q, n);
     write_bytes(bad, q, n);
     expect_load_error(bad, "model file version 1 was written by an older dorefa; export it again from its checkpoint");
+    /* sections damaged behind a valid checksum: a repeated one (its earlier copy leaked),
+     * an input shape a few bytes can make enormous, impossible bits, a model text that
+     * does not parse (the engine freed blocks it had not made) */
+    tu_write_with_section(bad, p, n, "MODL", NULL, 0);
+    expect_load_error(bad, "section MODL is given twice");
+    const int32_t huge_input[3] = {1 << 30, 1 << 30, 3};
+    tu_write_with_section(bad, p, n, "INPT", huge_input, sizeof huge_input);
+    expect_load_error(bad, "corrupt INPT section: input 1073741824x1073741824x3 (each must be 1..4096)");
+    const int32_t bad_bits[6] = {12, 2, 32, 0, 0, -1};
+    tu_write_with_section(bad, p, n, "BITS", bad_bits, sizeof bad_bits);
+    expect_load_error(bad, "corrupt BITS section (12,2,32");
+    static const char flat[] = "input size=13\nconv filters=6 size=3 bias=1\nsoftmax\n";
+    tu_write_with_section(bad, p, n, "MODL", flat, strlen(flat));
+    expect_load_error(bad, "damaged.dorefa (model):3: softmax needs a flat input");
     /* damage behind a valid checksum in the layer records: an error or a
      * working model, never a crash (the sanitizer build watches) */
     size_t layr = 0;

@@ -415,6 +415,14 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     tu_assert_error_has("not a dorefa checkpoint");
     write_file(bad, "", 0);
     assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
+    /* damage behind a valid checksum: a repeated section, an enormous input shape */
+    tu_write_with_section(bad, (const uint8_t *)buf, len, "CONF", NULL, 0);
+    assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
+    tu_assert_error_has("bad.ckpt: section CONF is given twice");
+    const int32_t huge[3] = {1 << 30, 1 << 30, 1};
+    tu_write_with_section(bad, (const uint8_t *)buf, len, "INPT", huge, sizeof huge);
+    assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
+    tu_assert_error_has("bad.ckpt: corrupt INPT section: input 1073741824x1073741824x1");
     /* a checkpoint of another model */
     assert_int_equal(dr_checkpoint_read(path, &ck), 0);
     dr_net *other = tu_net("input size=28\nconv filters=4\nfc outputs=10\nsoftmax\n", 1, 1);

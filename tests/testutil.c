@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <zlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,4 +82,34 @@ void tu_conv_reference(const dr_conv_geom *g, int n, const float *in, const floa
                     out[oi] = acc;
                     if (abs_out) abs_out[oi] = mag;
                 }
+}
+
+void tu_write_with_section(const char *path, const uint8_t *p, size_t n, const char *tag, const void *body,
+                           size_t len)
+{
+    uint8_t *q = malloc(2 * n + len + 64);
+    size_t w = 16;
+    uint32_t count;
+    memcpy(q, p, 16);
+    memcpy(&count, p + 12, 4);
+    for (size_t pos = 16; pos < n - 4;) {
+        uint64_t sz;
+        memcpy(&sz, p + pos + 4, 8);
+        const int hit = !memcmp(p + pos, tag, 4);
+        if (!hit || !body) memcpy(q + w, p + pos, 12 + sz), w += 12 + sz;
+        if (hit && !body) memcpy(q + w, p + pos, 12 + sz), w += 12 + sz, count++; /* twice */
+        if (hit && body) {
+            uint64_t l = len;
+            memcpy(q + w, tag, 4), memcpy(q + w + 4, &l, 8), memcpy(q + w + 12, body, len), w += 12 + len;
+        }
+        pos += 12 + sz;
+    }
+    memcpy(q + 12, &count, 4);
+    uint32_t crc = (uint32_t)crc32(0L, q, (uInt)w);
+    memcpy(q + w, &crc, 4);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(q, 1, w + 4, f), w + 4);
+    fclose(f);
+    free(q);
 }

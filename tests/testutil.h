@@ -29,6 +29,12 @@ void tu_assert_error_has(const char *needle);
 void tu_conv_reference(const dr_conv_geom *g, int n, const float *in, const float *w, const float *dout,
                        double *out, double *din, double *dw, double *abs_out);
 
+/* Writes the sectioned file p[n] (a checkpoint or deployment file) to path
+ * with section `tag` replaced by body[len] (body NULL: the section given
+ * twice), and a valid checksum: damage behind the CRC. */
+void tu_write_with_section(const char *path, const uint8_t *p, size_t n, const char *tag, const void *body,
+                           size_t len);
+
 /* Fashion-MNIST as Debian's dataset-fashion-mnist installs it (the install
  * step of the test command provides it); the training tests use it. */
 #define TU_FASHION_MNIST "/usr/share/datasets/fashion-mnist"

@@ -6,6 +6,7 @@
 #include "core/common.h"
 #include "kernels/bitgemm.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 /* The library aborts when memory runs out; the command exits with 70 (EX_SOFTWARE). */
@@ -31,6 +32,7 @@ static const char USAGE[] =
 int main(int argc, char **argv)
 {
     dr_set_oom_handler(out_of_memory);
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit, write() fails with EFBIG and the error is reported */
     if (dr_bitgemm_select_from_env()) {
         fprintf(stderr, "dorefa: %s\n", dr_last_error());
         return EXIT_USAGE;

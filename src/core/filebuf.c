@@ -1,6 +1,7 @@
 #include "filebuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -31,33 +32,64 @@ void dr_end_section(dr_filebuf *b, size_t start)
     memcpy(b->p + start - 8, &n, 8);
 }
 
+/* A new file beside path, created with mode 0666 less the umask (as an ordinary
+ * create would make it; mkstemp's 0600 kept shared files private). */
+static int create_temp(const char *path, char *tmp, size_t cap)
+{
+    static unsigned counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        const unsigned n = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(tmp, cap, "%s.tmp%ld.%u", path, (long)getpid(), n);
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* Flushes the folder holding path, so that a rename into it is on disk too. */
+static int sync_folder(const char *path)
+{
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
 int dr_write_atomic(const char *path, const uint8_t *data, size_t len)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) return dr_fail("%s: cannot create a temporary file: %s", path, strerror(errno));
+    char tmp[1200];
+    int fd = create_temp(path, tmp, sizeof tmp);
+    if (fd < 0) return dr_fail("%s: cannot create a temporary file beside it: %s", path, strerror(errno));
     size_t done = 0;
     while (done < len) {
         ssize_t w = write(fd, data + done, len - done);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            int e = errno;
+            int e = w < 0 ? errno : ENOSPC;
             close(fd);
             unlink(tmp);
-            return dr_fail("%s: write failed: %s", path, strerror(e));
+            return dr_fail("%s: write failed, the file is left as it was: %s", path, strerror(e));
         }
         done += (size_t)w;
     }
     if (fsync(fd) || close(fd)) {
+        int e = errno;
         unlink(tmp);
-        return dr_fail("%s: cannot flush to disk: %s", path, strerror(errno));
+        return dr_fail("%s: cannot flush to disk, the file is left as it was: %s", path, strerror(e));
     }
     if (rename(tmp, path)) {
         int e = errno;
         unlink(tmp);
         return dr_fail("%s: cannot rename into place: %s", path, strerror(e));
     }
+    if (sync_folder(path)) return dr_fail("%s: written, but its folder cannot be flushed: %s", path, strerror(errno));
     return 0;
 }
 
@@ -97,11 +129,12 @@ int dr_read_sections(const char *path, const uint8_t *p, size_t len, const dr_fi
         uint64_t size = dr_get_u64(p + pos + 4);
         pos += 12;
         if (size > end - pos) return dr_fail("%s: section %.4s overruns the file", path, (const char *)tag);
-        if (n < cap) {
-            memcpy(sec[n].tag, tag, 4);
-            sec[n].off = pos, sec[n].len = size;
-            n++;
-        }
+        for (int j = 0; j < n; j++)
+            if (!memcmp(sec[j].tag, tag, 4)) return dr_fail("%s: section %.4s is given twice", path, (const char *)tag);
+        if (n == cap) return dr_fail("%s: more than %d sections", path, cap);
+        memcpy(sec[n].tag, tag, 4);
+        sec[n].off = pos, sec[n].len = size;
+        n++;
         pos += size;
     }
     return n;

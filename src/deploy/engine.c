@@ -240,7 +240,7 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     if (!buf) return NULL;
     dr_engine *e = dr_xcalloc(1, sizeof *e);
     char *model = NULL;
-    int32_t dims[3] = {0, 0, 0};
+    dr_shape input = {0, 0, 0};
     int have_bits = 0, bounded_act = -1;
     dr_bits bits;
     reader layers = {path, buf, 0, 0};
@@ -251,19 +251,21 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
         size_t pos = sec[k].off, n = sec[k].len;
         const char *tag = sec[k].tag;
         if (!memcmp(tag, "MODL", 4)) model = dr_xstrndup((const char *)buf + pos, n);
-        else if (!memcmp(tag, "INPT", 4) && n == 12) memcpy(dims, buf + pos, 12);
+        else if (!memcmp(tag, "INPT", 4)) {
+            if (dr_get_input(path, buf + pos, n, &input)) goto fail;
+        }
         else if (!memcmp(tag, "BITS", 4)) {
             if (dr_get_bits(path, buf + pos, n, &bits, &bounded_act)) goto fail;
             have_bits = 1;
         } else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
     }
-    if (!model || !have_bits || !layers.end || dims[2] < 1) {
+    if (!model || !have_bits || !layers.end || !input.c) {
         dr_fail("%s: model file lacks a required section", path);
         goto fail;
     }
     char origin[1100];
     snprintf(origin, sizeof origin, "%s (model)", path);
-    dr_net_options nopt = {.channels = dims[2], .height = dims[0], .width = dims[1], .max_batch = max_batch};
+    dr_net_options nopt = {.channels = input.c, .height = input.h, .width = input.w, .max_batch = max_batch};
     if (!(e->net = dr_net_parse(model, origin, &nopt))) goto fail;
     e->net->bounded_act = bounded_act;
     if (dr_net_apply_bits(e->net, &bits)) goto fail;
@@ -305,7 +307,7 @@ fail:
 void dr_engine_free(dr_engine *e)
 {
     if (!e) return;
-    for (int i = 0; e->net && i < e->net->n_layers; i++) {
+    for (int i = 0; e->net && e->blocks && i < e->net->n_layers; i++) { /* a failed load may stop before blocks */
         fused_block *fb = &e->blocks[i];
         free(fb->y), free(fb->th.sign), free(fb->th.up), free(fb->th.lo), free(fb->xpix), free(fb->x);
         free(fb->asum), free(fb->s), free(fb->scratch), free(fb->wscratch);

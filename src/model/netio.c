@@ -26,6 +26,18 @@ void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
     dr_end_section(b, s);
 }
 
+int dr_get_input(const char *path, const uint8_t *p, size_t n, dr_shape *input)
+{
+    int32_t d[3];
+    if (n != sizeof d) return dr_fail("%s: corrupt INPT section (%zu bytes, expected %zu)", path, n, sizeof d);
+    memcpy(d, p, sizeof d);
+    for (int i = 0; i < 3; i++)
+        if (d[i] < 1 || d[i] > 4096)
+            return dr_fail("%s: corrupt INPT section: input %dx%dx%d (each must be 1..4096)", path, d[0], d[1], d[2]);
+    *input = (dr_shape){d[0], d[1], d[2]};
+    return 0;
+}
+
 int dr_get_bits(const char *path, const uint8_t *p, size_t n, dr_bits *bits, int *bounded_act)
 {
     int32_t v[6];

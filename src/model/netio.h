@@ -20,6 +20,9 @@
 /* Writes CONF (unless conf is NULL), MODL, INPT and BITS of a network whose bits are applied. */
 void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf);
 
+/* The INPT section's contents, checked: each of height, width, channels
+ * 1..4096, as a model file's input line allows. */
+int dr_get_input(const char *path, const uint8_t *p, size_t n, dr_shape *input);
 /* The BITS section's contents (n bytes at p), checked; path for messages. */
 int dr_get_bits(const char *path, const uint8_t *p, size_t n, dr_bits *bits, int *bounded_act);
 

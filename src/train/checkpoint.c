@@ -80,10 +80,8 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
         const char *tag = sec[i].tag;
         if (!memcmp(tag, "CONF", 4)) ck->conf = dr_xstrndup((const char *)b + pos, n);
         else if (!memcmp(tag, "MODL", 4)) ck->model = dr_xstrndup((const char *)b + pos, n);
-        else if (!memcmp(tag, "INPT", 4) && n == 12) {
-            int32_t d[3];
-            memcpy(d, b + pos, 12);
-            ck->input = (dr_shape){d[0], d[1], d[2]};
+        else if (!memcmp(tag, "INPT", 4)) {
+            if (dr_get_input(path, b + pos, n, &ck->input)) goto fail;
         } else if (!memcmp(tag, "BITS", 4)) {
             if (dr_get_bits(path, b + pos, n, &ck->bits, &ck->bounded_act)) goto fail;
             ck->has_bits = 1;
