@@ -79,6 +79,13 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect resume-decay 0 "after 3 epochs" -- "$DOREFA" train --resume "$TMP/run/last.ckpt" --epochs 3 \
         --lr-decay 0.1 --lr-decay-every 2 -q
     expect resume-decay-lr 0 "" -- grep -q '"epoch": 3, "step": [0-9]*, "lr": 0.0001,' "$TMP/run/metrics.jsonl"
+    # a data path with a blank and a '%' round-trips through the checkpoint: eval, resume and export read it
+    ln -s "$IDX" "$TMP/fashion 100%"
+    expect space-train 0 "test accuracy" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$TMP/fashion 100%" \
+        --limit-train 100 --limit-test 50 --epochs 1 -o "$TMP/space" -q
+    expect space-eval 0 "fashion 100%" -- "$DOREFA" eval "$TMP/space/last.ckpt" --limit 50
+    expect space-resume 0 "after 2 epochs" -- "$DOREFA" train --resume "$TMP/space/last.ckpt" --epochs 2 -q
+    expect space-export 0 "float layers" -- "$DOREFA" export "$TMP/space/last.ckpt" -o "$TMP/space.dorefa"
     expect rerun 0 "earlier run" -- "$DOREFA" train --model "$TMP/tiny.net" --data "$IDX" \
         --limit-train 100 --limit-test 50 --epochs 1 --batch 32 -o "$TMP/run"
     expect rerun-log 0 "" -- test "$(wc -l <"$TMP/run/metrics.jsonl")" -eq 1

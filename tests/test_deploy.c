@@ -50,7 +50,7 @@ static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const 
     dr_train_config_defaults(&cfg);
     cfg.bits = *bits;
     cfg.bounded_act = bounded_act;
-    char conf[4096];
+    char conf[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(&cfg, conf, sizeof conf);
     snprintf(ck, sizeof ck, "%s/%s.ckpt", tu_tmpdir(), name);
     snprintf(model_path, cap, "%s/%s.dorefa", tu_tmpdir(), name);

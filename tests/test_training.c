@@ -515,13 +515,14 @@ static void test_config_text_round_trip(void **s)
     (void)s;
     dr_train_config a, b;
     dr_train_config_defaults(&a);
-    snprintf(a.model, sizeof a.model, "models/x.net");
+    snprintf(a.model, sizeof a.model, "models/my model=1 at 100%%\tnow.net"); /* blanks, '=', '%' */
+    snprintf(a.data, sizeof a.data, "/data/caf\xc3\xa9 %%41");
     snprintf(a.schedule, sizeof a.schedule, "1,32,32:2;1,2,4:3");
     a.epochs = 7, a.batch = 33, a.seed = 12345, a.optim.kind = DR_OPT_SGD, a.optim.lr = 0.0123f;
     a.optim.lr_decay_every = 4, a.aug.contrast_lo = 0.25f, a.aug.contrast_hi = 1.75f, a.aug.flip = 1;
     a.bits = (dr_bits){2, 3, 6, 1, 1}, a.float_kernels = 1, a.bounded_act = DR_ACT_CRELU, a.sp_start = 0.5f;
     a.guide_w_full = 0.3f, a.epoch = 3, a.step = 1ull << 40, a.best_acc = 0.875f, a.best_epoch = 2;
-    char text[4096];
+    char text[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(&a, text, sizeof text);
     assert_int_equal(dr_train_config_parse(text, "x", &b), 0);
     int stored = 0;

@@ -76,7 +76,7 @@ static int export_model(dr_net *net, const char *model, int W, int A, const char
     dr_train_config_defaults(&cfg);
     snprintf(cfg.model, sizeof cfg.model, "%s", model);
     cfg.bits = (dr_bits){W, A, DR_FLOAT_BITS, 0, 0};
-    char conf[4096];
+    char conf[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(&cfg, conf, sizeof conf);
     snprintf(ck, sizeof ck, "%s/bench.ckpt", dir);
     snprintf(out, cap, "%s/bench.dorefa", dir);

@@ -7,7 +7,7 @@
 
 typedef struct {
     char key[32];
-    char val[384];
+    char val[1280]; /* an escaped path of 384 bytes takes up to 1152 */
     int used;
 } dr_kv_item;
 

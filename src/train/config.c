@@ -256,6 +256,45 @@ const dr_option *dr_train_option_find(const char *name)
 static void *field(const dr_option *o, dr_train_config *c) { return (char *)c + o->offset; }
 static const void *cfield(const dr_option *o, const dr_train_config *c) { return (const char *)c + o->offset; }
 
+/* Strings in the stored form: '%' and every byte that would end a value
+ * (blanks, '=', controls) or is not ASCII as %XX, so any path round-trips;
+ * "-" stands for the empty string. */
+static void escape(const char *s, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    if (!*s) s = "-";
+    for (; *s && n + 4 < cap; s++) {
+        const unsigned char ch = (unsigned char)*s;
+        if (ch <= ' ' || ch >= 0x7f || ch == '%' || ch == '=') {
+            buf[n++] = '%', buf[n++] = hex[ch >> 4], buf[n++] = hex[ch & 15];
+        } else {
+            buf[n++] = (char)ch;
+        }
+    }
+    buf[n] = 0;
+}
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static void unescape(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 1 < cap; s++) {
+        int hi, lo;
+        if (*s == '%' && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0) {
+            buf[n++] = (char)(hi << 4 | lo);
+            s += 2;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n] = 0;
+}
+
 /* The value's text in the stored form (and in the help's defaults). */
 static void format_value(const dr_option *o, const dr_train_config *c, char *buf, size_t cap)
 {
@@ -265,7 +304,7 @@ static void format_value(const dr_option *o, const dr_train_config *c, char *buf
     case DR_OPT_FLAG: snprintf(buf, cap, "%d", *(const int *)p); break;
     case DR_OPT_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     case DR_OPT_FLOAT: snprintf(buf, cap, "%.9g", *(const float *)p); break;
-    case DR_OPT_STRING: snprintf(buf, cap, "%s", *(const char *)p ? (const char *)p : "-"); break;
+    case DR_OPT_STRING: escape(p, buf, cap); break;
     case DR_OPT_CHOICE: snprintf(buf, cap, "%s", o->choices[*(const int *)p]); break;
     case DR_OPT_BITS: {
         const dr_bits *b = p;
@@ -312,10 +351,14 @@ static int parse_value(const dr_option *o, dr_train_config *c, const char *text,
         *(float *)p = v;
         return 0;
     }
-    case DR_OPT_STRING:
-        if (strlen(text) >= o->size) return dr_fail("%s%s%s: too long", what, sep, text);
-        snprintf(p, o->size, "%s", stored && !strcmp(text, "-") ? "" : text);
+    case DR_OPT_STRING: {
+        char plain[1100];
+        if (stored) unescape(strcmp(text, "-") ? text : "", plain, sizeof plain);
+        else snprintf(plain, sizeof plain, "%s", text);
+        if (strlen(plain) >= o->size) return dr_fail("%s%s%s: too long", what, sep, text);
+        snprintf(p, o->size, "%s", plain);
         return 0;
+    }
     case DR_OPT_FLAG:
         if (strcmp(text, "0") && strcmp(text, "1")) return dr_fail("%s%s%s: expected 0 or 1", what, sep, text);
         *(int *)p = text[0] == '1';
@@ -372,7 +415,7 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap)
     for (int i = 0; i < dr_train_option_count && len < cap; i++) {
         const dr_option *o = &dr_train_options[i];
         if (!o->key) continue;
-        char v[512];
+        char v[3 * 1024 + 4];
         format_value(o, c, v, sizeof v);
         len += (size_t)snprintf(buf + len, cap - len, "%s%s=%s", len ? " " : "", o->key, v);
     }

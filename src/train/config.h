@@ -49,7 +49,10 @@ typedef struct {
 } dr_train_config;
 
 void dr_train_config_defaults(dr_train_config *c);
-/* The stored form, "key=value ...": every entry of the table with a key. */
+/* The stored form, "key=value ...": every entry of the table with a key,
+ * strings escaped (%XX) so that any path round-trips. DR_CONFIG_TEXT_MAX
+ * always holds it. */
+#define DR_CONFIG_TEXT_MAX 16384
 void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap);
 /* Reads the stored form over the defaults; origin names it in messages.
  * Keys it does not know are ignored (files of later versions). */

@@ -173,7 +173,7 @@ static int make_dir(const char *dir)
 /* A network and its optimizer as out_dir/file, with the run's configuration text. */
 static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim *opt)
 {
-    char path[1200], conf[4096];
+    char path[1200], conf[DR_CONFIG_TEXT_MAX];
     snprintf(path, sizeof path, "%s/%s", t->out_dir, file);
     dr_train_config_format(&t->cfg, conf, sizeof conf);
     return dr_checkpoint_save(path, net, opt, conf);
