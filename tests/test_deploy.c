@@ -314,6 +314,13 @@ static void test_damaged_files(void **s)
     static const char flat[] = "input size=13\nconv filters=6 size=3 bias=1\nsoftmax\n";
     tu_write_with_section(bad, p, n, "MODL", flat, strlen(flat));
     expect_load_error(bad, "damaged.dorefa (model):3: softmax needs a flat input");
+    /* a float that is not a number (the last layer's last bias, just before the CRC) */
+    memcpy(q, p, n);
+    const float nanv = NAN;
+    memcpy(q + n - 8, &nanv, 4);
+    fix_crc(q, n);
+    write_bytes(bad, q, n);
+    expect_load_error(bad, "holds a non-finite value (nan at index 6): the file is damaged");
     /* damage behind a valid checksum in the layer records: an error or a
      * working model, never a crash (the sanitizer build watches) */
     size_t layr = 0;

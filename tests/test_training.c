@@ -415,6 +415,31 @@ static void test_checkpoint_round_trip_and_corruption(void **s)
     tu_assert_error_has("not a dorefa checkpoint");
     write_file(bad, "", 0);
     assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
+    /* a weight that is not a number, saved by a diverged run or damaged: refused, naming it */
+    dr_param *w0 = dr_net_param(net, 0);
+    const float keep = w0->value[5];
+    w0->value[5] = NAN;
+    char nanp[600];
+    snprintf(nanp, sizeof nanp, "%s/nan.ckpt", tu_tmpdir());
+    assert_int_equal(dr_checkpoint_save(nanp, net, &opt, "epochs=3"), 0);
+    w0->value[5] = keep;
+    assert_int_equal(dr_checkpoint_read(nanp, &ck), 0);
+    dr_net *net3 = tu_net(ck.model, ck.input.c, 2);
+    assert_int_equal(dr_checkpoint_restore(&ck, net3, NULL), -1);
+    tu_assert_error_has("nan.ckpt: 'conv0.w' holds a non-finite value (nan at index 5)");
+    dr_net_free(net3);
+    dr_checkpoint_free(&ck);
+    /* a damaged optimizer state: refused by a resume */
+    opt.v[7] = -1;
+    assert_int_equal(dr_checkpoint_save(nanp, net, &opt, "epochs=3"), 0);
+    opt.v[7] = 0;
+    assert_int_equal(dr_checkpoint_read(nanp, &ck), 0);
+    net3 = tu_net(ck.model, ck.input.c, 2);
+    assert_int_equal(dr_checkpoint_restore(&ck, net3, NULL), 0); /* evaluating it is fine */
+    assert_int_equal(dr_checkpoint_restore(&ck, net3, &opt2), -1);
+    tu_assert_error_has("the optimizer state of 'conv0.w' is damaged");
+    dr_net_free(net3);
+    dr_checkpoint_free(&ck);
     /* damage behind a valid checksum: a repeated section, an enormous input shape */
     tu_write_with_section(bad, (const uint8_t *)buf, len, "CONF", NULL, 0);
     assert_int_equal(dr_checkpoint_read(bad, &ck), -1);
@@ -492,6 +517,20 @@ static void test_checkpoint_bits_and_version_1(void **s)
     const dr_bits from_conf = {1, 2, 4, 0, 0};
     assert_memory_equal(&back->bits, &from_conf, sizeof from_conf);
     assert_int_equal(back->bounded_act, DR_ACT_CABS);
+    /* a resume checks BITS against the configuration: the first file says 1,2,4 cabs
+     * in CONF but 2,3,6 crelu in BITS, so resuming it would be another run */
+    dr_train_config rc;
+    assert_int_equal(dr_train_config_parse("bits=1,2,4 bounded_act=cabs", "x", &rc), 0);
+    assert_int_equal(dr_train_check_resumed(&rc, back, old), 0);
+    dr_net *mixed = tu_net(ck.model, 1, 2);
+    dr_checkpoint ck2;
+    assert_int_equal(dr_checkpoint_read(path, &ck2), 0);
+    assert_int_equal(dr_checkpoint_restore(&ck2, mixed, NULL), 0);
+    assert_int_equal(dr_train_check_resumed(&rc, mixed, path), -1);
+    tu_assert_error_has("bits.ckpt: its weights were saved at bits 2,3,6 (first 1, last 0, bounded activation crelu), "
+                        "its configuration says 1,2,4 (first 0, last 0, cabs)");
+    dr_checkpoint_free(&ck2);
+    dr_net_free(mixed);
     dr_net_free(back);
     dr_checkpoint_free(&ck);
     /* version 2 without BITS is damaged, not old */

@@ -195,6 +195,10 @@ int train_execute(train_args *a, train_result *res)
         rc = cli_error();
         goto done;
     }
+    if (resume && dr_train_check_resumed(&cfg, net, resume)) {
+        rc = cli_error();
+        goto done;
+    }
     if (cfg.guide[0]) {
         if (dr_guide_create(&guide, &cfg, resume, &nopt, net)) {
             rc = cli_error();

@@ -87,7 +87,12 @@ static int take_floats(reader *r, float *dst, size_t count, const char *name)
     if (n != count)
         return dr_fail("%s: layer '%s' has %llu values, the model needs %zu", r->path, name,
                        (unsigned long long)n, count);
-    return take(r, dst, count * sizeof(float), name);
+    if (take(r, dst, count * sizeof(float), name)) return -1;
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(dst[i]))
+            return dr_fail("%s: layer '%s' holds a non-finite value (%g at index %zu): the file is damaged", r->path,
+                           name, dst[i], i);
+    return 0;
 }
 
 /* Weight codes (unpacked from bit-planes) with their affine form. */
@@ -99,6 +104,11 @@ static uint8_t *take_weights(reader *r, dr_layer *l, float *wscale, int *M, int 
     if (take(r, &w8, 1, l->name) || take(r, wscale, 4, l->name) || take(r, &m, 4, l->name) ||
         take(r, &oc, 4, l->name) || take(r, &K, 4, l->name))
         return NULL;
+    if (!isfinite(*wscale) || !(*wscale >= 0)) {
+        dr_fail("%s: layer '%s': weight scale %g is not a finite, non-negative number: the file is damaged", r->path,
+                l->name, *wscale);
+        return NULL;
+    }
     if (w8 < 1 || w8 > 8 || (int)oc != c->g.oc || (int)K != dr_conv_k(&c->g) || m > 255) {
         dr_fail("%s: layer '%s': weights %ux%u at %u bits, the model needs %dx%d at 1..8", r->path, l->name,
                 oc, K, w8, c->g.oc, dr_conv_k(&c->g));
@@ -204,6 +214,9 @@ static int load_layers(dr_engine *e, reader *r)
             if (nb != (((dr_linear *)l->priv)->bias ? l->params[1].size : 0))
                 return dr_fail("%s: layer '%s': %u biases, the model needs otherwise", r->path, l->name, nb);
             if (nb && take(r, l->params[1].value, nb * sizeof(float), l->name)) return -1;
+            for (uint32_t k = 0; k < nb; k++)
+                if (!isfinite(l->params[1].value[k]))
+                    return dr_fail("%s: layer '%s' holds a non-finite bias: the file is damaged", r->path, l->name);
         } else if (st->infer_role == DR_INFER_FLOAT && (l->n_params || l->state_size)) {
             uint32_t na = 0;
             if (expect_record(r, l, DR_LAYR_FLOAT) || take(r, &na, 4, l->name)) return -1;

@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,19 @@ static int take_named(const dr_checkpoint *ck, size_t *pos, size_t end, const ch
         return dr_fail("%s: truncated values of '%s'", ck->path, name);
     memcpy(dst, b + at, count * sizeof(float));
     *pos = at + count * sizeof(float);
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(dst[i]))
+            return dr_fail("%s: '%s' holds a non-finite value (%g at index %zu): the checkpoint is damaged", ck->path,
+                           name, dst[i], i);
+    return 0;
+}
+
+/* Every entry of a section was read: a checkpoint of a larger model is not this one. */
+static int section_done(const dr_checkpoint *ck, size_t pos, size_t end, const char *what)
+{
+    if (pos != end)
+        return dr_fail("%s: %zu bytes of %s beyond what the model holds (model and checkpoint differ)", ck->path,
+                       end - pos, what);
     return 0;
 }
 
@@ -146,12 +160,14 @@ int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
         dr_param *p = dr_net_param(net, i);
         if (take_named(ck, &pos, end, p->name, p->value, p->size)) return -1;
     }
+    if (section_done(ck, pos, end, "parameters")) return -1;
     pos = ck->stat_off;
     end = ck->stat_off + ck->stat_len;
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         if (l->state_size && take_named(ck, &pos, end, l->name, l->state, l->state_size)) return -1;
     }
+    if (section_done(ck, pos, end, "layer state")) return -1;
     if (!opt) return 0;
     if (!ck->optm_off) return dr_fail("%s: has no optimizer state to resume from", ck->path);
     pos = ck->optm_off;
@@ -164,8 +180,12 @@ int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
         if (take_named(ck, &pos, end, p->name, opt->m + p->offset, p->size) ||
             take_named(ck, &pos, end, p->name, opt->v + p->offset, p->size))
             return -1;
+        for (size_t k = 0; k < p->size; k++)
+            if (opt->v[p->offset + k] < 0)
+                return dr_fail("%s: the optimizer state of '%s' is damaged (a negative second moment)", ck->path,
+                               p->name);
     }
-    return 0;
+    return section_done(ck, pos, end, "optimizer state");
 }
 
 void dr_checkpoint_free(dr_checkpoint *ck)

@@ -35,6 +35,18 @@ int dr_train_config_resolve_bits(dr_train_config *c, const dr_net *net)
     return 0;
 }
 
+int dr_train_check_resumed(const dr_train_config *c, const dr_net *net, const char *path)
+{
+    if (!memcmp(&net->bits, &c->bits, sizeof c->bits) && net->bounded_act == c->bounded_act) return 0;
+    char saved[32], conf[32];
+    dr_bits_format(&net->bits, saved, sizeof saved);
+    dr_bits_format(&c->bits, conf, sizeof conf);
+    return dr_fail("%s: its weights were saved at bits %s (first %d, last %d, bounded activation %s), its "
+                   "configuration says %s (first %d, last %d, %s): the checkpoint is damaged",
+                   path, saved, net->bits.quantize_first, net->bits.quantize_last, dr_act_name(net->bounded_act), conf,
+                   c->bits.quantize_first, c->bits.quantize_last, dr_act_name(c->bounded_act));
+}
+
 int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
 {
     if (dr_train_config_resolve_bits(c, net)) return -1;

@@ -20,6 +20,11 @@ int dr_train_config_resolve_bits(dr_train_config *c, const dr_net *net);
  * activation and the choice of bit kernels or float simulation. */
 int dr_train_config_apply_bits(dr_train_config *c, dr_net *net);
 
+/* A network restored from a checkpoint to resume: the bits its weights were
+ * saved with (BITS) must be those its configuration gives, else the file is
+ * damaged and resuming would be a different run. */
+int dr_train_check_resumed(const dr_train_config *c, const dr_net *net, const char *path);
+
 typedef struct {
     dr_net *net;
     dr_optim opt;
