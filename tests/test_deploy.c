@@ -151,7 +151,7 @@ static void test_engine_on_fashion_slice(void **s)
     dr_open_options opt = {0};
     assert_int_equal(dr_dataset_open(dir, DR_SPLIT_TEST, &opt, &ds), 0);
     dr_dataset_truncate(&ds, 200);
-    dr_dataset_resize(&ds, 40, 40);
+    assert_int_equal(dr_dataset_resize(&ds, 40, 40), 0);
     dr_net *net = tu_shipped("svhn-d", 1, 200);
     dr_net_init(net, 3);
     randomize_bn(net, 3);

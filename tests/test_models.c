@@ -131,9 +131,44 @@ static void test_model_lookup(void **s)
     tu_assert_error_has("no-such-model");
 }
 
+/* A model file is checked against stated limits before its buffers are
+ * allocated: layers, values per tensor, weights per layer, memory in all. */
+static void test_model_limits(void **s)
+{
+    (void)s;
+    dr_net_options opt = {.channels = 1, .max_batch = 1};
+    /* 100,000 layers parsed and trained at 9.9 GB */
+    size_t cap = 32 + 100000 * 20, n = 0;
+    char *text = malloc(cap);
+    n += (size_t)snprintf(text, cap, "input size=4\n");
+    for (int i = 0; i < 100000; i++) n += (size_t)snprintf(text + n, cap - n, "act fn=relu\n");
+    snprintf(text + n, cap - n, "softmax\n");
+    assert_null(dr_net_parse(text, "deep.net", &opt));
+    tu_assert_error_has("deep.net:4098: more than 4096 layers");
+    free(text);
+    /* within the documented limits (input 4096, a 1x1 conv of 128 filters, an fc): its
+     * output is 2^31 values, and the fc's reduction overflowed int (2^64 bytes asked) */
+    assert_null(dr_net_parse("input size=4096\nconv filters=128 size=1\nfc outputs=10\nsoftmax\n", "wide.net", &opt));
+    tu_assert_error_has("wide.net:2: layer 'conv0' gives 4096x4096x128 values per image, 2147483648 for a batch of 1");
+    assert_null(dr_net_parse("input size=2048\nconv filters=1 size=1\nfc outputs=1000\nsoftmax\n", "fc.net", &opt));
+    tu_assert_error_has("fc.net:3: 1000 outputs of 4194304 terms each: more than the limit of 2^31-1 weights");
+    dr_net_options big = {.channels = 4096, .max_batch = 4096};
+    assert_null(dr_net_parse("input size=4096\nfc outputs=2\nsoftmax\n", "in.net", &big));
+    tu_assert_error_has("in.net:1: input 4096x4096x4096 for a batch of 4096");
+    /* memory: the machine's, or DOREFA_MAX_MEMORY */
+    setenv("DOREFA_MAX_MEMORY", "1M", 1);
+    assert_null(dr_net_parse("input size=64\nconv filters=64\nfc outputs=10\nsoftmax\n", "mem.net", &opt));
+    tu_assert_error_has("mem.net:2: the network needs 3.0 MiB at batch 1 up to layer 'conv0', more than the 1.0 MiB it may use");
+    unsetenv("DOREFA_MAX_MEMORY");
+    dr_net *ok = dr_net_parse("input size=64\nconv filters=64\nfc outputs=10\nsoftmax\n", "mem.net", &opt);
+    assert_non_null(ok);
+    dr_net_free(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_limits),
         cmocka_unit_test(test_default_model),
         cmocka_unit_test(test_svhn_models_grey_and_colour),
         cmocka_unit_test(test_alexnet_small_input),

@@ -529,6 +529,18 @@ static void test_image_folders(void **s)
 
 static void test_resize_bilinear(void **s)
 {
+    { /* a data set resized to a model's input is checked against memory first */
+        dr_dataset big = {.n = 1000, .h = 4, .w = 4, .c = 3, .classes = 2};
+        big.pixels = calloc(1000 * 48, 1);
+        big.labels = calloc(1000, sizeof(int));
+        snprintf(big.source, sizeof big.source, "big.idx");
+        setenv("DOREFA_MAX_MEMORY", "1M", 1);
+        assert_int_equal(dr_dataset_resize(&big, 64, 64), -1);
+        unsetenv("DOREFA_MAX_MEMORY");
+        tu_assert_error_has("big.idx: 1000 images at 64x64x3 take 11.7 MiB, more than the 1.0 MiB they may use");
+        assert_int_equal(dr_dataset_resize(&big, 8, 8), 0);
+        dr_dataset_free(&big);
+    }
     (void)s;
     uint8_t src[2 * 2] = {0, 100, 100, 200}, dst[4 * 4];
     dr_resize_bilinear(src, 2, 2, 1, dst, 4, 4);

@@ -65,6 +65,9 @@ int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, in
     dr_open_options opt = {.svhn_extra = svhn_extra, .h = h, .w = w};
     if (dr_dataset_open(path, split, &opt, ds)) return -1;
     dr_dataset_truncate(ds, limit);
-    dr_dataset_resize(ds, h, w);
+    if (dr_dataset_resize(ds, h, w)) {
+        dr_dataset_free(ds);
+        return -1;
+    }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char err_buf[DR_ERR_MAX];
 
@@ -82,6 +83,27 @@ void *dr_xalign(size_t n)
     size_t rounded = (n + 63) & ~(size_t)63;
     if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) out_of_memory(n);
     return p;
+}
+
+double dr_memory_limit(void)
+{
+    const char *env = getenv("DOREFA_MAX_MEMORY");
+    if (env && *env) {
+        char *end;
+        double v = strtod(env, &end);
+        const double unit = *end == 'K' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1.0;
+        if (v > 0) return v * unit;
+    }
+    const long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? 0.8 * (double)pages * (double)size : 1e18; /* the rest: data, the system */
+}
+
+const char *dr_format_bytes(double bytes, char *buf, size_t cap)
+{
+    if (bytes >= 1073741824.0) snprintf(buf, cap, "%.1f GiB", bytes / 1073741824.0);
+    else if (bytes >= 1048576.0) snprintf(buf, cap, "%.1f MiB", bytes / 1048576.0);
+    else snprintf(buf, cap, "%.0f bytes", bytes);
+    return buf;
 }
 
 double dr_now(void)

@@ -28,6 +28,13 @@ char *dr_xstrndup(const char *s, size_t n);
 /* 64-byte aligned allocation (for SIMD and packed bit-planes); free with free(). */
 void *dr_xalign(size_t n);
 
+/* The memory a network or a data set may plan to use: 80% of this machine's
+ * physical memory, or DOREFA_MAX_MEMORY (bytes, with an optional K, M or G
+ * suffix) when set. */
+double dr_memory_limit(void);
+/* "12.3 GiB", "4.0 MiB", "512 bytes" into buf (returned). */
+const char *dr_format_bytes(double bytes, char *buf, size_t cap);
+
 /* Monotonic clock in seconds. */
 double dr_now(void);
 

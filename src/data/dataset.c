@@ -41,10 +41,18 @@ void dr_resize_bilinear(const uint8_t *src, int sh, int sw, int c, uint8_t *dst,
     }
 }
 
-void dr_dataset_resize(dr_dataset *ds, int h, int w)
+int dr_dataset_resize(dr_dataset *ds, int h, int w)
 {
-    if (ds->h == h && ds->w == w) return;
+    if (ds->h == h && ds->w == w) return 0;
     size_t in_sz = (size_t)ds->h * ds->w * ds->c, out_sz = (size_t)h * w * ds->c;
+    const double bytes = (double)ds->n * (double)out_sz;
+    if (bytes > dr_memory_limit()) {
+        char need[32], have[32];
+        return dr_fail("%s: %d images at %dx%dx%d take %s, more than the %s they may use "
+                       "(--limit-train and --limit-test take fewer)",
+                       ds->source, ds->n, h, w, ds->c, dr_format_bytes(bytes, need, sizeof need),
+                       dr_format_bytes(dr_memory_limit(), have, sizeof have));
+    }
     uint8_t *out = dr_xmalloc((size_t)ds->n * out_sz);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < ds->n; i++)
@@ -53,6 +61,7 @@ void dr_dataset_resize(dr_dataset *ds, int h, int w)
     ds->pixels = out;
     ds->h = h;
     ds->w = w;
+    return 0;
 }
 
 void dr_dataset_truncate(dr_dataset *ds, int n)

@@ -41,7 +41,7 @@ int dr_dataset_open(const char *path, int split, const dr_open_options *opt, dr_
 
 void dr_dataset_free(dr_dataset *ds);
 /* Bilinear resize (half-pixel centres) of every image; no-op at the same size. */
-void dr_dataset_resize(dr_dataset *ds, int h, int w);
+int dr_dataset_resize(dr_dataset *ds, int h, int w); /* -1 when it would not fit in memory */
 /* Keeps the first n images. */
 void dr_dataset_truncate(dr_dataset *ds, int n);
 /* Appends b to a (same image size); frees b. */

@@ -75,6 +75,9 @@ static int linear_setup(dr_layer *l, const dr_pass *p)
     if (c->pad_mode == DR_PAD_VALID && (g->kh > g->ih || g->kw > g->iw))
         return dr_fail("kernel %dx%d is larger than the input %dx%d", g->kh, g->kw, g->ih, g->iw);
     dr_conv_geom_resolve(g, c->pad_mode);
+    const double K = (double)g->kh * g->kw * (g->ic / g->groups); /* before dr_conv_k's int product */
+    if (K * g->oc > 2147483647.0)
+        return dr_fail("%d outputs of %.0f terms each: more than the limit of 2^31-1 weights", g->oc, K);
     l->out_shape = (dr_shape){g->oh, g->ow, g->oc};
     dr_layer_add_param(l, "w", (size_t)g->oc * dr_conv_k(g), c->l2);
     if (c->bias) dr_layer_add_param(l, "b", (size_t)g->oc, 0.0f);

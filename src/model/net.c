@@ -113,6 +113,27 @@ static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
     if (o.h <= 0 || o.w <= 0 || o.c <= 0)
         return dr_kv_fail(kv, "layer '%s' has an empty output (%dx%dx%d) for input %dx%dx%d",
                           l->name, o.h, o.w, o.c, l->in_shape.h, l->in_shape.w, l->in_shape.c);
+    /* the limits: values of one tensor (a batch) and of one parameter, and memory in all */
+    const double values = (double)net->max_batch * o.h * o.w * o.c;
+    if (values > DR_MAX_TENSOR)
+        return dr_kv_fail(kv, "layer '%s' gives %dx%dx%d values per image, %.0f for a batch of %d: more than "
+                              "the limit of 2^31-1 per tensor", l->name, o.h, o.w, o.c, values, net->max_batch);
+    double params = 0;
+    for (int j = 0; j < l->n_params; j++) {
+        if ((double)l->params[j].size > DR_MAX_TENSOR)
+            return dr_kv_fail(kv, "layer '%s' has %zu parameters in '%s': more than the limit of 2^31-1", l->name,
+                              l->params[j].size, l->params[j].name);
+        params += (double)l->params[j].size;
+    }
+    /* out, dout and the layer's own buffers; per parameter its value, gradient, two optimizer
+     * moments and a quantized layer's two copies */
+    net->bytes_needed += 4.0 * (3 * values + 6 * params + l->state_size);
+    if (net->bytes_needed > dr_memory_limit()) {
+        char need[32], have[32];
+        return dr_kv_fail(kv, "the network needs %s at batch %d up to layer '%s', more than the %s it may use",
+                          dr_format_bytes(net->bytes_needed, need, sizeof need), net->max_batch, l->name,
+                          dr_format_bytes(dr_memory_limit(), have, sizeof have));
+    }
     size_t sz = (size_t)net->max_batch * dr_shape_size(o);
     l->out = dr_xalign(sz * sizeof(float));
     l->dout = dr_xalign(sz * sizeof(float));
@@ -203,12 +224,23 @@ dr_net *dr_net_parse(const char *text, const char *path, const dr_net_options *o
                 goto fail;
             }
             if (parse_input_line(net, &kv, opt)) goto fail;
+            const double values = (double)net->max_batch * dr_shape_size(net->input);
+            if (values > DR_MAX_TENSOR) {
+                dr_kv_fail(&kv, "input %dx%dx%d for a batch of %d is %.0f values: more than the limit of 2^31-1",
+                           net->input.h, net->input.w, net->input.c, net->max_batch, values);
+                goto fail;
+            }
+            net->bytes_needed = 4.0 * values;
             have_input = 1;
             net->pass.in = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) * sizeof(float));
             continue;
         }
         if (!have_input) {
             dr_kv_fail(&kv, "the first line must be 'input size=N'");
+            goto fail;
+        }
+        if (net->n_layers == DR_MAX_LAYERS) {
+            dr_kv_fail(&kv, "more than %d layers", DR_MAX_LAYERS);
             goto fail;
         }
         if (net->n_layers == cap)

@@ -10,6 +10,10 @@
 #include "../layers/layer.h"
 #include "../quant/bits.h"
 
+/* Limits a model file is checked against when it is parsed. */
+#define DR_MAX_LAYERS 4096
+#define DR_MAX_TENSOR 2147483647.0 /* values of one layer's output for a batch, or of one parameter */
+
 typedef struct dr_net {
     char *path;   /* model file name (for messages)        */
     char *source; /* model file text (kept in checkpoints)  */
@@ -30,6 +34,7 @@ typedef struct dr_net {
 
     dr_pass pass; /* the per-pass context the layers read */
     int max_batch;
+    double bytes_needed; /* estimated memory of the buffers, checked against dr_memory_limit() */
 } dr_net;
 
 typedef struct {
