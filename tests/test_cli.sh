@@ -113,7 +113,7 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect ckpt-mode 0 "^664$" -- sh -c "umask 002 && '$DOREFA' train --resume '$TMP/drun/last.ckpt' --epochs 2 -o '$TMP/drun-m' -q >/dev/null && stat -c %a '$TMP/drun-m/last.ckpt'"
     # a write that fails (the file size limit, as a full disk) names the file and leaves the old one intact
     cp "$TMP/drun/last.ckpt" "$TMP/drun/before.ckpt"
-    expect disk-full 1 "last.ckpt: write failed, the file is left as it was: File too large" -- \
+    expect disk-full 1 ".ckpt: write failed, the file is left as it was: File too large" -- \
         sh -c "ulimit -f 64 && exec '$DOREFA' train --resume '$TMP/drun/last.ckpt' --epochs 2 -q"
     expect disk-full-intact 0 "" -- cmp "$TMP/drun/last.ckpt" "$TMP/drun/before.ckpt"
     expect disk-full-no-temp 0 "" -- sh -c "! ls '$TMP/drun' | grep -q tmp"

@@ -248,7 +248,11 @@ int train_execute(train_args *a, train_result *res)
         res->best_epoch = t.cfg.best_epoch;
         res->epochs = t.cfg.epoch;
     }
-    if (!res) /* 'dorefa train'; the sweep prints its table */
+    if (t.stopped) {
+        printf("stopped at step %llu (%d epochs and %d batches done); --resume %s/last.ckpt goes on\n",
+               (unsigned long long)t.cfg.step, t.cfg.epoch, t.cfg.epoch_batches, out_dir);
+        if (res) res->epochs = t.cfg.epoch;
+    } else if (!res) /* 'dorefa train'; the sweep prints its table */
         printf("test accuracy %.2f%% (best %.2f%% at epoch %d) after %d epochs; run folder %s\n",
                100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
     rc = EXIT_OK;

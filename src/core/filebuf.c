@@ -1,7 +1,9 @@
 #include "filebuf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -60,6 +62,25 @@ static int sync_folder(const char *path)
     const int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+void dr_remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp");
+        long pid;
+        unsigned n;
+        char rest;
+        if (!t || sscanf(t + 4, "%ld.%u%c", &pid, &n, &rest) != 2 || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* its writer may still be at work */
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
 }
 
 int dr_write_atomic(const char *path, const uint8_t *data, size_t len)

@@ -23,8 +23,12 @@ size_t dr_begin_section(dr_filebuf *b, const char tag[4]);
 void dr_end_section(dr_filebuf *b, size_t start);
 /* Appends the CRC-32 of everything so far. */
 void dr_put_crc(dr_filebuf *b);
-/* Writes the file through a temporary in the same folder, fsync, rename. */
+/* Writes the file through a temporary in the same folder (PATH.tmpPID.N,
+ * mode 0666 less the umask), fsync, rename, fsync of the folder. */
 int dr_write_atomic(const char *path, const uint8_t *data, size_t len);
+/* Removes the temporaries that processes no longer running left in dir (a
+ * write cut short by kill -9 or a crash). */
+void dr_remove_stale_temps(const char *dir);
 
 static inline uint64_t dr_get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint32_t dr_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }

@@ -225,6 +225,13 @@ const dr_option dr_train_options[] = {
      .help = "use only the first N training images (default: all)"},
     {.name = "limit-test", .arg = "N", .key = "limit_test", .type = DR_OPT_INT, AT(limit_test), IN(1, BIG),
      .help = "use only the first N test images (default: all)"},
+    {.name = "checkpoint-every", .arg = "STEPS", .key = "checkpoint_every", .type = DR_OPT_INT,
+     AT(checkpoint_every), IN(1, BIG), .flags = DR_OPT_RESUMABLE,
+     .help = "also save RUN/last.ckpt every STEPS optimizer steps within an epoch;\n"
+             "--resume continues from there exactly (default: at epoch ends)"},
+    {.name = "until-step", .arg = "N", .type = DR_OPT_U64, AT(until_step), IN(1, 1e18), .flags = DR_OPT_RESUMABLE,
+     .help = "stop once N optimizer steps are done in all, with RUN/last.ckpt saved\n"
+             "there (mid-epoch if need be); --resume goes on exactly"},
     {.name = "resume", .arg = "CKPT", .type = DR_OPT_STRING, AT(resume), .flags = DR_OPT_RESUMABLE,
      .help = "continue a run from its checkpoint (its settings are kept;\n"
              "the options marked * may change, the learning-rate decay only\n"
@@ -239,6 +246,12 @@ const dr_option dr_train_options[] = {
     {.key = "step", .type = DR_OPT_U64, AT(step), IN(0, 1e19)},
     {.key = "best_acc", .type = DR_OPT_FLOAT, AT(best_acc), IN(-1, 1)},
     {.key = "best_epoch", .type = DR_OPT_INT, AT(best_epoch), IN(0, BIG)},
+    {.key = "epoch_batches", .type = DR_OPT_INT, AT(epoch_batches), IN(0, BIG)},
+    {.key = "epoch_wrong", .type = DR_OPT_INT, AT(epoch_wrong), IN(0, BIG)},
+    {.key = "epoch_loss", .type = DR_OPT_DOUBLE, AT(epoch_loss), IN(0, 1e300)},
+    {.key = "guide_kd", .type = DR_OPT_DOUBLE, AT(guide_kd), IN(-1e300, 1e300)},
+    {.key = "guide_hint", .type = DR_OPT_DOUBLE, AT(guide_hint), IN(0, 1e300)},
+    {.key = "guide_loss", .type = DR_OPT_DOUBLE, AT(guide_loss), IN(0, 1e300)},
 };
 const int dr_train_option_count = (int)(sizeof dr_train_options / sizeof dr_train_options[0]);
 
@@ -304,6 +317,7 @@ static void format_value(const dr_option *o, const dr_train_config *c, char *buf
     case DR_OPT_FLAG: snprintf(buf, cap, "%d", *(const int *)p); break;
     case DR_OPT_U64: snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
     case DR_OPT_FLOAT: snprintf(buf, cap, "%.9g", *(const float *)p); break;
+    case DR_OPT_DOUBLE: snprintf(buf, cap, "%.17g", *(const double *)p); break;
     case DR_OPT_STRING: escape(p, buf, cap); break;
     case DR_OPT_CHOICE: snprintf(buf, cap, "%s", o->choices[*(const int *)p]); break;
     case DR_OPT_BITS: {
@@ -349,6 +363,13 @@ static int parse_value(const dr_option *o, dr_train_config *c, const char *text,
         if (!*text || *end || errno || check != check || (!(check >= o->min && check <= o->max) && v != *(const float *)d))
             return dr_fail("%s%s%s: expected a number in [%g, %g]", what, sep, text, o->min, o->max);
         *(float *)p = v;
+        return 0;
+    }
+    case DR_OPT_DOUBLE: {
+        const double v = strtod(text, &end);
+        if (!*text || *end || !(v >= o->min && v <= o->max))
+            return dr_fail("%s%s%s: expected a number in [%g, %g]", what, sep, text, o->min, o->max);
+        *(double *)p = v;
         return 0;
     }
     case DR_OPT_STRING: {

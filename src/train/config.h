@@ -35,17 +35,23 @@ typedef struct {
     char hint[100];       /* "LOW[:FULL]" layers joined by the hint term; "" none */
     float hint_w;
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
+    int checkpoint_every; /* optimizer steps between mid-epoch saves of last.ckpt; 0: at epoch ends only */
     /* progress */
     int epoch;     /* epochs completed */
     uint64_t step; /* optimizer steps taken */
     float best_acc;
     int best_epoch;
+    /* within the epoch a mid-epoch checkpoint was saved in (epoch_batches 0: at its start) */
+    int epoch_batches, epoch_wrong;   /* batches done, training images misclassified so far */
+    double epoch_loss;                /* sum of their losses */
+    double guide_kd, guide_hint, guide_loss; /* guided training's sums so far */
     /* the run, not stored: where it goes and how it shows */
     char out[1024];    /* run folder; "" the default */
     char resume[1024]; /* checkpoint to continue from; "" none */
     char configs[512]; /* dorefa sweep: the W,A,G list; "" its default grid */
     int threads;       /* 0: all cores */
     int quiet;
+    uint64_t until_step; /* stop once this many optimizer steps are done, last.ckpt saved there; 0: run all */
 } dr_train_config;
 
 void dr_train_config_defaults(dr_train_config *c);
@@ -64,6 +70,7 @@ enum {
     DR_OPT_INT,    /* int in [min, max]                                     */
     DR_OPT_U64,    /* uint64_t in [min, max]                                */
     DR_OPT_FLOAT,  /* float in [min, max]                                   */
+    DR_OPT_DOUBLE, /* double, stored exactly (%.17g)                        */
     DR_OPT_STRING, /* char[size]; stored as "-" when empty                  */
     DR_OPT_FLAG,   /* int set to 1 by the option (no argument); stored 0/1  */
     DR_OPT_CHOICE, /* int index into choices, stored by name                */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/common.h"
 #include "../model/plan.h"
@@ -97,13 +98,23 @@ int dr_guide_create(dr_guide *g, const dr_train_config *cfg, const char *resume,
     dr_net *partner = NULL;
     int rc = -1;
     if (resume) {
+        /* the partner saved at the same step: guide.ckpt, or the one before it
+         * (guide.prev.ckpt) when the run was stopped between its two saves */
         const char *slash = strrchr(resume, '/');
-        snprintf(path, sizeof path, "%.*sguide.ckpt", slash ? (int)(slash - resume + 1) : 0, resume);
+        const int dir = slash ? (int)(slash - resume + 1) : 0;
         dr_train_config pc;
-        if (dr_checkpoint_read(path, &ck) || dr_train_config_parse(ck.conf, path, &pc)) goto out;
-        if (pc.epoch != cfg->epoch) {
-            dr_fail("%s: the guide partner was saved after epoch %d but %s after epoch %d; resume "
-                    "from last.ckpt", path, pc.epoch, resume, cfg->epoch);
+        int found = 0;
+        for (int k = 0; k < 2 && !found; k++) {
+            snprintf(path, sizeof path, "%.*s%s", dir, resume, k ? "guide.prev.ckpt" : "guide.ckpt");
+            if (access(path, R_OK)) continue;
+            if (dr_checkpoint_read(path, &ck) || dr_train_config_parse(ck.conf, path, &pc)) goto out;
+            found = pc.epoch == cfg->epoch && pc.step == cfg->step;
+            if (!found) dr_checkpoint_free(&ck);
+        }
+        if (!found) {
+            snprintf(path, sizeof path, "%.*sguide.ckpt", dir, resume);
+            dr_fail("%s: no guide partner saved at step %llu beside it (%s, or guide.prev.ckpt)", resume,
+                    (unsigned long long)cfg->step, path);
             goto out;
         }
         text = dr_xstrdup(ck.model);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../core/common.h"
+#include "../core/filebuf.h"
 #include "../core/rng.h"
 #include "checkpoint.h"
 #include "guide.h"
@@ -182,6 +183,24 @@ static int make_dir(const char *dir)
     return 0;
 }
 
+/* A resumed run's log keeps the lines of the epochs its checkpoint completed:
+ * a run killed after logging an epoch but before saving it logs it again. */
+static int keep_log_lines(const char *path, int epochs)
+{
+    size_t len;
+    char *text = dr_read_file(path, &len);
+    if (!text) return 0; /* no log yet: a new one */
+    char *end = text;
+    for (int k = 0; k < epochs && *end; k++) {
+        char *nl = strchr(end, '\n');
+        if (!nl) break;
+        end = nl + 1;
+    }
+    int rc = (size_t)(end - text) == len ? 0 : dr_write_atomic(path, (const uint8_t *)text, (size_t)(end - text));
+    free(text);
+    return rc;
+}
+
 /* A network and its optimizer as out_dir/file, with the run's configuration text. */
 static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim *opt)
 {
@@ -193,21 +212,33 @@ static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim
 
 static int save(dr_trainer *t, const char *file) { return save_net(t, file, t->net, &t->opt); }
 
-/* The partner of guided training, with the same configuration text (its epoch
- * tells a resumed run that the two files belong together). */
-static int save_guide(dr_trainer *t) { return save_net(t, "guide.ckpt", t->guide->net, &t->guide->opt); }
+/* The partner of guided training, with the same configuration text (its step
+ * tells a resumed run that the two files belong together). The one before
+ * becomes guide.prev.ckpt, so a run stopped between this save and last.ckpt's
+ * still finds the partner of its last.ckpt. */
+static int save_guide(dr_trainer *t)
+{
+    char cur[1200], prev[1200];
+    snprintf(cur, sizeof cur, "%s/guide.ckpt", t->out_dir);
+    snprintf(prev, sizeof prev, "%s/guide.prev.ckpt", t->out_dir);
+    if (rename(cur, prev) && errno != ENOENT) return dr_fail("%s: cannot rename: %s", cur, strerror(errno));
+    return save_net(t, "guide.ckpt", t->guide->net, &t->guide->opt);
+}
 
 int dr_train(dr_trainer *t)
 {
     dr_train_config *cfg = &t->cfg;
     dr_net *net = t->net;
     if (make_dir(t->out_dir)) return -1;
+    dr_remove_stale_temps(t->out_dir);
     char log_path[1200];
     snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
-    /* a resumed run continues its log; a new run starts one */
-    if (cfg->epoch == 0 && !t->quiet && access(log_path, F_OK) == 0)
+    /* a resumed run continues its log from the checkpoint's epoch; a new run starts one */
+    const int resumed = cfg->epoch > 0 || cfg->epoch_batches > 0;
+    if (!resumed && !t->quiet && access(log_path, F_OK) == 0)
         fprintf(stderr, "dorefa: %s holds an earlier run; starting a new one there\n", t->out_dir);
-    FILE *log = fopen(log_path, cfg->epoch > 0 ? "a" : "w");
+    if (resumed && keep_log_lines(log_path, cfg->epoch)) return -1;
+    FILE *log = fopen(log_path, resumed ? "a" : "w");
     if (!log) return dr_fail("%s: cannot open for appending: %s", log_path, strerror(errno));
 
     const int N = t->train->n, C = dr_net_classes(net);
@@ -222,13 +253,16 @@ int dr_train(dr_trainer *t)
         return -1;
     }
     unsigned char *keep = dr_xmalloc((size_t)net->n_layers);
-    for (int epoch = cfg->epoch; epoch < cfg->epochs; epoch++) {
+    int stopped = 0; /* --until-step reached */
+    for (int epoch = cfg->epoch; epoch < cfg->epochs && !stopped; epoch++) {
         int stage = sched.n ? dr_schedule_stage(&sched, epoch) : 0;
         dr_bits bits_now = sched.n ? sched.bits[stage] : cfg->bits;
         bits_now.quantize_first = cfg->bits.quantize_first;
         bits_now.quantize_last = cfg->bits.quantize_last;
+        /* a run resumed from a mid-epoch checkpoint starts inside its epoch */
+        const int first_batch = epoch == cfg->epoch ? cfg->epoch_batches : 0;
         if (sched.n) {
-            int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage);
+            int first_of_stage = stage > 0 && epoch == dr_schedule_stage_start(&sched, stage) && !first_batch;
             if (dr_net_apply_bits(net, &bits_now)) {
                 rc = -1;
                 break;
@@ -248,11 +282,15 @@ int dr_train(dr_trainer *t)
         dr_rng_permutation(&rng, order, (uint32_t)N);
         float lr = dr_optim_lr(&cfg->optim, epoch);
         dr_loader *L = dr_loader_start(t->train, order, N, cfg->batch, &cfg->aug, cfg->seed,
-                                       (uint64_t)epoch, 0);
-        if (t->guide) t->guide->kd_sum = t->guide->hint_sum = t->guide->partner_loss_sum = 0;
-        double t0 = dr_now(), loss_sum = 0;
-        long wrong = 0;
-        int done = 0, n, last_n = 0;
+                                       (uint64_t)epoch, first_batch);
+        if (t->guide) {
+            t->guide->kd_sum = first_batch ? cfg->guide_kd : 0;
+            t->guide->hint_sum = first_batch ? cfg->guide_hint : 0;
+            t->guide->partner_loss_sum = first_batch ? cfg->guide_loss : 0;
+        }
+        double t0 = dr_now(), loss_sum = first_batch ? cfg->epoch_loss : 0;
+        long wrong = first_batch ? cfg->epoch_wrong : 0;
+        int done = first_batch * cfg->batch, n, last_n = 0, batches = first_batch;
         const float *x;
         const int *y;
         while ((n = dr_loader_next(L, &x, &y)) > 0) {
@@ -288,12 +326,28 @@ int dr_train(dr_trainer *t)
             }
             done += n;
             last_n = n;
+            batches++;
             if (!t->quiet)
                 progress_line(&pr, t, epoch, done, loss_sum / done, (double)wrong / done,
                               (long)epoch * N + done, 0);
+            const int stop = cfg->until_step && cfg->step >= cfg->until_step;
+            if (stop) stopped = 1;
+            if (done < N && (stop || (cfg->checkpoint_every > 0 && cfg->step % (uint64_t)cfg->checkpoint_every == 0))) {
+                cfg->epoch_batches = batches, cfg->epoch_wrong = (int)wrong, cfg->epoch_loss = loss_sum;
+                if (t->guide)
+                    cfg->guide_kd = t->guide->kd_sum, cfg->guide_hint = t->guide->hint_sum,
+                    cfg->guide_loss = t->guide->partner_loss_sum;
+                if ((t->guide && save_guide(t)) || save(t, "last.ckpt")) {
+                    rc = -1;
+                    break;
+                }
+            }
+            if (stop) break;
         }
         dr_loader_stop(L);
-        if (rc) break;
+        if (rc || (stopped && done < N)) break; /* stopped inside the epoch: last.ckpt holds where */
+        cfg->epoch_batches = cfg->epoch_wrong = 0; /* at the epoch's end */
+        cfg->epoch_loss = cfg->guide_kd = cfg->guide_hint = cfg->guide_loss = 0;
         double train_s = dr_now() - t0, acc = 0, test_loss = 0;
         if (cfg->sp_start >= 0 && dr_net_apply_bits(net, &bits_now)) { /* evaluation: fully quantized */
             rc = -1;
@@ -339,12 +393,17 @@ int dr_train(dr_trainer *t)
                          "\"guide_test_acc\": %.6f",
                     t->guide->kd_sum / N, t->guide->hint_sum / N, t->guide->partner_loss_sum / N, guide_acc);
         fprintf(log, "}\n");
-        fflush(log);
+        if (fflush(log) || fsync(fileno(log))) {
+            rc = dr_fail("%s: write failed: %s", log_path, strerror(errno));
+            break;
+        }
         char stage_file[32] = "";
         if (sched.n && epoch + 1 == dr_schedule_stage_start(&sched, stage) + sched.epochs[stage])
             snprintf(stage_file, sizeof stage_file, "stage%d.ckpt", stage + 1);
-        if (save(t, "last.ckpt") || (t->guide && save_guide(t)) || (best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) ||
-            plot_accuracy(t)) {
+        /* last.ckpt last: a run killed before it resumes from the previous one and redoes
+         * this epoch, rewriting the others as they were (and its log line: see keep_log_lines) */
+        if ((best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) || (t->guide && save_guide(t)) ||
+            save(t, "last.ckpt") || plot_accuracy(t)) {
             rc = -1;
             break;
         }
@@ -352,5 +411,6 @@ int dr_train(dr_trainer *t)
     fclose(log);
     free(order);
     free(keep);
+    t->stopped = stopped && cfg->epoch < cfg->epochs;
     return rc;
 }

@@ -34,6 +34,7 @@ typedef struct {
     struct dr_guide_s *guide; /* guided training's partner (NULL: none); saved as guide.ckpt */
     int quiet;
     double last_acc; /* test accuracy after the last epoch */
+    int stopped;     /* the run stopped at cfg.until_step, before its last epoch ended */
 } dr_trainer;
 
 int dr_train(dr_trainer *t);
