@@ -1,12 +1,15 @@
 # Thin wrapper around CMake. The two quick-start commands:
 #   make train   install what is missing, build, train the default network on Fashion-MNIST
-#   make test    install what is missing, build, run the whole test suite (also under ASan+UBSan)
+#   make test    install what is missing, build, run the whole test suite (also under ASan+UBSan,
+#                and every fuzz target for a few seconds from its corpus)
 BUILD    ?= build
 ASAN     ?= build-asan
+FUZZ     ?= build-fuzz
+FUZZ_SECONDS ?= 10
 JOBS     ?= $(shell nproc)
 EPOCHS   ?= 5
 
-.PHONY: all deps build train test test-fast test-asan bench clean
+.PHONY: all deps build train test test-fast test-asan test-fuzz bench clean
 
 all: build
 
@@ -28,7 +31,13 @@ test-asan: deps
 	cmake --build $(ASAN) -j $(JOBS)
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 
-test: test-fast test-asan
+# libFuzzer targets (clang), each run from its seed corpus: scripts/fuzz.sh
+test-fuzz: deps
+	cmake -S . -B $(FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOREFA_FUZZ=ON -DDOREFA_TESTS=OFF
+	cmake --build $(FUZZ) -j $(JOBS) --target fuzz
+	sh scripts/fuzz.sh $(FUZZ) $(FUZZ_SECONDS)
+
+test: test-fast test-asan test-fuzz
 
 # Throughput beside PyTorch (Debian's python3-torch), same machine, same run.
 bench: build
@@ -36,4 +45,4 @@ bench: build
 	sh bench/train_throughput.sh 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -43,7 +43,7 @@ char *dr_read_file(const char *path, size_t *len_out);
 
 /* Run-time dispatched copies of a hot function, for CPUs the build did not
  * target: SIMD loops (AVX-512, AVX2, baseline) and popcount loops. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(DR_NO_CLONES)
 #define DR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define DR_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
