@@ -12,6 +12,10 @@
 void fz_init(void);
 /* Writes data to NAME inside the folder (subfolders made as needed); returns its path. */
 const char *fz_file(const char *name, const uint8_t *data, size_t n);
+/* The same for a sectioned file (checkpoint, deployment file), its last four
+ * bytes replaced by the CRC-32 of the rest: mutations get past the checksum
+ * to the parsers behind it (the checksum itself is tested apart). */
+const char *fz_file_with_crc(const char *name, const uint8_t *data, size_t n);
 /* The folder's path joined with name (nothing written). */
 const char *fz_path(const char *name);
 

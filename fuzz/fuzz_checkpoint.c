@@ -11,7 +11,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_init();
-    const char *path = fz_file("x.ckpt", data, size);
+    const char *path = fz_file_with_crc("x.ckpt", data, size);
     dr_checkpoint ck;
     if (dr_checkpoint_read(path, &ck)) return 0;
     dr_train_config cfg;

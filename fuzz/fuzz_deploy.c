@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_init();
-    const char *path = fz_file("x.dorefa", data, size);
+    const char *path = fz_file_with_crc("x.dorefa", data, size);
     dorefa_model *m;
     if (dorefa_load(path, 2, &m) != DOREFA_OK) return 0;
     int h, w, c;

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     if (!net) return 0;
     static const dr_bits BITS[4] = {{32, 32, 32, 0, 0}, {1, 2, 4, 0, 0}, {2, 3, 8, 1, 1}, {8, 1, 2, 0, 1}};
-    dr_net_set_bounded_act(net, (data[0] >> 2) % 3 - 1);
+    static const int ACTS[3] = {-1, DR_ACT_CABS, DR_ACT_CRELU};
+    if (dr_net_set_bounded_act(net, ACTS[(data[0] >> 2) % 3])) abort();
     if (dr_net_apply_bits(net, &BITS[(data[0] >> 4) % 4]) == 0 && net->bytes_needed < 4e6) {
         net->pass.bit_kernels = (data[0] >> 6) & 1;
         dr_net_init(net, 1);

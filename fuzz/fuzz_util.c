@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char dir[256];
 
@@ -42,5 +43,17 @@ const char *fz_file(const char *name, const uint8_t *data, size_t n)
     if (!f) abort();
     if (n && fwrite(data, 1, n, f) != n) abort();
     fclose(f);
+    return path;
+}
+
+const char *fz_file_with_crc(const char *name, const uint8_t *data, size_t n)
+{
+    if (n < 20) return fz_file(name, data, n);
+    uint8_t *copy = malloc(n);
+    memcpy(copy, data, n);
+    const uint32_t crc = (uint32_t)crc32(0L, copy, (uInt)(n - 4));
+    memcpy(copy + n - 4, &crc, 4);
+    const char *path = fz_file(name, copy, n);
+    free(copy);
     return path;
 }

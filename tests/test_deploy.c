@@ -305,6 +305,12 @@ static void test_damaged_files(void **s)
      * does not parse (the engine freed blocks it had not made) */
     tu_write_with_section(bad, p, n, "MODL", NULL, 0);
     expect_load_error(bad, "section MODL is given twice");
+    /* a configuration that would fail to apply (the engine freed blocks it had not made):
+     * the engine reads the bits from BITS and never applies CONF, so the model loads */
+    static const char bad_conf[] = "schedule=garbage bits=9,9";
+    tu_write_with_section(bad, p, n, "CONF", bad_conf, strlen(bad_conf));
+    assert_int_equal(dorefa_load(bad, 2, &m), DOREFA_OK);
+    dorefa_free(m);
     const int32_t huge_input[3] = {1 << 30, 1 << 30, 3};
     tu_write_with_section(bad, p, n, "INPT", huge_input, sizeof huge_input);
     expect_load_error(bad, "corrupt INPT section: input 1073741824x1073741824x3 (each must be 1..4096)");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/products.h"
 #include "layers/layer.h"
 #include "layers/linear.h"
 #include "model/plan.h"
@@ -344,10 +345,37 @@ static void test_maxpool_values(void **s)
     }
 }
 
+/* A diverged run (inputs that are not numbers, or far out of range) goes
+ * through the bit products without undefined casts: codes are clamped to the
+ * byte range (the sanitizer build checks float-to-integer casts); and a
+ * bounded activation must be cabs or crelu. */
+static void test_bit_products_survive_diverged_values(void **s)
+{
+    (void)s;
+    dr_net *net = tu_net("input size=6\nconv filters=4 size=3 bias=1\nact fn=cabs\nconv filters=4 size=3\n"
+                         "act fn=crelu\nfc outputs=3\nsoftmax\n", 1, 2);
+    dr_net_init(net, 1);
+    const dr_bits b = {1, 2, 4, 1, 1};
+    assert_int_equal(dr_net_apply_bits(net, &b), 0);
+    net->pass.bit_kernels = 1;
+    dr_products_bit_always(1);
+    float x[2 * 36];
+    int y[2] = {0, 2};
+    for (int i = 0; i < 72; i++) x[i] = i % 3 ? NAN : 1e30f;
+    dr_net_forward(net, x, y, 2, 1);
+    dr_net_backward(net, 2);
+    dr_products_bit_always(0);
+    assert_int_equal(dr_net_set_bounded_act(net, DR_ACT_RELU), -1);
+    tu_assert_error_has("bounded activation 0: expected cabs or crelu");
+    assert_int_equal(dr_net_set_bounded_act(net, DR_ACT_CRELU), 0);
+    dr_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_conv_stride_bias_relu),
+        cmocka_unit_test(test_bit_products_survive_diverged_values),
         cmocka_unit_test(test_grad_bn_cabs_maxpool_same),
         cmocka_unit_test(test_grad_crelu_maxpool_valid_avgpool),
         cmocka_unit_test(test_grad_groups_dropout_fc_bn),

@@ -171,6 +171,14 @@ static void test_gradient_quantizer_scaling_grid_zero_and_seed(void **s)
     memset(out, 0x7f, sizeof out);
     dr_quantize_gradients(all_zero, 2, 4, 4, 1, 1, 1, out, NULL);
     for (int i = 0; i < 8; i++) assert_true(out[i] == 0.0f);
+    /* a sample whose largest gradient is below FLT_MIN: 0.5 / m was infinite and 0 * inf a
+     * NaN (the fuzzer's finding); it is zero now, and a normal sample beside it is not */
+    const float tiny[8] = {1e-40f, 0, -3e-41f, 0, 0.5f, -0.25f, 0, 0.125f};
+    float sc[2];
+    dr_quantize_gradients(tiny, 2, 4, 4, 1, 1, 1, out, sc);
+    for (int i = 0; i < 4; i++) assert_true(out[i] == 0.0f);
+    assert_true(sc[0] == 0.0f && sc[1] == 0.5f);
+    for (int i = 4; i < 8; i++) assert_true(isfinite(out[i]));
 }
 
 /* ---- placement --------------------------------------------------------------- */

@@ -70,11 +70,20 @@ static inline float levels(int k) { return (float)((1u << k) - 1u); }
 
 /* ---- integer codes --------------------------------------------------------- */
 
+/* Codes are the quantizers' outputs scaled back to integers; they are clamped
+ * to the byte range before the cast (a NaN, which compares false, gives 0), so
+ * that a diverged run's values cannot make the cast undefined. */
+static inline float byte_range(float v)
+{
+    v = v > 0.0f ? v : 0.0f;
+    return v < 255.0f ? v : 255.0f;
+}
+
 static void activation_codes(const float *x, size_t count, float ascale, uint8_t *codes)
 {
     const float inv = 1.0f / ascale;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)(x[i] * inv + 0.5f);
+    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)byte_range(x[i] * inv + 0.5f);
 }
 
 static void gradient_codes(const float *dq, int n, size_t per, int bits, const float *scale, uint8_t *codes)
@@ -89,7 +98,7 @@ static void gradient_codes(const float *dq, int n, size_t per, int bits, const f
             continue;
         }
         const float inv = 1.0f / scale[s];
-        for (size_t i = 0; i < per; i++) c[i] = (uint8_t)((g[i] * inv + 1.0f) * half + 0.5f);
+        for (size_t i = 0; i < per; i++) c[i] = (uint8_t)byte_range((g[i] * inv + 1.0f) * half + 0.5f);
     }
 }
 

@@ -91,7 +91,7 @@ static void plan_activations(dr_net *net)
         dr_layer *l = &net->layers[i];
         if (!has(l, DR_ROLE_BOUNDED_ACT)) continue;
         int fn = dr_act_file_fn(l);
-        if ((fn == DR_ACT_CABS || fn == DR_ACT_CRELU) && net->bounded_act >= 0)
+        if ((fn == DR_ACT_CABS || fn == DR_ACT_CRELU) && (net->bounded_act == DR_ACT_CABS || net->bounded_act == DR_ACT_CRELU))
             fn = net->bounded_act;
         else if ((fn == DR_ACT_RELU || fn == DR_ACT_IDENTITY) && l->plan.abits < DR_FLOAT_BITS)
             fn = DR_ACT_CRELU;
@@ -268,10 +268,13 @@ int dr_net_apply_bits_select(dr_net *net, const dr_bits *b, const unsigned char 
 
 int dr_net_apply_bits(dr_net *net, const dr_bits *b) { return dr_net_apply_bits_select(net, b, NULL); }
 
-void dr_net_set_bounded_act(dr_net *net, int fn)
+int dr_net_set_bounded_act(dr_net *net, int fn)
 {
+    if (fn != -1 && fn != DR_ACT_CABS && fn != DR_ACT_CRELU)
+        return dr_fail("%s: bounded activation %d: expected cabs or crelu (or -1: the model file's)", net->path, fn);
     net->bounded_act = fn;
     dr_net_plan(net, NULL);
+    return 0;
 }
 
 void dr_net_keep_output(dr_net *net, int i)

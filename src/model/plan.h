@@ -27,8 +27,9 @@ int dr_net_apply_bits(dr_net *net, const dr_bits *b);
  * keep == NULL keeps all. */
 int dr_net_apply_bits_select(dr_net *net, const dr_bits *b, const unsigned char *keep);
 /* The bounded activation h of the model's cabs/crelu layers (DR_ACT_CABS or
- * DR_ACT_CRELU; -1: as the model file says), and plans again. */
-void dr_net_set_bounded_act(dr_net *net, int fn);
+ * DR_ACT_CRELU; -1: as the model file says), and plans again; -1 with a
+ * message for any other value. */
+int dr_net_set_bounded_act(dr_net *net, int fn);
 /* Layer i's output and output gradient are read from outside the network
  * (a hint loss): the layer keeps them (no fused max-pool). */
 void dr_net_keep_output(dr_net *net, int i);

@@ -1,5 +1,6 @@
 #include "quantize.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,9 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
             float a = fabsf(g[i]);
             m = a > m ? a : m; /* not fmaxf: that is a library call without -ffast-math */
         }
+        /* below float's normal range 0.5 / m overflows and 0 * inf is a NaN: such a
+         * gradient is taken as zero (it is below 1e-38 everywhere) */
+        if (!(m >= FLT_MIN)) m = 0;
         if (scales) scales[s] = m;
         if (m == 0) {
             for (size_t i = 0; i < per_sample; i++) q[i] = 0;

@@ -35,7 +35,8 @@ void dr_quantize_activations(float *x, size_t n, int k);
 
 /* Gradient quantizer f_g^k (Eq. 12), backward only: per sample i of the
  * batch, m_i = max |dr_i|, x = dr / (2 m_i) + 1/2 + N, N ~ U(-1/2, 1/2) / n_k,
- * clipped to [0, 1], dq = 2 m_i (quantize_k(x) - 1/2); all-zero samples stay 0.
+ * clipped to [0, 1], dq = 2 m_i (quantize_k(x) - 1/2); all-zero samples stay 0,
+ * and so do samples whose m_i is below FLT_MIN (1/m_i would overflow).
  * The noise of sample i comes from (seed, step, layer, i). scales (may be NULL)
  * receives m_i. dq may equal dr. */
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
