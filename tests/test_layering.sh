@@ -15,11 +15,12 @@ allowed() { # folder -> the folders it may include
     model) echo "core quant kernels layers model" ;;
     deploy) echo "core quant kernels layers model deploy" ;;
     data) echo "core data" ;;
-    train) echo "core quant kernels layers model data deploy train" ;;
-    cli) echo "core quant kernels layers model data deploy train cli" ;;
+    dist) echo "core quant kernels layers model dist" ;;
+    train) echo "core quant kernels layers model data deploy dist train" ;;
+    cli) echo "core quant kernels layers model data deploy dist train cli" ;;
     esac
 }
-for dir in core quant kernels layers model deploy data train cli; do
+for dir in core quant kernels layers model deploy data dist train cli; do
     for f in "$dir"/*.c "$dir"/*.h; do
         for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
             case $inc in

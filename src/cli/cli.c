@@ -8,10 +8,14 @@
 #include <cblas.h>
 
 #include "core/common.h"
+#include "dist/dist.h"
+
+dr_group *cli_group;
 
 int cli_error(void)
 {
-    fprintf(stderr, "dorefa: %s\n", dr_last_error());
+    if (cli_group) fprintf(stderr, "dorefa: rank %d: %s\n", cli_group->rank, dr_last_error());
+    else fprintf(stderr, "dorefa: %s\n", dr_last_error());
     return EXIT_FAIL;
 }
 
@@ -54,7 +58,8 @@ int cli_float(const char *cmd, const char *opt, const char *s, double min, doubl
 
 void cli_set_threads(int n)
 {
-    if (n <= 0) n = omp_get_num_procs();
+    if (n <= 0) n = omp_get_num_procs() / (cli_group ? dr_dist_local_ranks() : 1); /* ranks share the cores */
+    if (n <= 0) n = 1;
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
 }

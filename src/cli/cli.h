@@ -2,6 +2,7 @@
 #ifndef DR_CLI_H
 #define DR_CLI_H
 
+#include "core/group.h"
 #include "data/dataset.h"
 #include "train/config.h"
 
@@ -19,7 +20,10 @@ int bench_infer(int argc, char **argv);
 /* Median of v[n] (sorts v). */
 double dr_median(double *v, int n);
 
-/* Prints "dorefa: <last error>" and returns EXIT_FAIL. */
+/* The ranks of a data-parallel 'dorefa train' under mpirun (NULL: one process). */
+extern dr_group *cli_group;
+
+/* Prints "dorefa: <last error>" (with the rank under mpirun) and returns EXIT_FAIL. */
 int cli_error(void);
 /* Prints "dorefa CMD: message" plus a --help hint and returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,7 +32,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 int cli_float(const char *cmd, const char *opt, const char *s, double min, double max, double *out);
 
-/* Sets OpenMP and OpenBLAS threads (0: all cores). */
+/* Sets OpenMP and OpenBLAS threads (0: all cores, shared by the ranks on this machine). */
 void cli_set_threads(int n);
 
 /* Loads one split at the model's input size (h x w), keeping the first `limit` images. */

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
+
+#include <omp.h>
 #include "train_cli.h"
 #include "kernels/bitgemm.h"
 #include "core/common.h"
@@ -12,6 +14,8 @@
 #include "train/checkpoint.h"
 #include "train/guide.h"
 #include "train/train.h"
+
+#include <zlib.h>
 
 static const char USAGE_HEAD[] =
     "usage: dorefa train [options]\n"
@@ -118,8 +122,58 @@ static int resumed_config(const train_args *a, const dr_train_config *stored, dr
     return 0;
 }
 
+static uint64_t crc_of(const void *p, size_t bytes)
+{
+    uLong c = crc32(0, NULL, 0);
+    for (size_t off = 0; off < bytes;) { /* crc32 takes uInt lengths */
+        uInt n = (uInt)DR_MIN(bytes - off, (size_t)1 << 30);
+        c = crc32(c, (const Bytef *)p + off, n);
+        off += n;
+    }
+    return (uint64_t)c ^ (uint64_t)bytes << 32;
+}
+
+static uint64_t crc_of_data(const dr_dataset *d)
+{
+    return crc_of(d->pixels, (size_t)d->n * d->h * d->w * d->c) ^ crc_of(d->labels, sizeof(int) * (size_t)d->n) << 1;
+}
+
+/* Data-parallel training: what the ranks must agree on before the first step. */
+static int check_ranks(dr_group *g, const dr_train_config *cfg, const char *model_text, const dr_dataset *train,
+                       const dr_dataset *test, const dr_net *net, const dr_optim *opt)
+{
+    char conf[DR_CONFIG_TEXT_MAX];
+    dr_train_config_format(cfg, conf, sizeof conf);
+    uint64_t v[5] = {crc_of(conf, strlen(conf)), crc_of(model_text, strlen(model_text)), crc_of_data(train),
+                     crc_of_data(test), crc_of(net->params, net->params_size * sizeof(float)) ^
+                                            crc_of(net->state, net->state_size * sizeof(float)) ^
+                                            (opt->m ? crc_of(opt->m, net->params_size * sizeof(float)) : 0)};
+    char what_data[500], what_test[500];
+    snprintf(what_data, sizeof what_data, "training images (from %s)", cfg->data);
+    snprintf(what_test, sizeof what_test, "test images (from %s)", cfg->data);
+    const char *what[5] = {"options (the stored configuration: bits, optimizer, seed, ...)", "model file", what_data,
+                           what_test, "starting weights"};
+    return dr_dist_check_same(g, v, what, 5);
+}
+
+/* Data-parallel training: the global batch splits over the ranks. */
+static int check_split(const dr_group *g, const dr_train_config *cfg, int n_train)
+{
+    if (cfg->batch % g->size)
+        return dr_fail("--batch %d does not split over %d ranks: give a multiple of %d (--batch is the global batch)",
+                       cfg->batch, g->size, g->size);
+    int last = n_train % cfg->batch;
+    if (last && last < g->size)
+        return dr_fail("the last batch of an epoch has %d images, fewer than the %d ranks: change --batch or --limit-train",
+                       last, g->size);
+    if (cfg->guide[0]) return dr_fail("--guide is not supported under mpirun yet: train the pair in one process");
+    return 0;
+}
+
 int train_execute(train_args *a, train_result *res)
 {
+    dr_group *g = res ? NULL : cli_group; /* the sweep runs in one process */
+    int agreed = !g;
     dr_train_config cfg = a->cfg;
     const char *resume = cfg.resume[0] ? cfg.resume : NULL, *out = cfg.out[0] ? cfg.out : NULL;
     const int quiet = cfg.quiet;
@@ -165,7 +219,11 @@ int train_execute(train_args *a, train_result *res)
                 test.c, train.c);
         goto done;
     }
-    dr_net_options nopt = {.channels = train.c, .max_batch = cfg.batch};
+    if (g && check_split(g, &cfg, train.n)) {
+        rc = cli_error();
+        goto done;
+    }
+    dr_net_options nopt = {.channels = train.c, .max_batch = g ? cfg.batch / g->size : cfg.batch};
     if (!(net = dr_net_parse(model_text, model_origin, &nopt))) {
         rc = cli_error();
         goto done;
@@ -218,7 +276,19 @@ int train_execute(train_args *a, train_result *res)
     }
     t.out_dir = out_dir;
     t.cfg = cfg;
-    if (!quiet) {
+    t.group = g;
+    if (g) {
+        agreed = 1;
+        if (!dr_dist_agree(g, 1)) {
+            if (g->rank == 0) fprintf(stderr, "dorefa: another rank could not start (its message above)\n");
+            goto done;
+        }
+        if (check_ranks(g, &cfg, model_text, &train, &test, net, &t.opt)) {
+            rc = cli_error();
+            goto done;
+        }
+    }
+    if (!quiet && (!g || g->rank == 0)) {
         fprintf(stderr, "dorefa: model %s: %d layers, %zu parameters, input %dx%dx%d\n",
                 resume ? resume : model_path, net->n_layers, dr_net_weight_count(net), h, w, train.c);
         char bits[32];
@@ -232,6 +302,11 @@ int train_execute(train_args *a, train_result *res)
                 cfg.float_kernels ? "float simulation" : dr_bitgemm_kernel());
         fprintf(stderr, "dorefa: data %s: %d training, %d test images, %d classes; run folder %s\n",
                 cfg.data, train.n, test.n, classes, out_dir);
+        if (g)
+            fprintf(stderr, "dorefa: data-parallel over %d ranks, %d images of each batch of %d per rank, %d thread%s "
+                            "each; batch norm over the %s; gradients exchanged as %s\n",
+                    g->size, cfg.batch / g->size, cfg.batch, omp_get_max_threads(), omp_get_max_threads() > 1 ? "s" : "",
+                    cfg.bn_local ? "rank's part (--bn local)" : "global batch", cfg.exchange_bits ? "codes" : "floats");
         if (t.guide)
             fprintf(stderr, "dorefa: guided by a full-precision %s (%zu parameters): T %g, weights %g,%g%s%s\n",
                     cfg.guide, dr_net_weight_count(guide.net), cfg.guide_T, cfg.guide_w_low,
@@ -240,8 +315,17 @@ int train_execute(train_args *a, train_result *res)
     }
     if (dr_train(&t)) {
         rc = cli_error();
+        if (g) dr_dist_abort(g, rc); /* a failure one rank alone may have seen: end them all */
         goto done;
     }
+    if (g && g->rank) {
+        rc = EXIT_OK;
+        goto done;
+    }
+    if (g && !quiet)
+        fprintf(stderr, "dorefa: gradient exchange: %d buckets, %.2f MB sent per step per rank, %.2f ms per step "
+                        "waited after the backward pass, %.2f ms in batch-norm and other sums\n",
+                t.exchange.buckets, t.exchange.bytes_sent / 1e6, 1e3 * t.exchange.wait_s, 1e3 * t.exchange.sync_s);
     if (res) {
         res->last_acc = t.last_acc;
         res->best_acc = t.cfg.best_acc;
@@ -257,6 +341,7 @@ int train_execute(train_args *a, train_result *res)
                100 * t.last_acc, 100 * t.cfg.best_acc, t.cfg.best_epoch, t.cfg.epoch, out_dir);
     rc = EXIT_OK;
 done:
+    if (!agreed) dr_dist_agree(g, 0); /* this rank failed before the start: the others learn it */
     dr_optim_free(&t.opt);
     dr_guide_free(&guide);
     dr_net_free(net);

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "core/common.h"
+#include "dist/dist.h"
 #include "kernels/bitgemm.h"
 
 #include <signal.h>
@@ -50,7 +51,17 @@ int main(int argc, char **argv)
         puts("dorefa " DOREFA_VERSION);
         return EXIT_OK;
     }
-    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) {
+        if (dr_dist_launched() && !dr_dist_available()) {
+            fprintf(stderr, "dorefa: started by mpirun, but this dorefa was built without MPI: every process would "
+                            "train alone; install libopenmpi-dev and build again\n");
+            return EXIT_FAIL;
+        }
+        if (dr_dist_launched() && !(cli_group = dr_dist_start(&argc, &argv))) return cli_error();
+        int rc = cmd_train(argc - 1, argv + 1);
+        dr_dist_finish(cli_group); /* every rank ended alike (a failure of one alone aborts them all) */
+        return rc;
+    }
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return cmd_export(argc - 1, argv + 1);

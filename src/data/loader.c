@@ -60,6 +60,7 @@ struct dr_loader {
     const dr_dataset *ds;
     const uint32_t *order;
     int count, batch, n_batches, next_produce, next_consume;
+    int part, parts; /* the part of every batch this process computes, of parts */
     dr_augment aug;
     int has_aug;
     uint64_t seed, epoch;
@@ -81,9 +82,11 @@ static void *producer(void *arg)
         int stop = L->stop || b >= L->n_batches;
         pthread_mutex_unlock(&L->mu);
         if (stop) return NULL;
-        int start = b * L->batch, n = DR_MIN(L->batch, L->count - start);
-        dr_batch_fill(L->ds, L->order + start, n, L->has_aug ? &L->aug : NULL, L->seed, L->epoch,
-                      (uint64_t)start, L->x[slot], L->y[slot]);
+        /* this process's part [lo, hi) of global batch b; augmentation keyed by the global position */
+        int start = b * L->batch, nb = DR_MIN(L->batch, L->count - start);
+        int lo = (int)((long long)nb * L->part / L->parts), n = (int)((long long)nb * (L->part + 1) / L->parts) - lo;
+        dr_batch_fill(L->ds, L->order + start + lo, n, L->has_aug ? &L->aug : NULL, L->seed, L->epoch,
+                      (uint64_t)(start + lo), L->x[slot], L->y[slot]);
         pthread_mutex_lock(&L->mu);
         L->size[slot] = n;
         L->ready[slot] = 1;
@@ -96,7 +99,16 @@ static void *producer(void *arg)
 dr_loader *dr_loader_start(const dr_dataset *ds, const uint32_t *order, int count, int batch,
                            const dr_augment *aug, uint64_t seed, uint64_t epoch, int first_batch)
 {
+    return dr_loader_start_part(ds, order, count, batch, aug, seed, epoch, first_batch, 0, 1);
+}
+
+dr_loader *dr_loader_start_part(const dr_dataset *ds, const uint32_t *order, int count, int batch,
+                                const dr_augment *aug, uint64_t seed, uint64_t epoch, int first_batch,
+                                int part, int parts)
+{
     dr_loader *L = dr_xcalloc(1, sizeof *L);
+    L->part = part;
+    L->parts = parts;
     L->ds = ds;
     L->order = order;
     L->count = count;

@@ -26,6 +26,12 @@ typedef struct dr_loader dr_loader;
  * batch b holds order[b*batch .. ), for b from first_batch on. */
 dr_loader *dr_loader_start(const dr_dataset *ds, const uint32_t *order, int count, int batch,
                            const dr_augment *aug, uint64_t seed, uint64_t epoch, int first_batch);
+/* The same for data-parallel training: the batches are this process's part
+ * `part` of each (of `parts`, contiguous: samples [nb part/parts, nb (part+1)/parts)
+ * of a batch of nb), augmented as one process would augment them. */
+dr_loader *dr_loader_start_part(const dr_dataset *ds, const uint32_t *order, int count, int batch,
+                                const dr_augment *aug, uint64_t seed, uint64_t epoch, int first_batch,
+                                int part, int parts);
 /* Next batch (pointers valid until the next call); returns its size, 0 at the end. */
 int dr_loader_next(dr_loader *L, const float **x, const int **y);
 void dr_loader_stop(dr_loader *L);

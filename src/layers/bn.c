@@ -1,7 +1,9 @@
 /* Batch normalisation over N, H, W per channel.
  * Training: batch statistics; running averages updated TensorFlow-style,
  * r = momentum * r + (1 - momentum) * batch (unbiased batch variance).
- * Evaluation: running averages. */
+ * Evaluation: running averages. In data-parallel training the statistics
+ * are those of the global batch: the ranks sum their per-channel sums
+ * (forward: x, x^2; backward: dy, dy * xhat), unless the pass says bn_local. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +35,8 @@ static int bn_setup(dr_layer *l, const dr_pass *p)
     l->state_size = 2 * (size_t)c; /* running mean, running variance (in the network's state arena) */
     b->xhat = dr_xalign((size_t)p->max_batch * dr_shape_size(l->in_shape) * sizeof(float));
     b->invstd = dr_xcalloc((size_t)c, sizeof(float));
-    b->s1 = dr_xcalloc((size_t)c, sizeof(double));
-    b->s2 = dr_xcalloc((size_t)c, sizeof(double));
+    b->s1 = dr_xcalloc(2 * (size_t)c, sizeof(double)); /* s1 and s2 side by side: one sum over ranks */
+    b->s2 = b->s1 + c;
     return 0;
 }
 
@@ -50,21 +52,30 @@ static void bn_init(dr_layer *l, dr_rng *rng)
     }
 }
 
+/* The batch's rows (samples x pixels): the global batch's where the ranks share statistics. */
+static int shared_stats(const dr_pass *p) { return p->train && p->group && p->group->size > 1 && !p->bn_local; }
+
+static size_t stat_rows(const dr_layer *l, const dr_pass *p, int n)
+{
+    return (size_t)(shared_stats(p) && p->n_global ? p->n_global : n) * l->in_shape.h * l->in_shape.w;
+}
+
 static void bn_forward(dr_layer *l, dr_pass *p, int n)
 {
     bn_priv *b = l->priv;
     const int C = l->in_shape.c;
-    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w;
+    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w, RS = stat_rows(l, p, n);
     const float *x = dr_input(l, p, 0), *gamma = l->params[0].value, *beta = l->params[1].value;
     float mean[C], *rmean = l->state, *rvar = l->state + C;
     if (p->train) {
         dr_sum_rows2(x, NULL, R, C, b->s1, b->s2);
+        if (shared_stats(p)) dr_group_sum(p->group, b->s1, 2 * C);
         for (int k = 0; k < C; k++) {
-            double m = b->s1[k] / (double)R, v = b->s2[k] / (double)R - m * m;
+            double m = b->s1[k] / (double)RS, v = b->s2[k] / (double)RS - m * m;
             if (v < 0) v = 0;
             mean[k] = (float)m;
             b->invstd[k] = (float)(1.0 / sqrt(v + b->eps));
-            double unbiased = R > 1 ? v * (double)R / (double)(R - 1) : v;
+            double unbiased = RS > 1 ? v * (double)RS / (double)(RS - 1) : v;
             rmean[k] = b->momentum * rmean[k] + (1.0f - b->momentum) * (float)m;
             rvar[k] = b->momentum * rvar[k] + (1.0f - b->momentum) * (float)unbiased;
         }
@@ -89,21 +100,22 @@ static void bn_backward(dr_layer *l, dr_pass *p, int n)
 {
     bn_priv *b = l->priv;
     const int C = l->in_shape.c;
-    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w;
+    const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w, RS = stat_rows(l, p, n);
     const float *dy = l->dout, *xhat = b->xhat, *gamma = l->params[0].value;
     dr_sum_rows2(dy, xhat, R, C, b->s1, b->s2);
-    for (int k = 0; k < C; k++) {
+    for (int k = 0; k < C; k++) { /* this rank's part: the gradient exchange sums the ranks' */
         l->params[1].grad[k] += (float)b->s1[k];
         l->params[0].grad[k] += (float)b->s2[k];
     }
     float *dx = dr_input_grad(l, 0);
+    if (shared_stats(p)) dr_group_sum(p->group, b->s1, 2 * C); /* every rank takes part, dx or not */
     if (!dx) return;
     float scale[C], mdy[C], mdyx[C];
     for (int k = 0; k < C; k++) {
         scale[k] = gamma[k] * b->invstd[k];
         /* In evaluation mode the statistics are constants. */
-        mdy[k] = p->train ? (float)(b->s1[k] / (double)R) : 0.0f;
-        mdyx[k] = p->train ? (float)(b->s2[k] / (double)R) : 0.0f;
+        mdy[k] = p->train ? (float)(b->s1[k] / (double)RS) : 0.0f;
+        mdyx[k] = p->train ? (float)(b->s2[k] / (double)RS) : 0.0f;
     }
     const int store = dr_grad_store(p, l, 0);
 #pragma omp parallel for schedule(static)
@@ -124,7 +136,6 @@ static void bn_destroy(dr_layer *l)
     free(b->xhat);
     free(b->invstd);
     free(b->s1);
-    free(b->s2);
 }
 
 const dr_layer_ops dr_bn_ops = {

@@ -171,7 +171,7 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
             c->dq = dr_xalign((size_t)p->max_batch * out_per * sizeof(float));
             c->gscale = dr_xalign((size_t)p->max_batch * sizeof(float));
         }
-        dr_quantize_gradients(l->dout, n, out_per, gbits, p->seed, p->step, l->index, c->dq, c->gscale);
+        dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0, c->dq, c->gscale);
         dout = c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);

@@ -187,8 +187,8 @@ static void dropout_forward(dr_layer *l, dr_pass *p, int n)
     const float keep = 1.0f - d->rate, scale = 1.0f / keep;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n; s++) {
-        dr_rng8 rng; /* streams per (step, layer, sample): thread-count independent */
-        dr_rng8_seed(&rng, p->seed, DR_RNG_DROPOUT, p->step, ((uint64_t)l->index << 32) | s);
+        dr_rng8 rng; /* streams per (step, layer, global sample): thread- and rank-count independent */
+        dr_rng8_seed(&rng, p->seed, DR_RNG_DROPOUT, p->step, ((uint64_t)l->index << 32) | (p->sample0 + (uint64_t)s));
         enum { CHUNK = 512 };
         float u[CHUNK];
         for (size_t i0 = (size_t)s * per; i0 < (size_t)(s + 1) * per; i0 += CHUNK) {

@@ -20,6 +20,7 @@
 
 #include "../core/rng.h"
 #include "../kernels/products.h"
+#include "../core/group.h"
 #include "../core/kv.h"
 
 typedef struct dr_layer dr_layer;
@@ -52,6 +53,14 @@ typedef struct {
     double loss;         /* mean cross-entropy of the last forward pass          */
     int grads_add;       /* 1: every backward adds (others add to douts too)     */
     int bit_kernels;     /* quantized layers use the bit-serial products (else float simulation) */
+    /* Data-parallel training: this process holds samples [sample0, sample0 + n)
+     * of a global batch of n_global (0: the batch is n); per-sample draws are
+     * keyed by the global index. group: the ranks (NULL: one process); batch
+     * norm sums its statistics over them unless bn_local. */
+    int n_global;
+    uint64_t sample0;
+    dr_group *group;
+    int bn_local;
     dr_workspace ws;     /* scratch shared by the layers                        */
 } dr_pass;
 

@@ -48,10 +48,12 @@ static void softmax_backward(dr_layer *l, dr_pass *p, int n)
     const int C = l->in_shape.c, store = dr_grad_store(p, l, 0);
     if (store) memset(dx, 0, sizeof(float) * (size_t)n * C);
     if (!p->labels) return;
+    /* the gradient of the global batch's mean loss: the ranks' parts add up to it */
+    const float batch = (float)(p->n_global ? p->n_global : n);
     for (int s = 0; s < n; s++)
         for (int c = 0; c < C; c++)
             dx[(size_t)s * C + c] +=
-                (l->out[(size_t)s * C + c] - (c == p->labels[s] ? 1.0f : 0.0f)) / (float)n;
+                (l->out[(size_t)s * C + c] - (c == p->labels[s] ? 1.0f : 0.0f)) / batch;
 }
 
 const dr_layer_ops dr_softmax_ops = {

@@ -347,7 +347,11 @@ void dr_net_backward_begin(dr_net *net, int n, int extra_terms)
 
 void dr_net_backward_run(dr_net *net, int n)
 {
-    for (int i = net->n_layers - 1; i >= 0; i--) net->layers[i].ops->backward(&net->layers[i], &net->pass, n);
+    dr_group *g = net->pass.group;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        net->layers[i].ops->backward(&net->layers[i], &net->pass, n);
+        if (g && g->grads_ready) g->grads_ready(g, i); /* its gradients may go out while the rest runs */
+    }
 }
 
 void dr_net_backward(dr_net *net, int n)

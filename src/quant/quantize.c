@@ -130,6 +130,12 @@ DR_SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t 
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
 {
+    dr_quantize_gradients_at(dr, n_samples, per_sample, k, seed, step, layer, 0, dq, scales);
+}
+
+void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample, int k, uint64_t seed,
+                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales)
+{
     if (k >= DR_FLOAT_BITS) {
         if (dq != dr)
             for (size_t i = 0; i < (size_t)n_samples * per_sample; i++) dq[i] = dr[i];
@@ -153,7 +159,7 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
             continue;
         }
         dr_rng8 rng; /* one set of streams per (step, layer, sample): thread-count independent */
-        dr_rng8_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)s);
+        dr_rng8_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)(first_sample + (uint64_t)s));
         enum { CHUNK = 512 }; /* a multiple of 16 */
         float u[CHUNK];
         for (size_t i0 = 0; i0 < per_sample; i0 += CHUNK) {

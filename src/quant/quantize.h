@@ -41,5 +41,9 @@ void dr_quantize_activations(float *x, size_t n, int k);
  * receives m_i. dq may equal dr. */
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales);
+/* The same for samples first_sample.. of a larger batch (data-parallel training):
+ * sample i draws the noise of sample first_sample + i. */
+void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample, int k, uint64_t seed,
+                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales);
 
 #endif

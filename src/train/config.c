@@ -126,6 +126,7 @@ static int set_bounded_act(dr_train_config *c, const char *arg)
 
 static const char *const OPTIMIZERS[] = {"adam", "sgd", NULL};
 static const char *const KERNELS[] = {"bit", "float", NULL};
+static const char *const BN_STATS[] = {"global", "local", NULL};
 
 const dr_option dr_train_options[] = {
     {.name = "model", .short_name = 'm', .arg = "NAME|FILE", .key = "model", .type = DR_OPT_STRING, AT(model),
@@ -187,6 +188,12 @@ const dr_option dr_train_options[] = {
      .set = set_bounded_act,
      .help = "h for the model's cabs/crelu layers: cabs = min(1,|x|),\n"
              "crelu = min(1,max(0,x)) (default: as in the model file)"},
+    {.name = "bn", .arg = "S", .key = "bn", .type = DR_OPT_CHOICE, AT(bn_local), .choices = BN_STATS,
+     .help = "under mpirun: global: batch norm's statistics over the global batch\n"
+             "(default, as one process); local: each rank's own part (PyTorch DDP)"},
+    {.name = "exchange-bits", .arg = "K", .key = "exchange_bits", .type = DR_OPT_INT, AT(exchange_bits), IN(0, 8),
+     .help = "under mpirun: send weight gradients as K-bit codes (1..8) with error\n"
+             "feedback; 0: as floats (default)"},
     {.name = "histograms", .arg = "E,E..", .key = "histograms", .type = DR_OPT_STRING, AT(histograms),
      .set = set_histograms, .flags = DR_OPT_RESUMABLE,
      .help = "after these epochs write per-layer histograms of weights,\n"

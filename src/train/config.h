@@ -36,6 +36,8 @@ typedef struct {
     float hint_w;
     int bounded_act; /* DR_ACT_CABS or DR_ACT_CRELU for every cabs/crelu layer; -1: as the file */
     int checkpoint_every; /* optimizer steps between mid-epoch saves of last.ckpt; 0: at epoch ends only */
+    int bn_local;         /* data-parallel: 1 batch norm over each rank's part, 0 over the global batch */
+    int exchange_bits;    /* data-parallel: gradients sent as K-bit codes; 0: as floats */
     /* progress */
     int epoch;     /* epochs completed */
     uint64_t step; /* optimizer steps taken */

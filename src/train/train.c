@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
 #include "../core/rng.h"
+#include "../dist/dist.h"
 #include "checkpoint.h"
 #include "guide.h"
 #include "histogram.h"
@@ -60,14 +62,23 @@ int dr_train_config_apply_bits(dr_train_config *c, dr_net *net)
 
 void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss)
 {
+    dr_evaluate_part(net, ds, NULL, acc, loss);
+}
+
+void dr_evaluate_part(dr_net *net, const dr_dataset *ds, dr_group *g, double *acc, double *loss)
+{
     const int B = net->max_batch, C = dr_net_classes(net);
+    int first = 0, end = ds->n; /* this rank's part of the data set */
+    if (g) dr_dist_part(ds->n, g->rank, g->size, &first, &end);
+    dr_group *keep = net->pass.group;
+    net->pass.group = NULL, net->pass.n_global = 0, net->pass.sample0 = 0;
     uint32_t *idx = dr_xmalloc(sizeof(uint32_t) * (size_t)B);
     float *x = dr_xalign((size_t)B * dr_shape_size(net->input) * sizeof(float));
     int *y = dr_xmalloc(sizeof(int) * (size_t)B);
     long correct = 0;
     double total_loss = 0;
-    for (int s0 = 0; s0 < ds->n; s0 += B) {
-        int n = DR_MIN(B, ds->n - s0);
+    for (int s0 = first; s0 < end; s0 += B) {
+        int n = DR_MIN(B, end - s0);
         for (int i = 0; i < n; i++) idx[i] = (uint32_t)(s0 + i);
         dr_batch_fill(ds, idx, n, NULL, 0, 0, 0, x, y);
         dr_net_forward(net, x, y, n, 0);
@@ -80,8 +91,11 @@ void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss)
             correct += best == y[i];
         }
     }
-    *acc = ds->n ? (double)correct / ds->n : 0;
-    *loss = ds->n ? total_loss / ds->n : 0;
+    double sums[2] = {(double)correct, total_loss};
+    dr_group_sum(g, sums, 2);
+    net->pass.group = keep;
+    *acc = ds->n ? sums[0] / ds->n : 0;
+    *loss = ds->n ? sums[1] / ds->n : 0;
     free(idx);
     free(x);
     free(y);
@@ -210,7 +224,31 @@ static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim
     return dr_checkpoint_save(path, net, opt, conf);
 }
 
-static int save(dr_trainer *t, const char *file) { return save_net(t, file, t->net, &t->opt); }
+static int writer(const dr_trainer *t) { return !t->group || t->group->rank == 0; }
+
+/* Data-parallel with per-rank batch norm: rank 0's running statistics become
+ * every rank's (as DDP's buffer broadcast), before they are evaluated or saved. */
+static void share_state(dr_trainer *t)
+{
+    if (t->group && t->cfg.bn_local) dr_dist_broadcast(t->group, t->net->state, t->net->state_size * sizeof(float));
+}
+
+static int save(dr_trainer *t, const char *file) { return writer(t) ? save_net(t, file, t->net, &t->opt) : 0; }
+
+/* After every epoch the ranks hold the same weights, bit for bit (else a
+ * sum was not formed alike everywhere: a bug, never a rounding matter). */
+static int check_same_weights(dr_trainer *t, int epoch)
+{
+    if (!t->group) return 0;
+    const dr_net *net = t->net;
+    uint64_t v[2] = {crc32(0, (const Bytef *)net->params, (uInt)(net->params_size * sizeof(float))),
+                     crc32(0, (const Bytef *)net->state, (uInt)(net->state_size * sizeof(float)))};
+    char w[64], st[64];
+    snprintf(w, sizeof w, "weights after epoch %d", epoch);
+    snprintf(st, sizeof st, "batch-norm statistics after epoch %d", epoch);
+    const char *what[2] = {w, st};
+    return dr_dist_check_same(t->group, v, what, 2);
+}
 
 /* The partner of guided training, with the same configuration text (its step
  * tells a resumed run that the two files belong together). The one before
@@ -229,17 +267,28 @@ int dr_train(dr_trainer *t)
 {
     dr_train_config *cfg = &t->cfg;
     dr_net *net = t->net;
-    if (make_dir(t->out_dir)) return -1;
-    dr_remove_stale_temps(t->out_dir);
+    dr_group *g = t->group && t->group->size > 1 ? t->group : NULL;
+    t->group = g;
+    const int write = writer(t), quiet = t->quiet || !write;
+    if (write && make_dir(t->out_dir)) return -1;
+    if (write) dr_remove_stale_temps(t->out_dir);
     char log_path[1200];
     snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
     /* a resumed run continues its log from the checkpoint's epoch; a new run starts one */
     const int resumed = cfg->epoch > 0 || cfg->epoch_batches > 0;
-    if (!resumed && !t->quiet && access(log_path, F_OK) == 0)
+    if (!resumed && !quiet && access(log_path, F_OK) == 0)
         fprintf(stderr, "dorefa: %s holds an earlier run; starting a new one there\n", t->out_dir);
-    if (resumed && keep_log_lines(log_path, cfg->epoch)) return -1;
-    FILE *log = fopen(log_path, resumed ? "a" : "w");
+    if (write && resumed && keep_log_lines(log_path, cfg->epoch)) return -1;
+    FILE *log = write ? fopen(log_path, resumed ? "a" : "w") : fopen("/dev/null", "w");
     if (!log) return dr_fail("%s: cannot open for appending: %s", log_path, strerror(errno));
+    dr_exchange *xch = NULL;
+    if (g) {
+        const char *kb = getenv("DOREFA_MPI_BUCKET_KB"), *ov = getenv("DOREFA_MPI_OVERLAP");
+        xch = dr_exchange_create(g, net, cfg->exchange_bits, (size_t)(kb && atoi(kb) > 0 ? atoi(kb) : 1024) << 10,
+                                 !(ov && !strcmp(ov, "0")));
+        net->pass.group = g;
+        net->pass.bn_local = cfg->bn_local;
+    }
 
     const int N = t->train->n, C = dr_net_classes(net);
     uint32_t *order = dr_xmalloc(sizeof(uint32_t) * (size_t)N);
@@ -281,8 +330,8 @@ int dr_train(dr_trainer *t)
         dr_rng_seed(&rng, cfg->seed, DR_RNG_SHUFFLE, (uint64_t)epoch, 0);
         dr_rng_permutation(&rng, order, (uint32_t)N);
         float lr = dr_optim_lr(&cfg->optim, epoch);
-        dr_loader *L = dr_loader_start(t->train, order, N, cfg->batch, &cfg->aug, cfg->seed,
-                                       (uint64_t)epoch, first_batch);
+        dr_loader *L = dr_loader_start_part(t->train, order, N, cfg->batch, &cfg->aug, cfg->seed, (uint64_t)epoch,
+                                            first_batch, g ? g->rank : 0, g ? g->size : 1);
         if (t->guide) {
             t->guide->kd_sum = first_batch ? cfg->guide_kd : 0;
             t->guide->hint_sum = first_batch ? cfg->guide_hint : 0;
@@ -296,6 +345,12 @@ int dr_train(dr_trainer *t)
         while ((n = dr_loader_next(L, &x, &y)) > 0) {
             net->pass.seed = cfg->seed;
             net->pass.step = cfg->step;
+            const int nb = g ? DR_MIN(cfg->batch, N - batches * cfg->batch) : n; /* the global batch */
+            if (g) {
+                int lo, hi;
+                dr_dist_part(nb, g->rank, g->size, &lo, &hi);
+                net->pass.n_global = nb, net->pass.sample0 = (uint64_t)lo;
+            }
             if (cfg->sp_start >= 0) { /* stochastic precision: a random subset is quantized */
                 float ratio = dr_precision_ratio(cfg->sp_start, cfg->sp_ramp, epoch + (double)done / N);
                 dr_precision_draw(net, ratio, cfg->seed, cfg->step, keep);
@@ -307,27 +362,35 @@ int dr_train(dr_trainer *t)
             dr_net_forward(net, x, y, n, 1);
             if (t->guide)
                 dr_guide_step(t->guide, net, x, y, n, lr);
-            else
+            else if (xch) {
+                dr_exchange_begin(xch);
+                dr_net_backward(net, n);
+                dr_exchange_finish(xch);
+            } else
                 dr_net_backward(net, n);
             dr_optim_step(&t->opt, net, lr);
             cfg->step++;
-            if (!isfinite(net->pass.loss)) {
-                rc = dr_fail("training diverged: loss is %f at epoch %d step %llu (try a lower --lr)",
-                             net->pass.loss, epoch + 1, (unsigned long long)cfg->step);
-                break;
-            }
-            loss_sum += (double)net->pass.loss * n;
             const float *p = dr_net_output(net);
+            long wrong_now = 0;
             for (int i = 0; i < n; i++) {
                 int best = 0;
                 for (int c = 1; c < C; c++)
                     if (p[i * C + c] > p[i * C + best]) best = c;
-                wrong += best != y[i];
+                wrong_now += best != y[i];
             }
-            done += n;
+            double step_sums[2] = {(double)net->pass.loss * n, (double)wrong_now}; /* over the ranks */
+            dr_group_sum(g, step_sums, 2);
+            if (!isfinite(step_sums[0])) {
+                rc = dr_fail("training diverged: loss is %f at epoch %d step %llu (try a lower --lr)",
+                             step_sums[0] / nb, epoch + 1, (unsigned long long)cfg->step);
+                break;
+            }
+            loss_sum += step_sums[0];
+            wrong += (long)step_sums[1];
+            done += nb;
             last_n = n;
             batches++;
-            if (!t->quiet)
+            if (!quiet)
                 progress_line(&pr, t, epoch, done, loss_sum / done, (double)wrong / done,
                               (long)epoch * N + done, 0);
             const int stop = cfg->until_step && cfg->step >= cfg->until_step;
@@ -337,6 +400,7 @@ int dr_train(dr_trainer *t)
                 if (t->guide)
                     cfg->guide_kd = t->guide->kd_sum, cfg->guide_hint = t->guide->hint_sum,
                     cfg->guide_loss = t->guide->partner_loss_sum;
+                share_state(t);
                 if ((t->guide && save_guide(t)) || save(t, "last.ckpt")) {
                     rc = -1;
                     break;
@@ -353,7 +417,7 @@ int dr_train(dr_trainer *t)
             rc = -1;
             break;
         }
-        if (listed(cfg->histograms, epoch + 1)) { /* before evaluation overwrites the buffers */
+        if (write && listed(cfg->histograms, epoch + 1)) { /* before evaluation overwrites the buffers */
             char dir[1200];
             snprintf(dir, sizeof dir, "%s/histograms", t->out_dir);
             if (dr_histograms_write(net, last_n, dir, epoch + 1)) {
@@ -361,7 +425,12 @@ int dr_train(dr_trainer *t)
                 break;
             }
         }
-        if (t->test) dr_evaluate(net, t->test, &acc, &test_loss);
+        share_state(t);
+        if (check_same_weights(t, epoch + 1)) {
+            rc = -1;
+            break;
+        }
+        if (t->test) dr_evaluate_part(net, t->test, g, &acc, &test_loss);
         double guide_acc = 0, guide_loss = 0;
         if (t->guide && t->test) dr_evaluate(t->guide->net, t->test, &guide_acc, &guide_loss);
         cfg->epoch = epoch + 1;
@@ -370,7 +439,7 @@ int dr_train(dr_trainer *t)
         int best = t->test && acc > cfg->best_acc && (!sched.n || stage == sched.n - 1);
         if (best) cfg->best_acc = (float)acc, cfg->best_epoch = epoch + 1;
         double ips = done / DR_MAX(train_s, 1e-9);
-        if (!t->quiet) {
+        if (!quiet) {
             if (pr.tty) fprintf(stderr, "\r\033[K");
             fprintf(stderr,
                     "epoch %d/%d: train loss %.4f err %.2f%% | test acc %.2f%% loss %.4f | "
@@ -388,12 +457,18 @@ int dr_train(dr_trainer *t)
                 "\"images_per_s\": %.1f, \"epoch_seconds\": %.3f, \"time\": %ld",
                 epoch + 1, (unsigned long long)cfg->step, lr, loss_sum / N, (double)wrong / N, acc,
                 test_loss, ips, train_s, (long)time(NULL));
+        if (g) {
+            dr_exchange_stats xs = dr_exchange_get_stats(xch);
+            fprintf(log, ", \"ranks\": %d, \"exchange_bytes_per_step\": %.0f, \"exchange_wait_ms\": %.3f, \"sync_ms\": %.3f, "
+                         "\"exchange_code_ms\": %.3f",
+                    g->size, xs.bytes_sent, 1e3 * xs.wait_s, 1e3 * xs.sync_s, 1e3 * xs.code_s);
+        }
         if (t->guide)
             fprintf(log, ", \"distill_loss\": %.6f, \"hint_loss\": %.6f, \"guide_train_loss\": %.6f, "
                          "\"guide_test_acc\": %.6f",
                     t->guide->kd_sum / N, t->guide->hint_sum / N, t->guide->partner_loss_sum / N, guide_acc);
         fprintf(log, "}\n");
-        if (fflush(log) || fsync(fileno(log))) {
+        if (write && (fflush(log) || fsync(fileno(log)))) {
             rc = dr_fail("%s: write failed: %s", log_path, strerror(errno));
             break;
         }
@@ -403,7 +478,7 @@ int dr_train(dr_trainer *t)
         /* last.ckpt last: a run killed before it resumes from the previous one and redoes
          * this epoch, rewriting the others as they were (and its log line: see keep_log_lines) */
         if ((best && save(t, "best.ckpt")) || (stage_file[0] && save(t, stage_file)) || (t->guide && save_guide(t)) ||
-            save(t, "last.ckpt") || plot_accuracy(t)) {
+            save(t, "last.ckpt") || (write && plot_accuracy(t))) {
             rc = -1;
             break;
         }
@@ -411,6 +486,11 @@ int dr_train(dr_trainer *t)
     fclose(log);
     free(order);
     free(keep);
+    if (xch) t->exchange = dr_exchange_get_stats(xch);
+    /* the ranks end together: rank 0's last saves are on disk when any rank returns */
+    if (g && !rc && !dr_dist_agree(g, 1)) rc = dr_fail("another rank failed (its message names it)");
+    dr_exchange_free(xch);
+    net->pass.group = NULL, net->pass.n_global = 0, net->pass.sample0 = 0;
     t->stopped = stopped && cfg->epoch < cfg->epochs;
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "../data/loader.h"
 #include "../model/net.h"
 #include "../model/plan.h"
+#include "../dist/dist.h"
 #include "config.h"
 #include "optim.h"
 #include "schedule.h"
@@ -35,6 +36,9 @@ typedef struct {
     int quiet;
     double last_acc; /* test accuracy after the last epoch */
     int stopped;     /* the run stopped at cfg.until_step, before its last epoch ended */
+    /* data-parallel training (NULL: one process): rank 0 alone prints and writes */
+    dr_group *group;
+    dr_exchange_stats exchange; /* after the run: what the gradient exchange cost */
 } dr_trainer;
 
 int dr_train(dr_trainer *t);
@@ -44,5 +48,7 @@ int dr_metrics_read(const char *run_dir, double *epoch, double *test_acc, double
 
 /* Accuracy and mean loss of the network in evaluation mode. */
 void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss);
+/* The same split over the ranks of g (NULL: one process): each evaluates its part. */
+void dr_evaluate_part(dr_net *net, const dr_dataset *ds, dr_group *g, double *acc, double *loss);
 
 #endif
