@@ -45,6 +45,19 @@ const char *dorefa_bits(const dorefa_model *model);
  * after another) into probs[n][classes]. */
 int dorefa_predict(dorefa_model *model, const float *images, int n, float *probs);
 
+/* The DoReFa quantizers on arrays: the values the training code computes,
+ * for checking an implementation of one's own. bits 1..8; 32 copies.
+ * f_w^k of n weights taken as one layer (k = 1: E sign(w), E = mean |w|;
+ * k > 1: 2 quantize_k(tanh w / 2 max|tanh w| + 1/2) - 1). */
+int dorefa_quantize_weights(const float *w, long n, int bits, float *out);
+/* f_a^k = quantize_k(x) of n values, each in [0, 1]. */
+int dorefa_quantize_activations(const float *x, long n, int bits, float *out);
+/* f_g^k of `samples` gradients of per_sample values each (per-sample maximum,
+ * uniform noise, stochastic rounding); the noise of sample i comes from
+ * (seed, step, layer, i), as in training. */
+int dorefa_quantize_gradients(const float *g, int samples, long per_sample, int bits, unsigned long long seed,
+                              unsigned long long step, int layer, float *out);
+
 const char *dorefa_last_error(void);
 const char *dorefa_version(void);
 

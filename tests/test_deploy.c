@@ -236,7 +236,7 @@ static void expect_load_error(const char *path, const char *needle)
 static void test_damaged_files(void **s)
 {
     (void)s;
-    dr_net *net = tu_net(NETS[1], 3, 1);
+    dr_net *net = tu_net(NETS[1], 3, 9);
     dr_net_init(net, 2);
     dr_bits bits = {1, 2, 32, 0, 0};
     assert_int_equal(dr_net_apply_bits(net, &bits), 0);
@@ -262,6 +262,20 @@ static void test_damaged_files(void **s)
         double sum = 0;
         for (int k = 0; k < 7; k++) sum += probs[i * 7 + k];
         assert_true(fabs(sum - 1) < 1e-5);
+    }
+    /* pixels 0..255 in, as training sees them (pixels / 256): the same classes as the training
+     * graph (the API once passed them unscaled, and every class could differ) */
+    float scaled[9 * 507];
+    for (int i = 0; i < 9 * 507; i++) scaled[i] = x[i] / 256;
+    dr_net_forward(net, scaled, NULL, 9, 0);
+    for (int i = 0; i < 9; i++) {
+        int a = 0, b = 0;
+        for (int k = 1; k < 7; k++) {
+            if (probs[i * 7 + k] > probs[i * 7 + a]) a = k;
+            if (dr_net_output(net)[i * 7 + k] > dr_net_output(net)[i * 7 + b]) b = k;
+        }
+        assert_int_equal(a, b);
+        for (int k = 0; k < 7; k++) assert_true(fabs(probs[i * 7 + k] - dr_net_output(net)[i * 7 + k]) < 0.02);
     }
     float one[7];
     assert_int_equal(dorefa_predict(m, x + 8 * 507, 1, one), DOREFA_OK);

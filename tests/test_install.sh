@@ -26,4 +26,21 @@ test "$("$TMP/classify-runtime" "$TMP/m.dorefa" "$TMP/img.raw")" = "$out"
 echo "$out" | grep -q "W,A,G = 1,2,4, input 40x40x1" && echo "$out" | grep -q "img.raw: class [0-9]"
 if "$TMP/classify" "$TMP/run/last.ckpt" 2>"$TMP/err"; then echo "a checkpoint loaded as a model"; exit 1; fi
 grep -q "not a dorefa model file" "$TMP/err"
+# the shared library with its SONAME, and the Python package from the prefix alone
+lib=$(find "$TMP/prefix" -name libdorefa.so.0 | head -1)
+if [ -n "$lib" ]; then
+    objdump -p "$lib" | grep -q "SONAME *libdorefa.so.0" || { echo "$lib: no SONAME libdorefa.so.0"; exit 1; }
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+        site=$(dirname "$(find "$TMP/prefix" -path '*dist-packages/dorefa' -type d | head -1)")
+        py=$(cd "$TMP" && env -u DOREFA_LIBRARY PYTHONPATH="$site" /usr/bin/python3 -c "
+import numpy as np, dorefa
+m = dorefa.load('$TMP/m.dorefa')
+x = np.fromfile('$TMP/img.raw', dtype=np.uint8, count=1600).reshape(m.input_shape)
+print('class %d' % m.predict(x).argmax())")
+        echo "python: $py"
+        echo "$out" | grep -q "img.raw: $py " || { echo "python and classify disagree"; exit 1; }
+    else
+        echo "skip the Python check: no numpy for /usr/bin/python3"
+    fi
+fi
 echo "install test passed"

@@ -1,0 +1,132 @@
+"""The Python package (python/dorefa) against the command line and the C code.
+
+Run by CTest (test_python) with PYTHONPATH=python, DOREFA_LIBRARY=the shared
+library and DOREFA_CLI=the dorefa program; skips without numpy or Fashion-MNIST.
+"""
+import gzip
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+try:
+    import numpy as np
+except ImportError:
+    print("test_python: skipped: no numpy (Debian: python3-numpy)")
+    sys.exit(0)
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+if not os.path.exists(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")):
+    print(f"test_python: skipped: no Fashion-MNIST at {FASHION}")
+    sys.exit(0)
+
+import dorefa  # noqa: E402
+
+CLI = os.environ.get("DOREFA_CLI", "build/dorefa")
+TMP = tempfile.mkdtemp(prefix="dorefa-python-")
+N = 300
+
+
+def fashion_test(n):
+    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
+    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:n]
+    return x, y
+
+
+def setUpModule():
+    run = os.path.join(TMP, "run")
+    subprocess.run([CLI, "train", "--model", "default", "--bits", "1,2,4", "--limit-train", "512", "--limit-test",
+                    "64", "--epochs", "1", "--quiet", "--out", run], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([CLI, "export", os.path.join(run, "last.ckpt"), "-o", os.path.join(TMP, "m.dorefa")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class TestModel(unittest.TestCase):
+    def test_attributes(self):
+        m = dorefa.load(os.path.join(TMP, "m.dorefa"))
+        self.assertEqual(m.input_shape, (28, 28, 1))
+        self.assertEqual(m.classes, 10)
+        self.assertEqual(m.bits, "1,2,4")
+        self.assertIn("1,2,4", repr(m))
+
+    def test_predict_matches_the_command_line(self):
+        x, y = fashion_test(N)
+        with dorefa.load(os.path.join(TMP, "m.dorefa"), max_batch=64) as m:
+            p = m.predict(x)
+            self.assertEqual(p.shape, (N, 10))
+            self.assertEqual(p.dtype, np.float32)
+            np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
+            # uint8 and float32 pixels, one image and a batch: the same probabilities
+            np.testing.assert_array_equal(m.predict(x.astype(np.float32)), p)
+            np.testing.assert_array_equal(m.predict(x[7]), p[7])
+        acc = float(np.mean(p.argmax(axis=1) == y))
+        out = subprocess.run([CLI, "infer", os.path.join(TMP, "m.dorefa"), FASHION, "--limit", str(N)], check=True,
+                             capture_output=True, text=True).stdout
+        self.assertIn(f"accuracy {100 * acc:.2f}%", out, out)
+
+    def test_errors_name_the_file(self):
+        missing = os.path.join(TMP, "missing.dorefa")
+        with self.assertRaises(dorefa.DorefaError) as e:
+            dorefa.load(missing)
+        self.assertIn(missing, str(e.exception))
+        with self.assertRaises(dorefa.DorefaError) as e:
+            dorefa.load(os.path.join(TMP, "run", "last.ckpt"))
+        self.assertIn("not a dorefa model file", str(e.exception))
+        m = dorefa.load(os.path.join(TMP, "m.dorefa"))
+        with self.assertRaises(ValueError):
+            m.predict(np.zeros((2, 27, 28, 1)))
+        m.close()
+        with self.assertRaises(dorefa.DorefaError):
+            m.predict(np.zeros((1, 28, 28, 1)))
+
+
+class TestQuantizers(unittest.TestCase):
+    def setUp(self):
+        self.r = np.random.default_rng(3)
+
+    def test_f_a_is_quantize_k(self):
+        x = self.r.random(1000, dtype=np.float32)
+        x[:5] = [0, 1, 0.5, 1 / 6, 1 / 3]
+        for k in range(1, 9):
+            n = 2 ** k - 1
+            np.testing.assert_array_equal(dorefa.f_a(x, k), (np.rint(x * n) / n).astype(np.float32))
+        np.testing.assert_array_equal(dorefa.f_a(x, 32), x)
+        with self.assertRaises(dorefa.DorefaError):
+            dorefa.f_a(np.array([1.5], dtype=np.float32), 2)
+
+    def test_f_w(self):
+        w = self.r.standard_normal((16, 9)).astype(np.float32)
+        e = np.mean(np.abs(w))
+        np.testing.assert_allclose(dorefa.f_w(w, 1), e * np.sign(w), rtol=1e-6)
+        for k in range(2, 9):
+            n = 2 ** k - 1
+            t = np.tanh(w.astype(np.float64))
+            ref = 2 * np.rint((t / (2 * np.abs(t).max()) + 0.5) * n) / n - 1
+            q = dorefa.f_w(w, k)
+            self.assertEqual(q.shape, w.shape)
+            # on the k-bit grid of [-1, 1], equal to the formula but where float rounding meets a tie
+            np.testing.assert_allclose((q + 1) / 2 * n, np.rint((q + 1) / 2 * n), atol=1e-4)
+            self.assertLessEqual(int(np.sum(np.abs(q - ref) > 1e-5)), 1)
+        with self.assertRaises(dorefa.DorefaError):
+            dorefa.f_w(w, 9)
+
+    def test_f_g(self):
+        g = self.r.standard_normal((4, 3, 50)).astype(np.float32)
+        for k in (1, 2, 4, 8):
+            q = dorefa.f_g(g, k, seed=1, step=2, layer=3)
+            n = 2 ** k - 1
+            m = np.abs(g).reshape(4, -1).max(axis=1)[:, None, None]
+            # values on the grid 2m (i/n - 1/2), the same for the same key, other noise for another step
+            np.testing.assert_allclose(((q / (2 * m) + 0.5) * n), np.rint((q / (2 * m) + 0.5) * n), atol=1e-3)
+            np.testing.assert_array_equal(q, dorefa.f_g(g, k, seed=1, step=2, layer=3))
+            self.assertFalse(np.array_equal(q, dorefa.f_g(g, k, seed=1, step=3, layer=3)))
+        # unbiased: the mean over many draws approaches g
+        mean = np.mean([dorefa.f_g(g, 2, seed=1, step=s) for s in range(400)], axis=0)
+        self.assertLess(float(np.max(np.abs(mean - g) / np.abs(g).max())), 0.15)
+
+
+if __name__ == "__main__":
+    unittest.main()
