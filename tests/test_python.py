@@ -127,6 +127,35 @@ class TestQuantizers(unittest.TestCase):
         mean = np.mean([dorefa.f_g(g, 2, seed=1, step=s) for s in range(400)], axis=0)
         self.assertLess(float(np.max(np.abs(mean - g) / np.abs(g).max())), 0.15)
 
+def write_png(path, img):
+    """A grey 8-bit PNG of img (H x W uint8), with zlib alone."""
+    import struct
+    import zlib
+    h, w = img.shape
+    raw = b"".join(b"\0" + img[y].tobytes() for y in range(h))
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+class TestImages(unittest.TestCase):
+    def test_infer_on_images_matches_predict(self):
+        # 'dorefa infer MODEL IMAGE' and the API see the same pixels the same way (both once skipped
+        # the training's / 256)
+        x, _ = fashion_test(4)
+        m = dorefa.load(os.path.join(TMP, "m.dorefa"))
+        for i in range(4):
+            path = os.path.join(TMP, f"img{i}.png")
+            write_png(path, x[i, :, :, 0])
+            out = subprocess.run([CLI, "infer", os.path.join(TMP, "m.dorefa"), path, "--top", "1"], check=True,
+                                 capture_output=True, text=True).stdout
+            cls, pct = out.split(":")[-1].split()
+            p = m.predict(x[i])
+            self.assertEqual(int(cls), int(p.argmax()), out)
+            self.assertAlmostEqual(float(pct.strip("(%)")), 100 * float(p.max()), delta=0.051)
+
 
 if __name__ == "__main__":
     unittest.main()
