@@ -104,7 +104,7 @@ static int infer_images(dr_engine *e, char **paths, int n, int k)
         }
         dr_resize_bilinear(img, ih, iw, ch, rs, h, w);
         free(img);
-        for (size_t j = 0; j < (size_t)h * w * ch; j++) x[j] = rs[j] * (1.0f / 256.0f); /* as training sees them */
+        for (size_t j = 0; j < (size_t)h * w * ch; j++) x[j] = rs[j] * DR_PIXEL_SCALE; /* as training sees them */
         dr_engine_run(e, x, 1, p);
         top_k(p, C, k, best);
         printf("%s:", paths[i]);

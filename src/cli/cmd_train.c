@@ -15,7 +15,7 @@
 #include "train/guide.h"
 #include "train/train.h"
 
-#include <zlib.h>
+#include "core/filebuf.h"
 
 static const char USAGE_HEAD[] =
     "usage: dorefa train [options]\n"
@@ -122,20 +122,10 @@ static int resumed_config(const train_args *a, const dr_train_config *stored, dr
     return 0;
 }
 
-static uint64_t crc_of(const void *p, size_t bytes)
-{
-    uLong c = crc32(0, NULL, 0);
-    for (size_t off = 0; off < bytes;) { /* crc32 takes uInt lengths */
-        uInt n = (uInt)DR_MIN(bytes - off, (size_t)1 << 30);
-        c = crc32(c, (const Bytef *)p + off, n);
-        off += n;
-    }
-    return (uint64_t)c ^ (uint64_t)bytes << 32;
-}
-
 static uint64_t crc_of_data(const dr_dataset *d)
 {
-    return crc_of(d->pixels, (size_t)d->n * d->h * d->w * d->c) ^ crc_of(d->labels, sizeof(int) * (size_t)d->n) << 1;
+    return dr_fingerprint(d->pixels, (size_t)d->n * d->h * d->w * d->c) ^
+           dr_fingerprint(d->labels, sizeof(int) * (size_t)d->n) << 1;
 }
 
 /* Data-parallel training: what the ranks must agree on before the first step. */
@@ -144,10 +134,11 @@ static int check_ranks(dr_group *g, const dr_train_config *cfg, const char *mode
 {
     char conf[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(cfg, conf, sizeof conf);
-    uint64_t v[5] = {crc_of(conf, strlen(conf)), crc_of(model_text, strlen(model_text)), crc_of_data(train),
-                     crc_of_data(test), crc_of(net->params, net->params_size * sizeof(float)) ^
-                                            crc_of(net->state, net->state_size * sizeof(float)) ^
-                                            (opt->m ? crc_of(opt->m, net->params_size * sizeof(float)) : 0)};
+    uint64_t v[5] = {dr_fingerprint(conf, strlen(conf)), dr_fingerprint(model_text, strlen(model_text)),
+                     crc_of_data(train), crc_of_data(test),
+                     dr_fingerprint(net->params, net->params_size * sizeof(float)) ^
+                         dr_fingerprint(net->state, net->state_size * sizeof(float)) ^
+                         (opt->m ? dr_fingerprint(opt->m, net->params_size * sizeof(float)) : 0)};
     char what_data[500], what_test[500];
     snprintf(what_data, sizeof what_data, "training images (from %s)", cfg->data);
     snprintf(what_test, sizeof what_test, "test images (from %s)", cfg->data);

@@ -52,6 +52,8 @@ char *dr_read_file(const char *path, size_t *len_out);
 #endif
 
 #define DR_MIN(a, b) ((a) < (b) ? (a) : (b))
+/* The network input is pixel values (0..255) times this, in training and in the engine (the SVHN recipe). */
+#define DR_PIXEL_SCALE (1.0f / 256.0f)
 #define DR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #endif

@@ -114,6 +114,17 @@ int dr_write_atomic(const char *path, const uint8_t *data, size_t len)
     return 0;
 }
 
+uint64_t dr_fingerprint(const void *p, size_t len)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < len;) {
+        const uInt n = (uInt)(len - off < ((size_t)1 << 30) ? len - off : (size_t)1 << 30);
+        c = crc32(c, (const Bytef *)p + off, n);
+        off += n;
+    }
+    return (uint64_t)c ^ (uint64_t)len << 32;
+}
+
 void dr_put_crc(dr_filebuf *b) { dr_put_u32(b, (uint32_t)crc32(0L, b->p, (uInt)b->len)); }
 
 int dr_crc_ok(const uint8_t *p, size_t len)

@@ -32,6 +32,9 @@ void dr_remove_stale_temps(const char *dir);
 
 static inline uint64_t dr_get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint32_t dr_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+/* A fingerprint of any number of bytes: their CRC-32 (over 1 GiB pieces: zlib
+ * counts in 32 bits) with the length above it. */
+uint64_t dr_fingerprint(const void *p, size_t len);
 /* True when the last 4 bytes are the CRC-32 of the rest. */
 int dr_crc_ok(const uint8_t *p, size_t len);
 

@@ -7,6 +7,8 @@
 #ifndef DR_GROUP_H
 #define DR_GROUP_H
 
+#include <stddef.h>
+
 typedef struct dr_group dr_group;
 struct dr_group {
     int rank, size;
@@ -17,6 +19,10 @@ struct dr_group {
     void (*grads_ready)(dr_group *g, int layer);
     void *impl;
 };
+
+/* Part r of `parts` of n items (a batch, a data set, a bucket) is the
+ * contiguous range [dr_part_start(n, r, parts), dr_part_start(n, r + 1, parts)). */
+static inline size_t dr_part_start(size_t n, int r, int parts) { return n * (size_t)r / (size_t)parts; }
 
 static inline void dr_group_sum(dr_group *g, double *v, int n)
 {

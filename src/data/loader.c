@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/group.h"
 #include "../core/rng.h"
 
 static void augment_one(const uint8_t *src, int h, int w, int c, const dr_augment *aug,
@@ -39,7 +40,7 @@ static void augment_one(const uint8_t *src, int h, int w, int c, const dr_augmen
         for (size_t i = 0; i < sz; i++)
             dst[i] = fminf(255.f, fmaxf(0.f, (float)((dst[i] - mean) * f + mean)));
     }
-    for (size_t i = 0; i < sz; i++) dst[i] *= 1.0f / 256.0f;
+    for (size_t i = 0; i < sz; i++) dst[i] *= DR_PIXEL_SCALE;
 }
 
 void dr_batch_fill(const dr_dataset *ds, const uint32_t *idx, int n, const dr_augment *aug,
@@ -84,7 +85,8 @@ static void *producer(void *arg)
         if (stop) return NULL;
         /* this process's part [lo, hi) of global batch b; augmentation keyed by the global position */
         int start = b * L->batch, nb = DR_MIN(L->batch, L->count - start);
-        int lo = (int)((long long)nb * L->part / L->parts), n = (int)((long long)nb * (L->part + 1) / L->parts) - lo;
+        const int lo = (int)dr_part_start((size_t)nb, L->part, L->parts),
+                  n = (int)dr_part_start((size_t)nb, L->part + 1, L->parts) - lo;
         dr_batch_fill(L->ds, L->order + start + lo, n, L->has_aug ? &L->aug : NULL, L->seed, L->epoch,
                       (uint64_t)(start + lo), L->x[slot], L->y[slot]);
         pthread_mutex_lock(&L->mu);

@@ -14,7 +14,7 @@
 struct dorefa_model {
     dr_engine *e;
     int max_batch;
-    float *x; /* a batch of input scaled as in training (pixels / 256) */
+    float *x; /* a batch of input scaled as in training (DR_PIXEL_SCALE) */
 };
 
 int dorefa_load(const char *path, int max_batch, dorefa_model **model)
@@ -61,10 +61,10 @@ int dorefa_predict(dorefa_model *model, const float *images, int n, float *probs
     const dr_net *net = dr_engine_net(model->e);
     const size_t in = dr_shape_size(net->input), C = (size_t)dr_net_classes(net);
     for (int s = 0; s < n; s += model->max_batch) {
-        /* training and the engine see pixels / 256 (data/loader.c): so must the caller's pixels */
+        /* training and the engine see pixels times DR_PIXEL_SCALE: so must the caller's pixels */
         const int b = DR_MIN(model->max_batch, n - s);
         const float *src = images + (size_t)s * in;
-        for (size_t i = 0; i < (size_t)b * in; i++) model->x[i] = src[i] * (1.0f / 256.0f);
+        for (size_t i = 0; i < (size_t)b * in; i++) model->x[i] = src[i] * DR_PIXEL_SCALE;
         dr_engine_run(model->e, model->x, b, probs + (size_t)s * C);
     }
     return DOREFA_OK;

@@ -3,7 +3,7 @@
  * (or without mpirun) every function here says there is one process.
  *
  * One global batch of the single-process order is split over the ranks
- * (rank r computes its contiguous part, dr_dist_part), every per-sample draw
+ * (rank r computes its contiguous part, dr_part_start), every per-sample draw
  * is keyed by the global sample index, batch norm sums its statistics over
  * the ranks, and the parameter gradients are summed in buckets while the
  * backward pass runs, in rank order (see docs/distributed.md). */
@@ -29,13 +29,6 @@ int dr_dist_local_ranks(void);
 void dr_dist_finish(dr_group *g);
 /* Ends every rank at once (a failure this rank alone saw). Does not return. */
 void dr_dist_abort(dr_group *g, int code);
-
-/* Samples [*lo, *hi) of a batch of n are rank r's of `ranks`. */
-static inline void dr_dist_part(int n, int r, int ranks, int *lo, int *hi)
-{
-    *lo = (int)((long long)n * r / ranks);
-    *hi = (int)((long long)n * (r + 1) / ranks);
-}
 
 /* 1 when every rank passes ok = 1. The ranks that failed have said why. */
 int dr_dist_agree(dr_group *g, int ok);

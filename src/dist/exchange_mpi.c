@@ -41,7 +41,6 @@ struct dr_exchange {
     double bytes, wait_s, code_s, steps, sum_s0; /* sum_s0: the group's small-sum time when the exchange began */
 };
 
-static size_t part_lo(size_t len, int d, int N) { return len * (size_t)d / (size_t)N; }
 
 /* K-bit codes of a part: a float scale, then the codes packed LSB first. */
 static size_t coded_bytes(size_t count, int bits) { return sizeof(float) + (count * (size_t)bits + 7) / 8; }
@@ -127,10 +126,10 @@ dr_exchange *dr_exchange_create(dr_group *g, dr_net *net, int bits, size_t bucke
         bucket *b = &x->b[k];
         b->scount = dr_xcalloc(4 * (size_t)N, sizeof(int));
         b->sdispl = b->scount + N, b->rcount = b->sdispl + N, b->rdispl = b->rcount + N;
-        const size_t mine = part_lo(b->len, g->rank + 1, N) - part_lo(b->len, g->rank, N);
+        const size_t mine = dr_part_start(b->len, g->rank + 1, N) - dr_part_start(b->len, g->rank, N);
         size_t so = 0, ro = 0;
         for (int d = 0; d < N; d++) {
-            const size_t part = part_lo(b->len, d + 1, N) - part_lo(b->len, d, N);
+            const size_t part = dr_part_start(b->len, d + 1, N) - dr_part_start(b->len, d, N);
             const size_t su = bits ? coded_bytes(part, bits) : part * sizeof(float);
             const size_t ru = bits ? coded_bytes(mine, bits) : mine * sizeof(float);
             b->scount[d] = (int)su, b->sdispl[d] = (int)so, so += su;
@@ -154,7 +153,7 @@ static void post_scatter(dr_exchange *x, bucket *b)
     if (x->bits) {
         const double t0 = MPI_Wtime();
         for (int d = 0; d < N; d++) {
-            const size_t a = part_lo(b->len, d, N), e = part_lo(b->len, d + 1, N);
+            const size_t a = dr_part_start(b->len, d, N), e = dr_part_start(b->len, d + 1, N);
             encode(g + a, x->resid_send + b->lo + a, e - a, x->bits, b->send + b->sdispl[d]);
         }
         x->code_s += MPI_Wtime() - t0;
@@ -169,7 +168,7 @@ static void post_scatter(dr_exchange *x, bucket *b)
 static void post_gather(dr_exchange *x, bucket *b)
 {
     const int N = x->m->group.size, r = x->m->group.rank;
-    const size_t a = part_lo(b->len, r, N), count = part_lo(b->len, r + 1, N) - a;
+    const size_t a = dr_part_start(b->len, r, N), count = dr_part_start(b->len, r + 1, N) - a;
     float *sum = x->net->grads + b->lo + a;
     if (x->bits) {
         const double t0 = MPI_Wtime();
@@ -196,7 +195,7 @@ static void gathered(dr_exchange *x, bucket *b)
     if (x->bits) {
         const double t0 = MPI_Wtime();
         for (int d = 0; d < N; d++) {
-            const size_t a = part_lo(b->len, d, N), e = part_lo(b->len, d + 1, N);
+            const size_t a = dr_part_start(b->len, d, N), e = dr_part_start(b->len, d + 1, N);
             decode(b->send + b->sdispl[d], e - a, x->bits, x->net->grads + b->lo + a, 0);
         }
         x->code_s += MPI_Wtime() - t0;

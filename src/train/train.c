@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
@@ -68,8 +67,9 @@ void dr_evaluate(dr_net *net, const dr_dataset *ds, double *acc, double *loss)
 void dr_evaluate_part(dr_net *net, const dr_dataset *ds, dr_group *g, double *acc, double *loss)
 {
     const int B = net->max_batch, C = dr_net_classes(net);
-    int first = 0, end = ds->n; /* this rank's part of the data set */
-    if (g) dr_dist_part(ds->n, g->rank, g->size, &first, &end);
+    /* this rank's part of the data set */
+    const int first = g ? (int)dr_part_start((size_t)ds->n, g->rank, g->size) : 0,
+              end = g ? (int)dr_part_start((size_t)ds->n, g->rank + 1, g->size) : ds->n;
     dr_group *keep = net->pass.group;
     net->pass.group = NULL, net->pass.n_global = 0, net->pass.sample0 = 0;
     uint32_t *idx = dr_xmalloc(sizeof(uint32_t) * (size_t)B);
@@ -241,8 +241,8 @@ static int check_same_weights(dr_trainer *t, int epoch)
 {
     if (!t->group) return 0;
     const dr_net *net = t->net;
-    uint64_t v[2] = {crc32(0, (const Bytef *)net->params, (uInt)(net->params_size * sizeof(float))),
-                     crc32(0, (const Bytef *)net->state, (uInt)(net->state_size * sizeof(float)))};
+    uint64_t v[2] = {dr_fingerprint(net->params, net->params_size * sizeof(float)),
+                     dr_fingerprint(net->state, net->state_size * sizeof(float))};
     char w[64], st[64];
     snprintf(w, sizeof w, "weights after epoch %d", epoch);
     snprintf(st, sizeof st, "batch-norm statistics after epoch %d", epoch);
@@ -346,11 +346,7 @@ int dr_train(dr_trainer *t)
             net->pass.seed = cfg->seed;
             net->pass.step = cfg->step;
             const int nb = g ? DR_MIN(cfg->batch, N - batches * cfg->batch) : n; /* the global batch */
-            if (g) {
-                int lo, hi;
-                dr_dist_part(nb, g->rank, g->size, &lo, &hi);
-                net->pass.n_global = nb, net->pass.sample0 = (uint64_t)lo;
-            }
+            if (g) net->pass.n_global = nb, net->pass.sample0 = dr_part_start((size_t)nb, g->rank, g->size);
             if (cfg->sp_start >= 0) { /* stochastic precision: a random subset is quantized */
                 float ratio = dr_precision_ratio(cfg->sp_start, cfg->sp_ramp, epoch + (double)done / N);
                 dr_precision_draw(net, ratio, cfg->seed, cfg->step, keep);
