@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         int best = 0;
         for (int k = 1; k < classes; k++)
             if (p[k] > p[best]) best = k;
-        printf("%s: class %d (%.1f%%)\n", argv[i], best, 100 * p[best]);
+        printf("%s: class %d %s (%.1f%%)\n", argv[i], best, dorefa_class_name(m, best), 100 * p[best]);
     }
     free(raw), free(x), free(p);
     dorefa_free(m);

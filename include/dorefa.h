@@ -26,6 +26,7 @@ enum {
     DOREFA_ERR_FILE = 1,     /* the model file cannot be read or is invalid */
     DOREFA_ERR_ARGUMENT = 2, /* a NULL pointer or a count out of range      */
     DOREFA_ERR_KERNEL = 3,   /* DOREFA_KERNEL names a kernel this CPU lacks  */
+    DOREFA_ERR_TRAIN = 4,    /* training failed: it diverged, or a run folder could not be written */
 };
 
 typedef struct dorefa_model dorefa_model;
@@ -38,6 +39,10 @@ void dorefa_free(dorefa_model *model);
 /* Input images: height x width x channels, channels innermost (HWC). */
 void dorefa_input_shape(const dorefa_model *model, int *height, int *width, int *channels);
 int dorefa_classes(const dorefa_model *model);
+/* The name of class i (UTF-8), as the training data set named it
+ * ("Ankle boot"), or its number ("9") when it had no names; NULL when i is
+ * out of range. Valid while the model is loaded. */
+const char *dorefa_class_name(const dorefa_model *model, int i);
 /* "W,A,G" the model was trained with. */
 const char *dorefa_bits(const dorefa_model *model);
 

@@ -240,6 +240,7 @@ static void test_damaged_files(void **s)
     dr_net_init(net, 2);
     dr_bits bits = {1, 2, 32, 0, 0};
     assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    dr_net_set_class_names(net, "cat\nsea lion"); /* the other five by number */
     char good[700], bad[700];
     dr_export_info info;
     export_net(net, &bits, -1, "damage", good, sizeof good, &info);
@@ -255,6 +256,9 @@ static void test_damaged_files(void **s)
     assert_int_equal(h * 100 + w * 10 + c, 1300 + 130 + 3);
     assert_int_equal(dorefa_classes(m), 7);
     assert_string_equal(dorefa_bits(m), "1,2,32");
+    assert_string_equal(dorefa_class_name(m, 1), "sea lion");
+    assert_string_equal(dorefa_class_name(m, 6), "6");
+    assert_null(dorefa_class_name(m, 7));
     float x[9 * 507], probs[9 * 7];
     tu_fill(x, 9 * 507, 0, 255, 4);
     assert_int_equal(dorefa_predict(m, x, 9, probs), DOREFA_OK); /* 9 > max_batch 4: split */
@@ -331,6 +335,11 @@ static void test_damaged_files(void **s)
     const int32_t bad_bits[6] = {12, 2, 32, 0, 0, -1};
     tu_write_with_section(bad, p, n, "BITS", bad_bits, sizeof bad_bits);
     expect_load_error(bad, "corrupt BITS section (12,2,32");
+    static const char empty_name[] = "cat\n\n2\n3\n4\n5\n6", six[] = "cat\nb\n2\n3\n4\n5";
+    tu_write_with_section(bad, p, n, "CLSS", empty_name, strlen(empty_name));
+    expect_load_error(bad, "corrupt CLSS section (class 1: empty name)");
+    tu_write_with_section(bad, p, n, "CLSS", six, strlen(six));
+    expect_load_error(bad, "corrupt CLSS section (6 names for 7 classes)");
     static const char flat[] = "input size=13\nconv filters=6 size=3 bias=1\nsoftmax\n";
     tu_write_with_section(bad, p, n, "MODL", flat, strlen(flat));
     expect_load_error(bad, "damaged.dorefa (model):3: softmax needs a flat input");

@@ -24,6 +24,12 @@ out=$("$TMP/classify" "$TMP/m.dorefa" "$TMP/img.raw")
 echo "$out"
 test "$("$TMP/classify-runtime" "$TMP/m.dorefa" "$TMP/img.raw")" = "$out"
 echo "$out" | grep -q "W,A,G = 1,2,4, input 40x40x1" && echo "$out" | grep -q "img.raw: class [0-9]"
+# the training API from the installed header: the example trains and exports a model the engine runs
+test -f "$TMP/prefix/include/dorefa_train.h"
+cc -std=c11 "$SRC/examples/train.c" $(pkg-config --cflags --libs dorefa) -o "$TMP/train"
+(cd "$TMP" && ./train "$IDX" "bits=1,2,4 epochs=1 limit-train=256 limit-test=64 batch=64") >"$TMP/train.out"
+grep -q "test accuracy .* after 1 epochs; wrote model.ckpt and model.dorefa" "$TMP/train.out" || { cat "$TMP/train.out"; exit 1; }
+"$TMP/classify" "$TMP/model.dorefa" "$TMP/img.raw" | grep -q "W,A,G = 1,2,4, input 28x28x1"
 if "$TMP/classify" "$TMP/run/last.ckpt" 2>"$TMP/err"; then echo "a checkpoint loaded as a model"; exit 1; fi
 grep -q "not a dorefa model file" "$TMP/err"
 # the shared library with its SONAME, and the Python package from the prefix alone

@@ -151,10 +151,108 @@ class TestImages(unittest.TestCase):
             write_png(path, x[i, :, :, 0])
             out = subprocess.run([CLI, "infer", os.path.join(TMP, "m.dorefa"), path, "--top", "1"], check=True,
                                  capture_output=True, text=True).stdout
-            cls, pct = out.split(":")[-1].split()
+            # "path: Ankle boot (97.1%)": the class's name, from the training data set
+            name, pct = out.rstrip().split(": ", 1)[1].rsplit(" (", 1)
             p = m.predict(x[i])
-            self.assertEqual(int(cls), int(p.argmax()), out)
+            self.assertEqual(name, m.class_names[int(p.argmax())], out)
             self.assertAlmostEqual(float(pct.strip("(%)")), 100 * float(p.max()), delta=0.051)
+
+    def test_class_names(self):
+        m = dorefa.load(os.path.join(TMP, "m.dorefa"))
+        self.assertEqual(m.class_names[0], "T-shirt/top")
+        self.assertEqual(m.class_names[9], "Ankle boot")
+        self.assertEqual(len(m.class_names), 10)
+
+
+def fashion_train(n):
+    with gzip.open(os.path.join(FASHION, "train-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
+    with gzip.open(os.path.join(FASHION, "train-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:n]
+    return x, y
+
+
+class TestTrainer(unittest.TestCase):
+    OPTS = dict(bits="1,2,4", epochs=1, batch=64, limit_train=512, limit_test=64, seed=4)
+
+    def test_same_checkpoint_as_the_command_line(self):
+        run = os.path.join(TMP, "cli-run")
+        subprocess.run([CLI, "train", "--model", "default", "--data", FASHION, "--bits", "1,2,4", "--epochs", "1",
+                        "--batch", "64", "--limit-train", "512", "--limit-test", "64", "--seed", "4", "--quiet",
+                        "--out", run], check=True, stdout=subprocess.DEVNULL)
+        seen = []
+        with dorefa.Trainer("default", **self.OPTS) as t:
+            t.set_data(FASHION)
+            t.train(progress=lambda p: seen.append((p.step, p.end_of_epoch, p.test_accuracy)))
+            path = t.save(os.path.join(TMP, "py.ckpt"))
+            self.assertEqual((t.epoch, t.step), (1, 8))
+            acc, loss = t.evaluate()
+        self.assertEqual([s for s, _, _ in seen], [1, 2, 3, 4, 5, 6, 7, 8, 8])
+        self.assertEqual(seen[-1][1:], (1, acc))
+        with open(path, "rb") as a, open(os.path.join(run, "last.ckpt"), "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    def test_arrays_stop_go_on_and_export(self):
+        x, y = fashion_train(600)
+        xt, yt = fashion_test(200)
+        names = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+        t = dorefa.Trainer("default", bits="1,2,4", batch=100, seed=2)
+        t.set_data(x[..., 0], y, xt, yt.astype(np.int64), class_names=names)  # N x H x W is one channel
+        t.train(1, progress=lambda p: p.step == 3)  # stops after the third step
+        self.assertEqual((t.epoch, t.step), (0, 3))
+        t.train(2)  # the rest of the first epoch and one more
+        self.assertEqual((t.epoch, t.step), (2, 12))
+        acc, _ = t.evaluate()
+        self.assertGreater(acc, 0.5)  # seen: about 0.7; chance 0.1
+        m = dorefa.load(t.export(os.path.join(TMP, "arrays.dorefa")))
+        self.assertEqual(m.class_names, names)
+        p = m.predict(xt)
+        # the engine on the exported model: the training graph's accuracy within a few images
+        self.assertLess(abs(float(np.mean(p.argmax(axis=1) == yt)) - acc), 0.03)
+        # a checkpoint goes on in a new trainer as in this one
+        ck = t.save(os.path.join(TMP, "arrays.ckpt"))
+        u = dorefa.Trainer.open(ck, epochs=3)
+        u.set_data(x, y, xt, yt)
+        u.train()
+        t.train(1)
+        self.assertEqual(u.step, t.step)
+        np.testing.assert_array_equal(dorefa.load(u.export(os.path.join(TMP, "u.dorefa"))).predict(xt),
+                                      dorefa.load(t.export(os.path.join(TMP, "t.dorefa"))).predict(xt))
+
+    def test_callback_exception_is_raised(self):
+        x, y = fashion_train(200)
+        t = dorefa.Trainer("default", batch=50)
+        t.set_data(x, y)
+        with self.assertRaises(ZeroDivisionError):
+            t.train(1, progress=lambda p: 1 / 0)
+        self.assertEqual(t.step, 1)
+
+    def test_bad_input(self):
+        with self.assertRaises(dorefa.DorefaError) as e:
+            dorefa.Trainer("default", bitz="1,2,4")
+        self.assertIn("bitz", str(e.exception))
+        with self.assertRaises(dorefa.DorefaError) as e:
+            dorefa.Trainer(os.path.join(TMP, "missing.net"))
+        self.assertIn("missing.net", str(e.exception))
+        with self.assertRaises(dorefa.DorefaError) as e:
+            dorefa.Trainer.open(os.path.join(TMP, "missing.ckpt"))
+        self.assertIn("missing.ckpt", str(e.exception))
+        t = dorefa.Trainer("default")
+        x, y = fashion_train(10)
+        with self.assertRaises(ValueError):
+            t.set_data(x.astype(np.float32), y)  # pixels as uint8
+        with self.assertRaises(ValueError):
+            t.set_data(x, y[:5])  # a label per image
+        with self.assertRaises(dorefa.DorefaError) as e:
+            t.set_data(np.zeros((4, 32, 32, 1), np.uint8), np.zeros(4, int))
+        self.assertIn("the model takes 28x28", str(e.exception))
+        with self.assertRaises(dorefa.DorefaError) as e:
+            t.evaluate()
+        self.assertIn("no data set yet", str(e.exception))
+        t.close()
+        with self.assertRaises(dorefa.DorefaError) as e:
+            t.train(1)
+        self.assertIn("closed", str(e.exception))
 
 
 if __name__ == "__main__":

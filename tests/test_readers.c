@@ -525,6 +525,52 @@ static void test_image_folders(void **s)
     tu_assert_error_has("no such folder");
 }
 
+/* ---- class names ------------------------------------------------------------------- */
+
+static void test_class_names(void **s)
+{
+    (void)s;
+    dr_dataset ds;
+    dr_open_options opt = {.h = 12, .w = 12};
+    /* the layouts' own: folder names, CIFAR-10's ten, MNIST's digits, Fashion-MNIST's */
+    if (dr_dataset_open(tmp_path("imgs"), DR_SPLIT_TRAIN, &opt, &ds)) fail_msg("%s", dr_last_error());
+    assert_string_equal(ds.class_names, "cat\ndog");
+    dr_dataset_free(&ds);
+    assert_null(ds.class_names);
+    assert_int_equal(dr_dataset_open(tmp_path("cifar"), DR_SPLIT_TEST, &opt, &ds), 0);
+    assert_non_null(strstr(ds.class_names, "airplane\nautomobile\nbird"));
+    dr_dataset_free(&ds);
+    if (tu_have(DOREFA_SHARED_DATA "/mnist/t10k-images-idx3-ubyte.gz")) {
+        assert_int_equal(dr_dataset_open(DOREFA_SHARED_DATA "/mnist", DR_SPLIT_TEST, &opt, &ds), 0);
+        assert_string_equal(ds.class_names, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9");
+        dr_dataset_free(&ds);
+    }
+    if (tu_have("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) {
+        assert_int_equal(dr_dataset_open("/usr/share/datasets/fashion-mnist", DR_SPLIT_TEST, &opt, &ds), 0);
+        assert_non_null(strstr(ds.class_names, "T-shirt/top\nTrouser"));
+        assert_non_null(strstr(ds.class_names, "\nAnkle boot"));
+        dr_dataset_free(&ds);
+    }
+    /* CIFAR-10's batches.meta.txt, then a classes.txt over any layout (CRLF lines too) */
+    write_bytes(tmp_path("cifar/batches.meta.txt"), "plane\ncar\nb\nc\nd\ne\nf\ng\nh\ni\n\n", 27); /* as CIFAR's, a blank line at the end */
+    assert_int_equal(dr_dataset_open(tmp_path("cifar"), DR_SPLIT_TEST, &opt, &ds), 0);
+    assert_non_null(strstr(ds.class_names, "plane\ncar\nb"));
+    dr_dataset_free(&ds);
+    write_bytes(tmp_path("cifar/classes.txt"), "A\r\nB b\r\nc\nd\ne\nf\ng\nh\ni\nj", 23);
+    assert_int_equal(dr_dataset_open(tmp_path("cifar"), DR_SPLIT_TRAIN, &opt, &ds), 0);
+    assert_non_null(strstr(ds.class_names, "A\nB b\nc\n"));
+    dr_dataset_free(&ds);
+    /* bad lists: a line empty, fewer names than classes */
+    write_bytes(tmp_path("cifar/classes.txt"), "A\n\nc\n", 5);
+    assert_int_equal(dr_dataset_open(tmp_path("cifar"), DR_SPLIT_TRAIN, &opt, &ds), -1);
+    tu_assert_error_has("classes.txt:2: empty class name");
+    write_bytes(tmp_path("cifar/classes.txt"), "A\nB\n", 4);
+    assert_int_equal(dr_dataset_open(tmp_path("cifar"), DR_SPLIT_TRAIN, &opt, &ds), -1);
+    tu_assert_error_has("classes.txt: names 2 classes, the data set has 10");
+    remove(tmp_path("cifar/classes.txt"));
+    remove(tmp_path("cifar/batches.meta.txt"));
+}
+
 /* ---- resizing and augmentation ---------------------------------------------------- */
 
 static void test_resize_bilinear(void **s)
@@ -595,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_svhn_fragment_is_rejected),
         cmocka_unit_test(test_jpeg_header_cannot_inflate),
         cmocka_unit_test(test_image_folders),
+        cmocka_unit_test(test_class_names),
         cmocka_unit_test(test_resize_bilinear),
         cmocka_unit_test(test_augmentation_is_deterministic_and_bounded),
     };

@@ -108,7 +108,11 @@ static int infer_images(dr_engine *e, char **paths, int n, int k)
         dr_engine_run(e, x, 1, p);
         top_k(p, C, k, best);
         printf("%s:", paths[i]);
-        for (int j = 0; j < k; j++) printf(" %d (%.1f%%)", best[j], 100 * p[best[j]]);
+        for (int j = 0; j < k; j++) {
+            char name[300];
+            dr_net_class_name(net, best[j], name, sizeof name);
+            printf("%s %s (%.1f%%)", j ? "," : "", name, 100 * p[best[j]]);
+        }
         printf("\n");
     }
     free(x), free(p), free(rs);

@@ -102,26 +102,6 @@ int train_parse_args(const char *cmd, const char *usage_head, int argc, char **a
     return -1;
 }
 
-/* The configuration of a resumed run: the checkpoint's, the run's own
- * settings (folder, threads, ...) from the command line, and the options
- * given that may change; the epochs already trained must keep their rates. */
-static int resumed_config(const train_args *a, const dr_train_config *stored, dr_train_config *cfg)
-{
-    *cfg = *stored;
-    for (int i = 0; i < dr_train_option_count; i++) {
-        const dr_option *o = &dr_train_options[i];
-        if (!o->key) dr_train_option_copy(o, cfg, &a->cfg);
-        else if (a->given[i] && (o->flags & DR_OPT_RESUMABLE) &&
-                 dr_train_option_set(o, cfg, o->arg ? a->given[i] : NULL))
-            return -1;
-    }
-    for (int e = 0; e < stored->epoch; e++)
-        if (dr_optim_lr(&cfg->optim, e) != dr_optim_lr(&stored->optim, e))
-            return dr_fail("%s: the new learning-rate decay changes the rate of epoch %d, already trained (%g, was %g)",
-                           a->cfg.resume, e + 1, dr_optim_lr(&cfg->optim, e), dr_optim_lr(&stored->optim, e));
-    return 0;
-}
-
 static uint64_t crc_of_data(const dr_dataset *d)
 {
     return dr_fingerprint(d->pixels, (size_t)d->n * d->h * d->w * d->c) ^
@@ -175,7 +155,7 @@ int train_execute(train_args *a, train_result *res)
     if (resume) {
         dr_train_config stored;
         if (dr_checkpoint_read(resume, &ck) || dr_train_config_parse(ck.conf, resume, &stored) ||
-            resumed_config(a, &stored, &cfg)) {
+            dr_train_config_resumed(&stored, &a->cfg, a->given, a->cfg.resume, &cfg)) {
             dr_checkpoint_free(&ck);
             return cli_error();
         }
@@ -219,6 +199,7 @@ int train_execute(train_args *a, train_result *res)
         rc = cli_error();
         goto done;
     }
+    dr_net_set_class_names(net, train.class_names); /* a resumed run's own, when it has them, below */
     if (resume && (net->input.c != ck.input.c)) {
         fprintf(stderr, "dorefa: %s was trained on %d-channel images, %s has %d\n", resume,
                 ck.input.c, cfg.data, train.c);

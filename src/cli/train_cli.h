@@ -5,7 +5,7 @@
 
 #include "train/config.h"
 
-#define TRAIN_MAX_OPTIONS 64
+#define TRAIN_MAX_OPTIONS DR_MAX_TRAIN_OPTIONS
 
 typedef struct {
     dr_train_config cfg;

@@ -13,8 +13,10 @@ void dr_dataset_free(dr_dataset *ds)
 {
     free(ds->pixels);
     free(ds->labels);
+    free(ds->class_names);
     ds->pixels = NULL;
     ds->labels = NULL;
+    ds->class_names = NULL;
     ds->n = 0;
 }
 
@@ -178,20 +180,105 @@ static int open_svhn(const char *dir, int split, const dr_open_options *opt, dr_
     return 0;
 }
 
+/* ---- class names ---------------------------------------------------------- */
+
+static const char FASHION_NAMES[] = "T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot";
+static const char CIFAR_NAMES[] = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck";
+static const char DIGIT_NAMES[] = "0\n1\n2\n3\n4\n5\n6\n7\n8\n9";
+
+int dr_class_names_read(const char *path, char **names)
+{
+    size_t len;
+    char *text = dr_read_file(path, &len);
+    if (!text) return -1;
+    char *out = dr_xmalloc(len + 1);
+    size_t o = 0;
+    int line = 0;
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) len--; /* blank ends */
+    for (char *p = text; p < text + len;) {
+        char *nl = memchr(p, '\n', (size_t)(text + len - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
+        line++;
+        if (n && p[n - 1] == '\r') n--;
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) bad |= (unsigned char)p[i] < 32 || p[i] == 127;
+        if (!n || n > 255 || bad) {
+            int r = dr_fail("%s:%d: %s", path, line, !n ? "empty class name" : n > 255 ? "class name over 255 bytes"
+                                                                        : "class name with a control character");
+            free(text), free(out);
+            return r;
+        }
+        if (o) out[o++] = '\n';
+        memcpy(out + o, p, n);
+        o += n;
+        p += n + (nl ? 1 + (p[n] == '\r') : 0);
+    }
+    out[o] = 0;
+    free(text);
+    if (!o) {
+        free(out);
+        return dr_fail("%s: no class names in it", path);
+    }
+    *names = out;
+    return 0;
+}
+
+static int set_names(dr_dataset *ds, const char *dir, const char *layout_names)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/classes.txt", dir);
+    if (exists(path)) {
+        char *names;
+        if (dr_class_names_read(path, &names)) {
+            dr_dataset_free(ds);
+            return -1;
+        }
+        free(ds->class_names);
+        ds->class_names = names;
+    } else if (layout_names && !ds->class_names)
+        ds->class_names = dr_xstrdup(layout_names);
+    int n = 1;
+    for (const char *p = ds->class_names; p && *p; p++) n += *p == '\n';
+    if (ds->class_names && n < ds->classes) {
+        int r = dr_fail("%s: names %d classes, the data set has %d", exists(path) ? path : dir, n, ds->classes);
+        dr_dataset_free(ds);
+        return r;
+    }
+    return 0;
+}
+
+static int layout_names(const char *dir, int split, dr_dataset *ds, int *found)
+{
+    int r;
+    if ((r = open_idx(dir, split, ds, found)) || *found)
+        return r ? r : set_names(ds, dir, strcasestr(dir, "fashion") ? FASHION_NAMES : DIGIT_NAMES);
+    if ((r = open_cifar(dir, split, ds, found)) || *found) {
+        char meta[1100];
+        snprintf(meta, sizeof meta, "%s/batches.meta.txt", dir);
+        if (!r && exists(meta) && dr_class_names_read(meta, &ds->class_names)) r = -1, dr_dataset_free(ds);
+        return r ? r : set_names(ds, dir, CIFAR_NAMES);
+    }
+    return 0;
+}
+
 int dr_dataset_open(const char *path, int split, const dr_open_options *opt, dr_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
     size_t len = strlen(path);
-    if (len > 4 && !strcmp(path + len - 4, ".mat")) return dr_svhn_load(path, ds);
+    if (len > 4 && !strcmp(path + len - 4, ".mat")) {
+        if (dr_svhn_load(path, ds)) return -1;
+        ds->class_names = dr_xstrdup(DIGIT_NAMES);
+        return 0;
+    }
     if (!is_dir(path))
         return dr_fail("%s: %s", path, exists(path) ? "not a data set folder" : "no such folder");
     int found = 0, r;
-    if ((r = open_idx(path, split, ds, &found)) || found) return r;
-    if ((r = open_cifar(path, split, ds, &found)) || found) return r;
+    if ((r = layout_names(path, split, ds, &found)) || found) return r;
     char sub[1024];
     snprintf(sub, sizeof sub, "%s/cifar-10-batches-bin", path);
-    if (is_dir(sub) && ((r = open_cifar(sub, split, ds, &found)) || found)) return r;
-    if ((r = open_svhn(path, split, opt, ds, &found)) || found) return r;
+    if (is_dir(sub) && ((r = layout_names(sub, split, ds, &found)) || found))
+        return r ? r : set_names(ds, path, NULL); /* the outer folder's classes.txt too */
+    if ((r = open_svhn(path, split, opt, ds, &found)) || found) return r ? r : set_names(ds, path, DIGIT_NAMES);
     snprintf(sub, sizeof sub, "%s/%s", path, split == DR_SPLIT_TRAIN ? "train" : "test");
     if (is_dir(sub)) {
         /* Both splits take their class order from the train folder. */
@@ -200,9 +287,19 @@ int dr_dataset_open(const char *path, int split, const dr_open_options *opt, dr_
         snprintf(trainsub, sizeof trainsub, "%s/train", path);
         if (dr_imgdir_classes(is_dir(trainsub) ? trainsub : sub, &names, &n_classes)) return -1;
         r = dr_imgdir_load(sub, h, w, 0, names, n_classes, ds);
+        size_t tl = 0;
+        for (int i = 0; i < n_classes; i++) tl += strlen(names[i]) + 1;
+        char *text = dr_xmalloc(tl + 1);
+        text[0] = 0;
+        for (int i = 0, o = 0; i < n_classes; i++) o += sprintf(text + o, "%s%s", i ? "\n" : "", names[i]);
         for (int i = 0; i < n_classes; i++) free(names[i]);
         free(names);
-        return r;
+        if (r) {
+            free(text);
+            return r;
+        }
+        ds->class_names = text;
+        return set_names(ds, path, NULL);
     }
     return dr_fail("%s: no %s split found (looked for IDX, CIFAR-10 binary, SVHN .mat and "
                    "%s/<class>/ image folders)",

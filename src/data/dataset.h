@@ -2,6 +2,7 @@
 #ifndef DR_DATASET_H
 #define DR_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -10,6 +11,7 @@ typedef struct {
     int *labels;     /* n, each in [0, classes) */
     int classes;
     char source[512];
+    char *class_names; /* the classes' names, one per line ("T-shirt/top\nTrouser..."); NULL: unknown */
 } dr_dataset;
 
 enum { DR_SPLIT_TRAIN, DR_SPLIT_TEST };
@@ -32,7 +34,10 @@ int dr_imgdir_classes(const char *dir, char ***names, int *n);
  *   SVHN: train_32x32.mat (+ extra_32x32.mat when svhn_extra), test_32x32.mat
  *   image folders: train/<class>/..., test/<class>/...
  * A path to a single .mat file is read as that file. h, w: size for image
- * folders (0: 32). */
+ * folders (0: 32). Class names: the folder's classes.txt (one per line) when
+ * there is one, else the layout's (CIFAR-10's batches.meta.txt or its ten,
+ * Fashion-MNIST's ten for a folder whose name says fashion, digits for
+ * MNIST and SVHN, an image tree's folder names). */
 typedef struct {
     int svhn_extra;
     int h, w;
@@ -40,6 +45,9 @@ typedef struct {
 int dr_dataset_open(const char *path, int split, const dr_open_options *opt, dr_dataset *ds);
 
 void dr_dataset_free(dr_dataset *ds);
+/* Reads class names, one per line, from a file (classes.txt); -1 with a
+ * message naming it when a line is empty, over 255 bytes or not text. */
+int dr_class_names_read(const char *path, char **names);
 /* Bilinear resize (half-pixel centres) of every image; no-op at the same size. */
 int dr_dataset_resize(dr_dataset *ds, int h, int w); /* -1 when it would not fit in memory */
 /* Keeps the first n images. */

@@ -14,6 +14,7 @@
 struct dorefa_model {
     dr_engine *e;
     int max_batch;
+    char **names; /* per class: its name, or its number */
     float *x; /* a batch of input scaled as in training (DR_PIXEL_SCALE) */
 };
 
@@ -31,12 +32,21 @@ int dorefa_load(const char *path, int max_batch, dorefa_model **model)
     (*model)->e = e;
     (*model)->max_batch = max_batch;
     (*model)->x = dr_xalign(sizeof(float) * (size_t)max_batch * dr_shape_size(dr_engine_net(e)->input));
+    const int C = dr_net_classes(dr_engine_net(e));
+    (*model)->names = dr_xcalloc((size_t)C, sizeof(char *));
+    for (int i = 0; i < C; i++) {
+        char name[300];
+        dr_net_class_name(dr_engine_net(e), i, name, sizeof name);
+        (*model)->names[i] = dr_xstrdup(name);
+    }
     return DOREFA_OK;
 }
 
 void dorefa_free(dorefa_model *model)
 {
     if (!model) return;
+    for (int i = 0; model->names && i < dr_net_classes(dr_engine_net(model->e)); i++) free(model->names[i]);
+    free(model->names);
     free(model->x);
     dr_engine_free(model->e);
     free(model);
@@ -53,6 +63,12 @@ void dorefa_input_shape(const dorefa_model *model, int *height, int *width, int 
 int dorefa_classes(const dorefa_model *model) { return dr_net_classes(dr_engine_net(model->e)); }
 
 const char *dorefa_bits(const dorefa_model *model) { return dr_engine_bits(model->e); }
+
+const char *dorefa_class_name(const dorefa_model *model, int i)
+{
+    if (!model || i < 0 || i >= dr_net_classes(dr_engine_net(model->e))) return NULL;
+    return model->names[i];
+}
 
 int dorefa_predict(dorefa_model *model, const float *images, int n, float *probs)
 {

@@ -257,7 +257,7 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     int have_bits = 0, bounded_act = -1;
     dr_bits bits;
     reader layers = {path, buf, 0, 0};
-    dr_section sec[16];
+    dr_section sec[16], clss = {{0}, 0, 0};
     int ns = dr_read_sections(path, buf, len, &DR_DEPLOY_FILE, NULL, sec, 16);
     if (ns < 0) goto fail;
     for (int k = 0; k < ns; k++) {
@@ -271,6 +271,7 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
             if (dr_get_bits(path, buf + pos, n, &bits, &bounded_act)) goto fail;
             have_bits = 1;
         } else if (!memcmp(tag, "LAYR", 4)) layers.pos = pos, layers.end = pos + n;
+        else if (!memcmp(tag, "CLSS", 4)) clss = sec[k];
     }
     if (!model || !have_bits || !layers.end || !input.c) {
         dr_fail("%s: model file lacks a required section", path);
@@ -281,6 +282,8 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     dr_net_options nopt = {.channels = input.c, .height = input.h, .width = input.w, .max_batch = max_batch};
     if (!(e->net = dr_net_parse(model, origin, &nopt))) goto fail;
     e->net->bounded_act = bounded_act;
+    if (clss.off && dr_get_class_names(path, buf + clss.off, clss.len, dr_net_classes(e->net), &e->net->class_names))
+        goto fail;
     if (dr_net_apply_bits(e->net, &bits)) goto fail;
     dr_bits_format(&bits, e->bits, sizeof e->bits);
     dr_net *net = e->net;

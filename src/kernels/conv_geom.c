@@ -1,5 +1,7 @@
 #include "conv_geom.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 static void resolve_dim(int in, int k, int s, int mode, int *out, int *pad_before)
@@ -93,4 +95,13 @@ void dr_col2im_add(const dr_conv_geom *g, const float *col, int n, int grp, floa
             }
         }
     }
+}
+
+/* The geometry as explicit padding on each side: a SAME conv pads after the
+ * input what it does not pad before. */
+void dr_conv_geom_describe(const dr_conv_geom *g, char *buf, size_t cap)
+{
+    const int pb = (g->oh - 1) * g->sh + g->kh - g->ih - g->pad_top, pr = (g->ow - 1) * g->sw + g->kw - g->iw - g->pad_left;
+    snprintf(buf, cap, " k=%d,%d stride=%d,%d pad=%d,%d,%d,%d", g->kh, g->kw, g->sh, g->sw, g->pad_top, g->pad_left,
+             pb > 0 ? pb : 0, pr > 0 ? pr : 0);
 }

@@ -24,6 +24,10 @@ enum { DR_PAD_VALID = 0, DR_PAD_SAME = 1 };
  * (TensorFlow's rules: SAME gives ceil(in/stride), extra padding after). */
 void dr_conv_geom_resolve(dr_conv_geom *g, int pad_mode);
 
+/* " k=KH,KW stride=SH,SW pad=TOP,LEFT,BOTTOM,RIGHT": the padding on each
+ * side explicit (SAME pads after the input what it does not pad before). */
+void dr_conv_geom_describe(const dr_conv_geom *g, char *buf, size_t cap);
+
 /* Reduction length of one output value: kh * kw * ic / groups. */
 static inline int dr_conv_k(const dr_conv_geom *g) { return g->kh * g->kw * (g->ic / g->groups); }
 /* Output pixels per sample. */

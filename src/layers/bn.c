@@ -5,6 +5,7 @@
  * are those of the global batch: the ranks sum their per-channel sums
  * (forward: x, x^2; backward: dy, dy * xhat), unless the pass says bn_local. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,6 +139,12 @@ static void bn_destroy(dr_layer *l)
     free(b->s1);
 }
 
+static void bn_describe(const dr_layer *l, char *buf, size_t cap)
+{
+    const bn_priv *b = l->priv;
+    snprintf(buf, cap, " eps=%.9g momentum=%.9g", b->eps, b->momentum); /* state: running mean, then variance */
+}
+
 const dr_layer_ops dr_bn_ops = {
     .type = "bn",
     .roles = DR_ROLE_NORM,
@@ -148,6 +155,7 @@ const dr_layer_ops dr_bn_ops = {
     .backward = bn_backward,
     .destroy = bn_destroy,
     .stores_input_grad = 1,
+    .describe = bn_describe,
 };
 
 float dr_bn_eps(const dr_layer *l) { return ((const bn_priv *)l->priv)->eps; }

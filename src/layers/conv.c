@@ -2,6 +2,7 @@
  * convolution whose kernel covers its whole input, so both share the three
  * products of kernels/products.h. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,15 @@ static void linear_destroy(dr_layer *l)
     dr_bitbuf_free(c->bits);
 }
 
+static void linear_describe(const dr_layer *l, char *buf, size_t cap)
+{
+    const dr_linear *c = l->priv;
+    dr_conv_geom_describe(&c->g, buf, cap);
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, " groups=%d bias=%d wbits=%d gbits=%d inbits=%d", c->g.groups, c->bias, l->plan.wbits,
+             l->plan.gbits, l->plan.in_bits); /* inbits: its input are f_a codes of these bits (32: float) */
+}
+
 const dr_layer_ops dr_conv_ops = {
     .type = "conv",
     .roles = DR_ROLE_PRODUCTS,
@@ -208,6 +218,7 @@ const dr_layer_ops dr_conv_ops = {
     .forward = linear_forward,
     .backward = linear_backward,
     .destroy = linear_destroy,
+    .describe = linear_describe,
 };
 const dr_layer_ops dr_fc_ops = {
     .type = "fc",
@@ -218,4 +229,5 @@ const dr_layer_ops dr_fc_ops = {
     .forward = linear_forward,
     .backward = linear_backward,
     .destroy = linear_destroy,
+    .describe = linear_describe,
 };

@@ -1,5 +1,6 @@
 /* Element-wise layers: activations, dropout, residual add. */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,11 @@ static void act_backward(dr_layer *l, dr_pass *p, int n)
              dr_grad_store(p, l, 0));
 }
 
+static void act_describe(const dr_layer *l, char *buf, size_t cap)
+{
+    snprintf(buf, cap, " fn=%s abits=%d", dr_act_name(l->plan.act_fn), l->plan.abits); /* h, then f_a^abits */
+}
+
 const dr_layer_ops dr_act_ops = {
     .type = "act",
     .roles = DR_ROLE_BOUNDED_ACT,
@@ -150,6 +156,7 @@ const dr_layer_ops dr_act_ops = {
     .forward = act_forward,
     .backward = act_backward,
     .stores_input_grad = 1,
+    .describe = act_describe,
 };
 
 /* ---- dropout ------------------------------------------------------------ */
@@ -228,6 +235,11 @@ static void dropout_destroy(dr_layer *l)
     if (d) free(d->mask);
 }
 
+static void dropout_describe(const dr_layer *l, char *buf, size_t cap)
+{
+    snprintf(buf, cap, " rate=%.9g", ((const dropout_priv *)l->priv)->rate);
+}
+
 const dr_layer_ops dr_dropout_ops = {
     .type = "dropout",
     .roles = DR_ROLE_KEEPS_GRID | DR_ROLE_DROPOUT,
@@ -237,6 +249,7 @@ const dr_layer_ops dr_dropout_ops = {
     .backward = dropout_backward,
     .destroy = dropout_destroy,
     .stores_input_grad = 1,
+    .describe = dropout_describe,
 };
 
 /* ---- residual add -------------------------------------------------------- */

@@ -90,6 +90,9 @@ typedef struct dr_layer_ops {
     void (*forward)(dr_layer *l, dr_pass *p, int n);
     void (*backward)(dr_layer *l, dr_pass *p, int n);
     void (*destroy)(dr_layer *l);
+    /* Its own settings as " key=value" text for other tools (dr_net_describe;
+     * NULL: none): geometry, epsilons, rates, the function applied. */
+    void (*describe)(const dr_layer *l, char *buf, size_t cap);
     int stores_input_grad; /* 1: backward honours dr_grad_store() */
 } dr_layer_ops;
 

@@ -139,6 +139,11 @@ static void maxpool_destroy(dr_layer *l)
     if (p) free(p->argmax);
 }
 
+static void maxpool_describe(const dr_layer *l, char *buf, size_t cap)
+{
+    dr_conv_geom_describe(&((const pool_priv *)l->priv)->g, buf, cap); /* padded cells never win */
+}
+
 const dr_layer_ops dr_maxpool_ops = {
     .type = "maxpool",
     .roles = DR_ROLE_KEEPS_GRID | DR_ROLE_MAX_POOL,
@@ -147,6 +152,7 @@ const dr_layer_ops dr_maxpool_ops = {
     .forward = maxpool_forward,
     .backward = maxpool_backward,
     .destroy = maxpool_destroy,
+    .describe = maxpool_describe,
     .stores_input_grad = 1,
 };
 

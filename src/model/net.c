@@ -297,6 +297,7 @@ void dr_net_free(dr_net *net)
     free(net->pass.in);
     free(net->path);
     free(net->source);
+    free(net->class_names);
     dr_workspace_free(&net->pass.ws);
     free(net);
 }
@@ -431,4 +432,66 @@ int dr_model_peek_input(const char *text, const char *path, int *h, int *w)
     }
     if (too_long) return dr_fail("%s:%d: line too long", path, lineno);
     return dr_fail("%s: no 'input' line", path);
+}
+
+/* ---- class names ------------------------------------------------------------ */
+
+/* The i-th line of a text, or NULL, and its length. */
+static const char *line_of(const char *text, int i, size_t *len)
+{
+    const char *p = text;
+    for (int k = 0; p && k < i; k++) p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL;
+    *len = p ? strcspn(p, "\n") : 0;
+    return p && *len ? p : NULL;
+}
+
+void dr_net_set_class_names(dr_net *net, const char *names)
+{
+    free(net->class_names);
+    net->class_names = NULL;
+    if (!names) return;
+    const int C = dr_net_classes(net);
+    size_t cap = strlen(names) + 12 * (size_t)C + 1, o = 0;
+    char *out = dr_xmalloc(cap);
+    out[0] = 0;
+    for (int i = 0; i < C; i++) {
+        size_t n;
+        const char *p = line_of(names, i, &n);
+        o += (size_t)(p ? snprintf(out + o, cap - o, "%s%.*s", i ? "\n" : "", (int)n, p)
+                        : snprintf(out + o, cap - o, "%s%d", i ? "\n" : "", i));
+    }
+    net->class_names = out;
+}
+
+void dr_net_class_name(const dr_net *net, int i, char *buf, size_t cap)
+{
+    size_t n;
+    const char *p = line_of(net->class_names, i, &n);
+    if (p) snprintf(buf, cap, "%.*s", (int)n, p);
+    else snprintf(buf, cap, "%d", i);
+}
+
+/* ---- description ---------------------------------------------------------------- */
+
+char *dr_net_describe(const dr_net *net)
+{
+    size_t cap = 512 + (size_t)net->n_layers * 1024, n = 0;
+    char *buf = dr_xmalloc(cap);
+    n += (size_t)snprintf(buf, cap, "net input=%d,%d,%d classes=%d bits=%d,%d,%d first=%d last=%d bounded=%s\n",
+                          net->input.h, net->input.w, net->input.c, dr_net_classes(net), net->bits.w, net->bits.a,
+                          net->bits.g, net->bits.quantize_first, net->bits.quantize_last, dr_act_name(net->bounded_act));
+    for (int i = 0; i < net->n_layers && n < cap; i++) {
+        const dr_layer *l = &net->layers[i];
+        n += (size_t)snprintf(buf + n, cap - n, "layer type=%s name=%s from=", l->ops->type, l->name);
+        for (int k = 0; k < l->n_in && n < cap; k++) n += (size_t)snprintf(buf + n, cap - n, "%s%d", k ? "," : "", l->src[k]);
+        n += (size_t)snprintf(buf + n, cap - n, " in=%d,%d,%d out=%d,%d,%d params=", l->in_shape.h, l->in_shape.w,
+                              l->in_shape.c, l->out_shape.h, l->out_shape.w, l->out_shape.c);
+        for (int k = 0; k < l->n_params && n < cap; k++)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", k ? "," : "", l->params[k].name);
+        if (!l->n_params && n < cap) n += (size_t)snprintf(buf + n, cap - n, "-");
+        if (n < cap) n += (size_t)snprintf(buf + n, cap - n, " state=%zu", l->state_size);
+        if (l->ops->describe && n < cap) l->ops->describe(l, buf + n, cap - n), n += strlen(buf + n);
+        if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "\n");
+    }
+    return buf;
 }

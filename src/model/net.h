@@ -17,6 +17,7 @@
 typedef struct dr_net {
     char *path;   /* model file name (for messages)        */
     char *source; /* model file text (kept in checkpoints)  */
+    char *class_names; /* one line per output class (CLSS); NULL: unknown */
     dr_shape input;
     int default_bits[3]; /* W, A, G the model file recommends (input bits=); 0: none */
     int n_layers;
@@ -76,6 +77,21 @@ dr_param *dr_net_param(dr_net *net, int i);
 size_t dr_net_weight_count(const dr_net *net);
 
 dr_layer *dr_net_find(dr_net *net, const char *name);
+
+/* The network as text for other tools (the PyTorch bridge), one line each:
+ *   net input=H,W,C classes=N bits=W,A,G first=0|1 last=0|1 bounded=cabs|crelu|-
+ *   layer type=conv name=conv1 from=-1 in=H,W,C out=H,W,C params=conv1.w,conv1.b state=0 ...
+ * from: the layers read (-1: the image); params: the parameters' names;
+ * state: the layer's state values (bn: running mean, then variance); then
+ * the layer's own keys (its describe op), with the planned bits and
+ * functions. The caller frees it. */
+char *dr_net_describe(const dr_net *net);
+
+/* Names the classes from a text of one name per line: one line per output,
+ * those the text lacks named by their number; NULL clears them. */
+void dr_net_set_class_names(dr_net *net, const char *names);
+/* The name of class i ("3" when the network has none), into buf. */
+void dr_net_class_name(const dr_net *net, int i, char *buf, size_t cap);
 
 /* Reads only the input size (h, w) of model text: enough to load data first. */
 int dr_model_peek_input(const char *text, const char *path, int *h, int *w);

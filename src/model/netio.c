@@ -4,6 +4,8 @@
 
 #include "../core/common.h"
 
+int dr_net_sections(const dr_net *net, int with_conf) { return 3 + !!with_conf + !!net->class_names; }
+
 void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
 {
     size_t s;
@@ -24,6 +26,33 @@ void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
                              net->bits.quantize_last, net->bounded_act};
     dr_put(b, bits, sizeof bits);
     dr_end_section(b, s);
+    if (net->class_names) {
+        s = dr_begin_section(b, "CLSS");
+        dr_put(b, net->class_names, strlen(net->class_names));
+        dr_end_section(b, s);
+    }
+}
+
+int dr_get_class_names(const char *path, const uint8_t *p, size_t n, int classes, char **names)
+{
+    int lines = 1;
+    size_t len = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || p[i] == '\n') {
+            if (!len || len > 255)
+                return dr_fail("%s: corrupt CLSS section (class %d: %s)", path, lines - 1,
+                               len ? "name over 255 bytes" : "empty name");
+            if (i < n) lines++;
+            len = 0;
+        } else if (p[i] < 32 || p[i] == 127)
+            return dr_fail("%s: corrupt CLSS section (a control character in class %d)", path, lines - 1);
+        else
+            len++;
+    }
+    if (lines != classes)
+        return dr_fail("%s: corrupt CLSS section (%d names for %d classes)", path, lines, classes);
+    *names = dr_xstrndup((const char *)p, n);
+    return 0;
 }
 
 int dr_get_input(const char *path, const uint8_t *p, size_t n, dr_shape *input)

@@ -34,7 +34,7 @@ static void put_named(dr_filebuf *b, const char *name, const float *v, size_t n)
 int dr_checkpoint_save(const char *path, dr_net *net, const dr_optim *opt, const char *conf)
 {
     dr_filebuf b = {0};
-    dr_put_header(&b, CHECKPOINT.magic, DR_CHECKPOINT_VERSION, DR_NET_SECTIONS + (opt ? 3 : 2));
+    dr_put_header(&b, CHECKPOINT.magic, DR_CHECKPOINT_VERSION, (uint32_t)dr_net_sections(net, conf != NULL) + (opt ? 3 : 2));
     dr_put_net_sections(&b, net, conf);
     size_t s = dr_begin_section(&b, "PARM");
     for (int i = 0; i < dr_net_param_count(net); i++) {
@@ -89,6 +89,7 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck)
         } else if (!memcmp(tag, "PARM", 4)) ck->parm_off = pos, ck->parm_len = n;
         else if (!memcmp(tag, "STAT", 4)) ck->stat_off = pos, ck->stat_len = n;
         else if (!memcmp(tag, "OPTM", 4)) ck->optm_off = pos, ck->optm_len = n;
+        else if (!memcmp(tag, "CLSS", 4)) ck->clss_off = pos, ck->clss_len = n;
     }
     if (!ck->conf || !ck->model || !ck->input.c || !ck->parm_off || (ck->version >= 2 && !ck->has_bits)) {
         dr_fail("%s: checkpoint lacks a required section", path);
@@ -155,6 +156,13 @@ static int restore_bits(const dr_checkpoint *ck, dr_net *net)
 int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt)
 {
     if (restore_bits(ck, net)) return -1;
+    if (ck->clss_off) {
+        char *names;
+        if (dr_get_class_names(ck->path, ck->buf + ck->clss_off, ck->clss_len, dr_net_classes(net), &names))
+            return -1;
+        free(net->class_names);
+        net->class_names = names;
+    }
     size_t pos = ck->parm_off, end = ck->parm_off + ck->parm_len;
     for (int i = 0; i < dr_net_param_count(net); i++) {
         dr_param *p = dr_net_param(net, i);

@@ -8,6 +8,7 @@
  *     PARM  per parameter: u16 name length, name, u64 count, floats
  *     STAT  per layer with state (BN running averages): same layout
  *     OPTM  optimizer: u64 update count, then per parameter m and v
+ *     CLSS  the class names (model/netio.h; optional)
  * All integers and floats little-endian; the CRC covers everything before it.
  * Writes are atomic: a temporary file in the same folder, fsync, rename. */
 #ifndef DR_CHECKPOINT_H
@@ -37,14 +38,14 @@ typedef struct {
     int has_bits;    /* the BITS section (version 2 on): */
     dr_bits bits;    /*   the quantization the weights were saved with */
     int bounded_act; /*   and the bounded activation (-1: the model file's) */
-    size_t parm_off, parm_len, stat_off, stat_len, optm_off, optm_len;
+    size_t parm_off, parm_len, stat_off, stat_len, optm_off, optm_len, clss_off, clss_len;
 } dr_checkpoint;
 
 /* Reads and verifies a checkpoint (magic, version, checksum, sections). */
 int dr_checkpoint_read(const char *path, dr_checkpoint *ck);
 /* Copies parameters and state into a network built from ck->model (and the
  * optimizer moments when opt is given), and applies the bits and bounded
- * activation they were saved with. Names and sizes must match. */
+ * activation they were saved with, and the class names. Names and sizes must match. */
 int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt);
 void dr_checkpoint_free(dr_checkpoint *ck);
 

@@ -300,7 +300,7 @@ static int hexval(char ch)
     return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-static void unescape(const char *s, char *buf, size_t cap)
+void dr_unescape(const char *s, char *buf, size_t cap)
 {
     size_t n = 0;
     for (; *s && n + 1 < cap; s++) {
@@ -381,7 +381,7 @@ static int parse_value(const dr_option *o, dr_train_config *c, const char *text,
     }
     case DR_OPT_STRING: {
         char plain[1100];
-        if (stored) unescape(strcmp(text, "-") ? text : "", plain, sizeof plain);
+        if (stored) dr_unescape(strcmp(text, "-") ? text : "", plain, sizeof plain);
         else snprintf(plain, sizeof plain, "%s", text);
         if (strlen(plain) >= o->size) return dr_fail("%s%s%s: too long", what, sep, text);
         snprintf(p, o->size, "%s", plain);
@@ -500,4 +500,23 @@ void dr_train_options_usage(FILE *f, int sweep)
             if (*p) p++, fprintf(f, "%27s", "");
         }
     }
+}
+
+/* ---- resuming -------------------------------------------------------------------------- */
+
+int dr_train_config_resumed(const dr_train_config *stored, const dr_train_config *run, const char *const *given,
+                            const char *origin, dr_train_config *cfg)
+{
+    *cfg = *stored;
+    for (int i = 0; i < dr_train_option_count; i++) {
+        const dr_option *o = &dr_train_options[i];
+        if (!o->key) dr_train_option_copy(o, cfg, run);
+        else if (given[i] && (o->flags & DR_OPT_RESUMABLE) && dr_train_option_set(o, cfg, o->arg ? given[i] : NULL))
+            return -1;
+    }
+    for (int e = 0; e < stored->epoch; e++)
+        if (dr_optim_lr(&cfg->optim, e) != dr_optim_lr(&stored->optim, e))
+            return dr_fail("%s: the new learning-rate decay changes the rate of epoch %d, already trained (%g, was %g)",
+                           origin, e + 1, dr_optim_lr(&cfg->optim, e), dr_optim_lr(&stored->optim, e));
+    return 0;
 }

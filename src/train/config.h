@@ -66,6 +66,17 @@ void dr_train_config_format(const dr_train_config *c, char *buf, size_t cap);
  * Keys it does not know are ignored (files of later versions). */
 int dr_train_config_parse(const char *text, const char *origin, dr_train_config *c);
 
+/* Decodes the %XX of the stored form (and of the training API's options). */
+void dr_unescape(const char *s, char *buf, size_t cap);
+
+/* The configuration of a resumed run: the stored one, the run's own settings
+ * (the entries without a stored key: folder, threads, ...) from `run`, and
+ * the resumable options given (given[i]: option i's argument, "" for a
+ * flag, NULL when not given). The epochs already trained must keep their
+ * learning rates; origin names the checkpoint in messages. */
+int dr_train_config_resumed(const dr_train_config *stored, const dr_train_config *run, const char *const *given,
+                            const char *origin, dr_train_config *cfg);
+
 /* ---- the table ----------------------------------------------------------- */
 
 enum {
@@ -103,6 +114,7 @@ typedef struct dr_option {
     unsigned flags; /* DR_OPT_RESUMABLE, DR_OPT_SWEEP */
 } dr_option;
 
+#define DR_MAX_TRAIN_OPTIONS 64 /* the table's size is checked against it */
 extern const dr_option dr_train_options[];
 extern const int dr_train_option_count;
 

@@ -122,13 +122,19 @@ int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
     char origin[1100];
     snprintf(origin, sizeof origin, "%s (model)", ckpt_path);
     dr_net_options nopt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w, .max_batch = 1};
-    dr_net *net = NULL;
-    int rc = -1;
-    if (!(net = dr_net_parse(ck.model, origin, &nopt)) || dr_checkpoint_restore(&ck, net, NULL)) goto out;
+    dr_net *net = dr_net_parse(ck.model, origin, &nopt);
+    int rc = !net || dr_checkpoint_restore(&ck, net, NULL) ? -1 : dr_export_net(net, ck.conf, out_path, info);
+    dr_net_free(net);
+    dr_checkpoint_free(&ck);
+    return rc;
+}
+
+int dr_export_net(dr_net *net, const char *conf, const char *out_path, dr_export_info *info)
+{
     memset(info, 0, sizeof *info);
     dr_filebuf b = {0};
-    dr_put_header(&b, DR_DEPLOY_FILE.magic, DR_DEPLOY_VERSION, DR_NET_SECTIONS + 1);
-    dr_put_net_sections(&b, net, ck.conf);
+    dr_put_header(&b, DR_DEPLOY_FILE.magic, DR_DEPLOY_VERSION, (uint32_t)dr_net_sections(net, conf != NULL) + 1);
+    dr_put_net_sections(&b, net, conf);
     size_t s = dr_begin_section(&b, "LAYR");
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
@@ -159,10 +165,7 @@ int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
     dr_end_section(&b, s);
     dr_put_crc(&b);
     info->file_bytes = b.len;
-    rc = dr_write_atomic(out_path, b.p, b.len);
+    int rc = dr_write_atomic(out_path, b.p, b.len);
     free(b.p);
-out:
-    dr_net_free(net);
-    dr_checkpoint_free(&ck);
     return rc;
 }

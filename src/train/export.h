@@ -12,5 +12,8 @@ typedef struct {
 
 /* Writes the deployment file of a checkpoint. */
 int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info);
+/* The same for a network whose bits are applied (conf: the training configuration text, or NULL). */
+struct dr_net;
+int dr_export_net(struct dr_net *net, const char *conf, const char *out_path, dr_export_info *info);
 
 #endif

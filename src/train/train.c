@@ -224,7 +224,8 @@ static int save_net(dr_trainer *t, const char *file, dr_net *net, const dr_optim
     return dr_checkpoint_save(path, net, opt, conf);
 }
 
-static int writer(const dr_trainer *t) { return !t->group || t->group->rank == 0; }
+/* The rank that writes the run folder (none without one). */
+static int writer(const dr_trainer *t) { return t->out_dir && (!t->group || t->group->rank == 0); }
 
 /* Data-parallel with per-rank batch norm: rank 0's running statistics become
  * every rank's (as DDP's buffer broadcast), before they are evaluated or saved. */
@@ -256,6 +257,7 @@ static int check_same_weights(dr_trainer *t, int epoch)
  * still finds the partner of its last.ckpt. */
 static int save_guide(dr_trainer *t)
 {
+    if (!writer(t)) return 0;
     char cur[1200], prev[1200];
     snprintf(cur, sizeof cur, "%s/guide.ckpt", t->out_dir);
     snprintf(prev, sizeof prev, "%s/guide.prev.ckpt", t->out_dir);
@@ -269,17 +271,17 @@ int dr_train(dr_trainer *t)
     dr_net *net = t->net;
     dr_group *g = t->group && t->group->size > 1 ? t->group : NULL;
     t->group = g;
-    const int write = writer(t), quiet = t->quiet || !write;
+    const int write = writer(t), quiet = t->quiet || (t->group && t->group->rank);
     if (write && make_dir(t->out_dir)) return -1;
     if (write) dr_remove_stale_temps(t->out_dir);
-    char log_path[1200];
-    snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
+    char log_path[1200] = "/dev/null";
+    if (t->out_dir) snprintf(log_path, sizeof log_path, "%s/metrics.jsonl", t->out_dir);
     /* a resumed run continues its log from the checkpoint's epoch; a new run starts one */
     const int resumed = cfg->epoch > 0 || cfg->epoch_batches > 0;
-    if (!resumed && !quiet && access(log_path, F_OK) == 0)
+    if (!resumed && !quiet && write && access(log_path, F_OK) == 0)
         fprintf(stderr, "dorefa: %s holds an earlier run; starting a new one there\n", t->out_dir);
     if (write && resumed && keep_log_lines(log_path, cfg->epoch)) return -1;
-    FILE *log = write ? fopen(log_path, resumed ? "a" : "w") : fopen("/dev/null", "w");
+    FILE *log = fopen(write ? log_path : "/dev/null", write && resumed ? "a" : "w");
     if (!log) return dr_fail("%s: cannot open for appending: %s", log_path, strerror(errno));
     dr_exchange *xch = NULL;
     if (g) {
@@ -389,7 +391,12 @@ int dr_train(dr_trainer *t)
             if (!quiet)
                 progress_line(&pr, t, epoch, done, loss_sum / done, (double)wrong / done,
                               (long)epoch * N + done, 0);
-            const int stop = cfg->until_step && cfg->step >= cfg->until_step;
+            int stop = cfg->until_step && cfg->step >= cfg->until_step;
+            if (t->on_progress) {
+                dr_train_progress p = {epoch + 1, cfg->epochs, done, N, cfg->step, loss_sum / done,
+                                       (double)wrong / done, 0, 0, done / DR_MAX(dr_now() - t0, 1e-9), 0};
+                if (t->on_progress(t->progress_user, &p)) stop = 1;
+            }
             if (stop) stopped = 1;
             if (done < N && (stop || (cfg->checkpoint_every > 0 && cfg->step % (uint64_t)cfg->checkpoint_every == 0))) {
                 cfg->epoch_batches = batches, cfg->epoch_wrong = (int)wrong, cfg->epoch_loss = loss_sum;
@@ -467,6 +474,11 @@ int dr_train(dr_trainer *t)
         if (write && (fflush(log) || fsync(fileno(log)))) {
             rc = dr_fail("%s: write failed: %s", log_path, strerror(errno));
             break;
+        }
+        if (t->on_progress) {
+            dr_train_progress p = {epoch + 1, cfg->epochs, N, N, cfg->step, loss_sum / N, (double)wrong / N,
+                                   acc, test_loss, ips, 1};
+            if (t->on_progress(t->progress_user, &p)) stopped = 1;
         }
         char stage_file[32] = "";
         if (sched.n && epoch + 1 == dr_schedule_stage_start(&sched, stage) + sched.epochs[stage])

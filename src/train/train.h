@@ -26,12 +26,24 @@ int dr_train_config_apply_bits(dr_train_config *c, dr_net *net);
  * damaged and resuming would be a different run. */
 int dr_train_check_resumed(const dr_train_config *c, const dr_net *net, const char *path);
 
+/* What a progress callback is told: after every optimizer step, and once
+ * after each epoch's evaluation (end_of_epoch 1, test figures set). */
+typedef struct {
+    int epoch, epochs;       /* the epoch (1-based) and the run's total           */
+    long images_done, images; /* training images of this epoch done, and its size */
+    uint64_t step;           /* optimizer steps taken                             */
+    double train_loss, train_err; /* running means over the epoch so far         */
+    double test_acc, test_loss;   /* end_of_epoch: on the test split (else 0)     */
+    double images_per_s;
+    int end_of_epoch;
+} dr_train_progress;
+
 typedef struct {
     dr_net *net;
     dr_optim opt;
     dr_train_config cfg;
     const dr_dataset *train, *test;
-    const char *out_dir; /* run folder: metrics.jsonl, last.ckpt, best.ckpt */
+    const char *out_dir; /* run folder: metrics.jsonl, last.ckpt, best.ckpt; NULL: no files */
     struct dr_guide_s *guide; /* guided training's partner (NULL: none); saved as guide.ckpt */
     int quiet;
     double last_acc; /* test accuracy after the last epoch */
@@ -39,6 +51,10 @@ typedef struct {
     /* data-parallel training (NULL: one process): rank 0 alone prints and writes */
     dr_group *group;
     dr_exchange_stats exchange; /* after the run: what the gradient exchange cost */
+    /* called after every step and epoch (NULL: none); nonzero stops the run
+     * there, as --until-step does (a later dr_train goes on exactly) */
+    int (*on_progress)(void *user, const dr_train_progress *p);
+    void *progress_user;
 } dr_trainer;
 
 int dr_train(dr_trainer *t);
