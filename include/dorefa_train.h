@@ -36,8 +36,9 @@ typedef struct dorefa_trainer dorefa_trainer;
  * "model-a", ...) with its options; its weights are initialised from the
  * seed once the data is set (the input channels come from the data). */
 int dorefa_trainer_create(const char *model, const char *options, dorefa_trainer **trainer);
-/* A trainer continuing a checkpoint (its network, optimizer, options and
- * progress); options may change what 'dorefa train --resume' lets change
+/* A trainer continuing a checkpoint (its network, optimizer state, options
+ * and progress; fresh optimizer moments for a checkpoint saved without
+ * them); options may change what 'dorefa train --resume' lets change
  * (epochs, threads, out, ...). */
 int dorefa_trainer_open(const char *checkpoint, const char *options, dorefa_trainer **trainer);
 void dorefa_trainer_free(dorefa_trainer *trainer);
@@ -115,6 +116,8 @@ unsigned long long dorefa_trainer_step(const dorefa_trainer *trainer);
  * (dorefa_load, dorefa infer). */
 int dorefa_trainer_save(dorefa_trainer *trainer, const char *checkpoint);
 int dorefa_trainer_export(dorefa_trainer *trainer, const char *model_file);
+/* The network as an ONNX model (as 'dorefa export --format onnx'). */
+int dorefa_trainer_export_onnx(dorefa_trainer *trainer, const char *onnx_file);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
 set -e
 PKGS="gcc make cmake pkg-config libopenblas-openmp-dev zlib1g-dev libpng-dev libjpeg-dev \
 libcmocka-dev dataset-fashion-mnist clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin \
-iproute2 openssh-client python3-numpy python3-torch $*"
+iproute2 openssh-client python3-numpy python3-torch python3-onnx $*"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

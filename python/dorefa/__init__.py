@@ -221,6 +221,7 @@ _lib.dorefa_trainer_step.argtypes = [ctypes.c_void_p]
 _lib.dorefa_trainer_step.restype = ctypes.c_ulonglong
 _lib.dorefa_trainer_save.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 _lib.dorefa_trainer_export.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+_lib.dorefa_trainer_export_onnx.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 _lib.dorefa_trainer_build.argtypes = [ctypes.c_void_p, ctypes.c_int]
 _lib.dorefa_trainer_describe.argtypes = [ctypes.c_void_p]
 _lib.dorefa_trainer_describe.restype = ctypes.c_char_p
@@ -437,9 +438,13 @@ class Trainer(_Closing):
         _check(_lib.dorefa_trainer_save(self._handle(), os.fsencode(checkpoint)))
         return os.fspath(checkpoint)
 
-    def export(self, model_file):
-        """Writes a deployment file for the engine; returns its path (dorefa.load reads it)."""
-        _check(_lib.dorefa_trainer_export(self._handle(), os.fsencode(model_file)))
+    def export(self, model_file, format="dorefa"):
+        """Writes a deployment file for the engine (dorefa.load reads it), or with
+        format="onnx" an ONNX model ('dorefa export --format onnx'); returns its path."""
+        if format not in ("dorefa", "onnx"):
+            raise ValueError(f"format {format!r}: expected 'dorefa' or 'onnx'")
+        fn = _lib.dorefa_trainer_export_onnx if format == "onnx" else _lib.dorefa_trainer_export
+        _check(fn(self._handle(), os.fsencode(model_file)))
         return os.fspath(model_file)
 
     def close(self):

@@ -12,26 +12,36 @@
 #include "data/loader.h"
 #include "deploy/deploy.h"
 #include "train/export.h"
+#include "train/onnx.h"
 
 static const char EXPORT_USAGE[] =
-    "usage: dorefa export CHECKPOINT -o MODEL\n"
+    "usage: dorefa export CHECKPOINT [-o MODEL] [--format dorefa|onnx]\n"
     "\n"
     "Writes a compact deployment file: quantized weights as packed bit-planes (W bits per\n"
     "weight), BN, the bounded activation and activation quantization folded into integer\n"
     "thresholds per channel, first and last layers in float. 'dorefa infer' runs it.\n"
+    "With --format onnx, an ONNX model (opset 13) for other tools: weights as their\n"
+    "quantized values, each quantized activation as QuantizeLinear -> Clip ->\n"
+    "DequantizeLinear; input 'pixels' N x C x H x W (0..255), output 'probabilities'.\n"
     "\n"
-    "  -o, --out FILE   output file (default: CHECKPOINT with .dorefa instead of .ckpt)\n"
-    "  -h, --help       this help\n";
+    "  -o, --out FILE     output file (default: CHECKPOINT with .dorefa or .onnx for .ckpt)\n"
+    "  -f, --format F     dorefa (default) or onnx\n"
+    "  -h, --help         this help\n";
 
 int cmd_export(int argc, char **argv)
 {
-    static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"format", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = NULL;
-    int c;
+    int c, onnx = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", LONG, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:f:h", LONG, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "dorefa") && strcmp(optarg, "onnx"))
+                return cli_usage_error("export", "--format %s: expected dorefa or onnx", optarg);
+            onnx = !strcmp(optarg, "onnx");
+            break;
         case 'h': fputs(EXPORT_USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("export", "unknown option");
         }
@@ -42,8 +52,16 @@ int cmd_export(int argc, char **argv)
     if (!out) {
         size_t n = strlen(ckpt);
         int strip = n > 5 && !strcmp(ckpt + n - 5, ".ckpt");
-        snprintf(def, sizeof def, "%.*s.dorefa", (int)(strip ? n - 5 : n), ckpt);
+        snprintf(def, sizeof def, "%.*s.%s", (int)(strip ? n - 5 : n), ckpt, onnx ? "onnx" : "dorefa");
         out = def;
+    }
+    if (onnx) {
+        dr_onnx_info oi;
+        if (dr_export_onnx(ckpt, out, &oi)) return cli_error();
+        printf("%s: ONNX, %zu bytes, %d nodes (%d layers with quantized weights, %d quantized activations as "
+               "QuantizeLinear -> Clip -> DequantizeLinear)\n", out, oi.file_bytes, oi.nodes, oi.quantized_weights,
+               oi.quantized_acts);
+        return EXIT_OK;
     }
     dr_export_info info;
     if (dr_export(ckpt, out, &info)) return cli_error();

@@ -99,9 +99,15 @@ void dr_col2im_add(const dr_conv_geom *g, const float *col, int n, int grp, floa
 
 /* The geometry as explicit padding on each side: a SAME conv pads after the
  * input what it does not pad before. */
-void dr_conv_geom_describe(const dr_conv_geom *g, char *buf, size_t cap)
+void dr_conv_geom_pads(const dr_conv_geom *g, int pads[4])
 {
     const int pb = (g->oh - 1) * g->sh + g->kh - g->ih - g->pad_top, pr = (g->ow - 1) * g->sw + g->kw - g->iw - g->pad_left;
-    snprintf(buf, cap, " k=%d,%d stride=%d,%d pad=%d,%d,%d,%d", g->kh, g->kw, g->sh, g->sw, g->pad_top, g->pad_left,
-             pb > 0 ? pb : 0, pr > 0 ? pr : 0);
+    pads[0] = g->pad_top, pads[1] = g->pad_left, pads[2] = pb > 0 ? pb : 0, pads[3] = pr > 0 ? pr : 0;
+}
+
+void dr_conv_geom_describe(const dr_conv_geom *g, char *buf, size_t cap)
+{
+    int p[4];
+    dr_conv_geom_pads(g, p);
+    snprintf(buf, cap, " k=%d,%d stride=%d,%d pad=%d,%d,%d,%d", g->kh, g->kw, g->sh, g->sw, p[0], p[1], p[2], p[3]);
 }

@@ -24,8 +24,11 @@ enum { DR_PAD_VALID = 0, DR_PAD_SAME = 1 };
  * (TensorFlow's rules: SAME gives ceil(in/stride), extra padding after). */
 void dr_conv_geom_resolve(dr_conv_geom *g, int pad_mode);
 
-/* " k=KH,KW stride=SH,SW pad=TOP,LEFT,BOTTOM,RIGHT": the padding on each
- * side explicit (SAME pads after the input what it does not pad before). */
+/* The padding on each side (top, left, bottom, right) made explicit: SAME
+ * pads after the input what it does not pad before; a VALID window that
+ * leaves input rows or columns unread pads 0 there. */
+void dr_conv_geom_pads(const dr_conv_geom *g, int pads[4]);
+/* " k=KH,KW stride=SH,SW pad=TOP,LEFT,BOTTOM,RIGHT". */
 void dr_conv_geom_describe(const dr_conv_geom *g, char *buf, size_t cap);
 
 /* Reduction length of one output value: kh * kw * ic / groups. */

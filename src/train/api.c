@@ -12,6 +12,7 @@
 #include "../kernels/bitgemm.h"
 #include "checkpoint.h"
 #include "export.h"
+#include "onnx.h"
 #include "train.h"
 
 struct dorefa_trainer {
@@ -154,7 +155,10 @@ int dorefa_trainer_open(const char *checkpoint, const char *options, dorefa_trai
     if (!(t->net = dr_net_parse(t->model_text, t->origin, &nopt)) || dr_train_config_apply_bits(&t->cfg, t->net))
         goto out;
     dr_optim_init(&t->t.opt, &t->cfg.optim, t->net);
-    if (dr_checkpoint_restore(&ck, t->net, &t->t.opt) || dr_train_check_resumed(&t->cfg, t->net, checkpoint)) goto out;
+    /* a checkpoint saved without optimizer state (an evaluation's) goes on with fresh moments */
+    if (dr_checkpoint_restore(&ck, t->net, ck.optm_off ? &t->t.opt : NULL) ||
+        dr_train_check_resumed(&t->cfg, t->net, checkpoint))
+        goto out;
     t->names_kept = t->net->class_names != NULL;
     rc = DOREFA_OK;
 out:
@@ -414,6 +418,14 @@ int dorefa_trainer_export(dorefa_trainer *t, const char *model_file)
     dr_train_config_format(&t->cfg, conf, sizeof conf);
     dr_export_info info;
     return dr_export_net(t->net, conf, model_file, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
+}
+
+int dorefa_trainer_export_onnx(dorefa_trainer *t, const char *onnx_file)
+{
+    if (need_net(t, "dorefa_trainer_export_onnx")) return DOREFA_ERR_ARGUMENT;
+    if (!onnx_file) return dr_fail("dorefa_trainer_export_onnx: path is NULL"), DOREFA_ERR_ARGUMENT;
+    dr_onnx_info info;
+    return dr_export_onnx_net(t->net, onnx_file, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
 }
 
 /* ---- tensors ------------------------------------------------------------------------------ */

@@ -204,3 +204,17 @@ void dr_checkpoint_free(dr_checkpoint *ck)
     ck->buf = NULL;
     ck->conf = ck->model = NULL;
 }
+
+dr_net *dr_checkpoint_load_net(const char *path, int max_batch, char **conf)
+{
+    dr_checkpoint ck;
+    if (dr_checkpoint_read(path, &ck)) return NULL;
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s (model)", path);
+    dr_net_options nopt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w, .max_batch = max_batch};
+    dr_net *net = dr_net_parse(ck.model, origin, &nopt);
+    if (net && dr_checkpoint_restore(&ck, net, NULL)) dr_net_free(net), net = NULL;
+    if (net && conf) *conf = dr_xstrdup(ck.conf);
+    dr_checkpoint_free(&ck);
+    return net;
+}

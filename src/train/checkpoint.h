@@ -48,5 +48,9 @@ int dr_checkpoint_read(const char *path, dr_checkpoint *ck);
  * activation they were saved with, and the class names. Names and sizes must match. */
 int dr_checkpoint_restore(const dr_checkpoint *ck, dr_net *net, dr_optim *opt);
 void dr_checkpoint_free(dr_checkpoint *ck);
+/* The network of a checkpoint, restored (no optimizer), for batches of up to
+ * max_batch; its configuration text into *conf when conf is given (the
+ * caller frees both). NULL with a message. */
+dr_net *dr_checkpoint_load_net(const char *path, int max_batch, char **conf);
 
 #endif

@@ -117,15 +117,11 @@ static void put_float_layer(dr_filebuf *b, dr_layer *l)
 
 int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
 {
-    dr_checkpoint ck;
-    if (dr_checkpoint_read(ckpt_path, &ck)) return -1;
-    char origin[1100];
-    snprintf(origin, sizeof origin, "%s (model)", ckpt_path);
-    dr_net_options nopt = {.channels = ck.input.c, .height = ck.input.h, .width = ck.input.w, .max_batch = 1};
-    dr_net *net = dr_net_parse(ck.model, origin, &nopt);
-    int rc = !net || dr_checkpoint_restore(&ck, net, NULL) ? -1 : dr_export_net(net, ck.conf, out_path, info);
+    char *conf = NULL;
+    dr_net *net = dr_checkpoint_load_net(ckpt_path, 1, &conf);
+    int rc = net ? dr_export_net(net, conf, out_path, info) : -1;
     dr_net_free(net);
-    dr_checkpoint_free(&ck);
+    free(conf);
     return rc;
 }
 
