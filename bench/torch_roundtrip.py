@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--cli", default="build/dorefa")
     args = ap.parse_args()
     torch.manual_seed(1)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))  # all cores, as dorefa
     x, y = read("train")
     xt, yt = read("t10k")
     net = dt.build(args.model, channels=1, bits=args.bits, seed=1, class_names=NAMES)
