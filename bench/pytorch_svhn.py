@@ -67,11 +67,12 @@ class Act(nn.Module):
         return quantize(x, self.a_bits) if self.a_bits < 32 else x
 
 
-def svhn_model(channels, div, bits=(32, 32, 32)):
+def svhn_model(channels, div, bits=(32, 32, 32), relu=False):
+    """Model A (div 1) to D (div 8); relu: ReLU in place of cabs (PyTorch's int8 kernels have no cabs)."""
     c = lambda n: n // div
     bn = lambda n: nn.BatchNorm2d(c(n), momentum=0.1, eps=1e-4)  # TF momentum 0.9
     q = lambda i, o, k, p: QConv(i, o, k, padding=p, bias=False, bits=bits)
-    act = lambda: Act(bits[1])
+    act = (lambda: nn.ReLU()) if relu else (lambda: Act(bits[1]))
     return nn.Sequential(
         nn.Conv2d(channels, c(48), 5), nn.MaxPool2d(2, ceil_mode=True), act(),
         q(c(48), c(64), 3, 1), bn(64), act(),
@@ -79,12 +80,44 @@ def svhn_model(channels, div, bits=(32, 32, 32)):
         q(c(64), c(128), 3, 0), bn(128), act(),
         q(c(128), c(128), 3, 1), bn(128), act(),
         q(c(128), c(128), 3, 0), bn(128), act(), nn.Dropout(0.5),
-        q(c(128), c(512), 5, 0), bn(512), CAbs(),
+        q(c(128), c(512), 5, 0), bn(512), nn.ReLU() if relu else CAbs(),
         nn.Flatten(), nn.Linear(c(512), 10))
+
+
+def int8_engine():
+    """The best int8 engine this torch has: x86 (2.0 on), onednn, fbgemm, else qnnpack."""
+    have = torch.backends.quantized.supported_engines
+    for e in ("x86", "onednn", "fbgemm", "qnnpack"):
+        if e in have:
+            return e
+    raise SystemExit(f"no int8 engine in this torch ({have})")
+
+
+def to_int8(net, x, batches=4):
+    """Post-training static quantization, FX graph mode: conv+bn+relu fused, int8 weights
+    (per channel where the engine's default says) and activations, calibrated on a few batches."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    engine = int8_engine()
+    torch.backends.quantized.engine = engine
+    net.eval()
+    prepared = prepare_fx(net, get_default_qconfig_mapping(engine), example_inputs=(x[:1],))
+    with torch.no_grad():
+        for i in range(batches):
+            prepared(torch.rand_like(x))
+    return convert_fx(prepared), engine
 
 
 def infer(net, x, a):
     net.eval()
+    mode = "fp32"
+    if a.int8:
+        net, engine = to_int8(net, x)
+        mode = f"int8 ({engine})"
+    elif a.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        mode = "fp32 channels_last"
     rates, lat = [], []
     with torch.no_grad():
         for rep in range(-1, a.repeats):
@@ -100,7 +133,7 @@ def infer(net, x, a):
             if i >= 20:
                 lat.append(1e3 * (time.perf_counter() - t0))
     lat.sort()
-    print(f"pytorch {torch.__version__} infer svhn-{a.model} fp32 batch {a.batch} input 40x40x{a.channels}: "
+    print(f"pytorch {torch.__version__} infer svhn-{a.model} {mode} batch {a.batch} input 40x40x{a.channels}: "
           f"median {statistics.median(rates):.1f} images/s ({a.repeats} repeats of {a.steps} batches); "
           f"batch 1 latency p50 {lat[len(lat) // 2]:.3f} ms p90 {lat[int(len(lat) * 0.9)]:.3f} ms "
           f"p99 {lat[int(len(lat) * 0.99)]:.3f} ms")
@@ -118,11 +151,14 @@ def main():
     ap.add_argument("--infer", action="store_true",
                     help="time evaluation-mode inference (no grad) instead of training; "
                          "also batch-1 latency")
+    ap.add_argument("--channels-last", action="store_true", help="--infer in fp32 with channels_last memory")
+    ap.add_argument("--int8", action="store_true",
+                    help="--infer after post-training static int8 quantization (ReLU for cabs)")
     a = ap.parse_args()
     bits = tuple(int(b) for b in a.bits.split(","))
     torch.set_num_threads(a.threads or os.cpu_count())
     torch.manual_seed(1)
-    net = svhn_model(a.channels, {"a": 1, "b": 2, "c": 4, "d": 8}[a.model], bits)
+    net = svhn_model(a.channels, {"a": 1, "b": 2, "c": 4, "d": 8}[a.model], bits, relu=a.int8)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-5)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.rand(a.batch, a.channels, 40, 40)

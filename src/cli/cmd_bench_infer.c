@@ -9,6 +9,8 @@
 #include "cli.h"
 #include "core/common.h"
 #include "core/rng.h"
+#include "kernels/bitgemm.h"
+#include "layers/linear.h"
 #include "deploy/deploy.h"
 #include "train/export.h"
 #include "model/net.h"
@@ -19,10 +21,10 @@ static const char USAGE[] =
     "usage: dorefa bench infer [options]\n"
     "\n"
     "Inference throughput at batch 128 (median of --repeats) and at batch 1 (with latency\n"
-    "percentiles over 200 images) of a model exported with 'dorefa export' and run by the\n"
-    "fused bit-kernel engine, beside the same model in full precision run by the float\n"
-    "path (the training graph in evaluation mode). Random weights and inputs: speed does\n"
-    "not depend on them.\n"
+    "percentiles over 200 images, with all threads and with one) of a model exported with\n"
+    "'dorefa export' and run by the fused bit-kernel engine, beside the same model in full\n"
+    "precision run by the float path (the training graph in evaluation mode). Random\n"
+    "weights and inputs: speed does not depend on them.\n"
     "\n"
     "  -m, --model NAME|FILE  model (default: svhn-a)\n"
     "      --bits W,A         weight and activation bits (default: 1,2)\n"
@@ -151,14 +153,36 @@ int bench_infer(int argc, char **argv)
     printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "fused bit engine", fb, f1, a50, a90, a99);
     printf("%-22s %8.0f i/s %8.0f i/s %14.3f/%.3f/%.3f ms\n", "float path (fp32)", lb, l1, b50, b90, b99);
     printf("fused / float: %.2fx at batch %ld, %.2fx at batch 1\n", fb / lb, batch, f1 / l1);
+    const int all = omp_get_max_threads();
+    if (all > 1) { /* batch 1 on one thread: no fork, no barriers */
+        cli_set_threads(1);
+        double c50, c90, c99, d50, d90, d99;
+        const double g1 = measure(&fused, 1, (int)repeats, &c50, &c90, &c99),
+                     m1 = measure(&flt, 1, (int)repeats, &d50, &d90, &d99);
+        printf("batch 1 on 1 thread:  engine %8.0f i/s %.3f/%.3f/%.3f ms, float path %8.0f i/s %.3f/%.3f/%.3f ms\n",
+               g1, c50, c90, c99, m1, d50, d90, d99);
+        cli_set_threads(all);
+    }
     if (layers) {
         static const char *roles[] = {"float", "fused bit block", "", ""};
         double *sec = dr_engine_profile(e);
         for (int k = 0; k < 5; k++) run(&fused, (int)batch);
-        printf("engine time per batch of %ld, by layer:\n", batch);
-        for (int i = 0; i < net->n_layers; i++)
-            if (dr_engine_role(e, i) <= DR_INFER_HEAD)
-                printf("  %-12s %-16s %8.2f ms\n", net->layers[i].name, roles[dr_engine_role(e, i)], 1e3 * sec[i] / 5);
+        const double peak = dr_popcount_peak(1.0);
+        printf("engine time per batch of %ld, by layer (AND+popcount peak %.0f G bit-MAC/s on %d threads, %s):\n",
+               batch, peak / 1e9, omp_get_max_threads(), dr_bitgemm_kernel());
+        for (int i = 0; i < net->n_layers; i++) {
+            const int role = dr_engine_role(e, i);
+            if (role > DR_INFER_HEAD) continue;
+            const dr_layer *l = &net->layers[i];
+            printf("  %-12s %-16s %8.2f ms", l->name, roles[role], 1e3 * sec[i] / 5);
+            if (role == DR_INFER_HEAD) { /* W x A plane pairs per multiply-add */
+                const dr_conv_geom *g = dr_linear_geom(l);
+                const double macs = (double)batch * g->oh * g->ow * g->oc * dr_conv_k(g),
+                             bitmacs = macs * l->plan.wbits * l->plan.infer_src_bits, rate = bitmacs / (sec[i] / 5);
+                printf("  %6.1f G bit-MAC/s, %5.1f%% of peak", rate / 1e9, 100 * rate / peak);
+            }
+            printf("\n");
+        }
     }
     free(x), free(p);
     dr_net_free(fnet);

@@ -45,9 +45,13 @@ char *dr_read_file(const char *path, size_t *len_out);
  * target: SIMD loops (AVX-512, AVX2, baseline) and popcount loops. */
 #if defined(__x86_64__) && !defined(DR_NO_CLONES)
 #define DR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* Float multiply-add loops: "avx2" alone leaves FMA out (a multiply and an add
+ * each), so these take "fma" (AVX's 256-bit floats and FMA; every AVX2 CPU has it). */
+#define DR_FMA_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 #define DR_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define DR_SIMD_CLONES
+#define DR_FMA_CLONES
 #define DR_POPCNT_CLONES
 #endif
 

@@ -28,7 +28,7 @@ void dr_direct_weights(const dr_conv_geom *g, const float *w, float *wt)
         for (int o = 0; o < oc_pad; o++) wt[(size_t)k * oc_pad + o] = o < g->oc ? w[(size_t)o * K + k] : 0.0f;
 }
 
-DR_SIMD_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias,
+DR_FMA_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in, const float *wt, const float *bias,
                                    float *out)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, P = g->oh * g->ow, rows = n * P;
@@ -88,7 +88,7 @@ size_t dr_direct_backward_weight_scratch(const dr_conv_geom *g, int n)
     return (size_t)n * kp * oc_pad + (size_t)omp_get_max_threads() * GPIX * (kp + oc_pad) + 16;
 }
 
-DR_SIMD_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
+DR_FMA_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in,
                                               float *dw, float *scratch)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, K = g->kh * g->kw * g->ic;

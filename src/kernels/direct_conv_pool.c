@@ -46,6 +46,16 @@ static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
     for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
 }
 
+/* The clone running has AVX-512's 32 vector registers (the clones follow the CPU). */
+static inline int wide_registers(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 /* Points src[j] at the windows of the tile's PIX pixels: pooled row py,
  * pooled columns px and px + 1 (when `two`; else window 0 repeated). */
 static inline void tile_windows(const dr_conv_geom *g, const float *in, const size_t off[PIX], int s, int py, int px,
@@ -119,11 +129,12 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
 #define TILE_BLOCKS(STORE)                                                                              \
     do {                                                                                                \
         int b0blk = 0;                                                                                  \
-        for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                        \
+        if (wide_registers()) /* 3 x 8 accumulators fill AVX-512's 32 registers, not AVX's 16 */        \
+            for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                    \
         for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                                \
     } while (0)
 
-DR_SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+DR_FMA_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
                                               const float *wt, const float *bias, int cabs, float levels,
                                               uint8_t *codes)
 {
@@ -137,7 +148,7 @@ DR_SIMD_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_co
     }
 }
 
-DR_SIMD_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
+DR_FMA_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
                                         const float *wt, const float *bias, float *out, int32_t *argmax)
 {
     TILE_SETUP;
@@ -284,7 +295,7 @@ __attribute__((always_inline)) static inline void sample_sums(const dr_conv_geom
     }
 }
 
-DR_SIMD_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const dr_conv_geom *pool, int n,
+DR_FMA_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const dr_conv_geom *pool, int n,
                                                    const float *dpool, const int32_t *argmax, const float *in,
                                                    float *dw, float *db, float *scratch)
 {
