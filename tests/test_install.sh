@@ -45,6 +45,13 @@ x = np.fromfile('$TMP/img.raw', dtype=np.uint8, count=1600).reshape(m.input_shap
 print('class %d' % m.predict(x).argmax())")
         echo "python: $py"
         echo "$out" | grep -q "img.raw: $py " || { echo "python and classify disagree"; exit 1; }
+        if /usr/bin/python3 -c "import torch" 2>/dev/null; then # the PyTorch bridge from the prefix too
+            (cd "$TMP" && env -u DOREFA_LIBRARY PYTHONPATH="$site" /usr/bin/python3 -c "
+import dorefa.torch as dt
+net = dt.to_module('$TMP/model.ckpt')
+assert net.bits == '1,2,4', net.bits
+print('python: dorefa.torch from the prefix:', type(net).__name__, net.input_shape)") || exit 1
+        fi
     else
         echo "skip the Python check: no numpy for /usr/bin/python3"
     fi
