@@ -6,7 +6,8 @@ the pixels are 8-bit integers already), against the float first layer, on a data
 
     PYTHONPATH=python DOREFA_LIBRARY=build/libdorefa.so.0 python3 scripts/int8-first-layer.py CKPT [DATA]
 
-DATA: an IDX folder (default: Fashion-MNIST); its images must be the model's input size.
+DATA: an IDX folder (default: Fashion-MNIST); images of another size than the model's input are
+resized bilinearly (half-pixel centres, as dorefa resizes; the same images for both layers).
 """
 import gzip
 import os
@@ -43,6 +44,11 @@ def main():
     data = sys.argv[2] if len(sys.argv) > 2 else "/usr/share/datasets/fashion-mnist"
     x, y = read_idx(data, "t10k")
     net = dt.to_module(ckpt).eval()
+    h, w, _ = net.input_shape
+    if x.shape[1:3] != (h, w):
+        t = torch.nn.functional.interpolate(torch.from_numpy(x.copy()).permute(0, 3, 1, 2).float(), size=(h, w),
+                                            mode="bilinear", align_corners=False)
+        x = t.round().clamp(0, 255).permute(0, 2, 3, 1).numpy().astype(np.uint8)
     first = next(m for m in net.layers.values() if isinstance(m, torch.nn.Module) and hasattr(m, "wbits"))
     if first.wbits < 32:
         sys.exit(f"{ckpt}: the first layer's weights are quantized already ({first.wbits} bits)")

@@ -33,6 +33,7 @@ DR_FMA_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in,
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, P = g->oh * g->ow, rows = n * P;
     const int span = g->kw * g->ic; /* one kernel row of one pixel: contiguous in NHWC */
+    const int wide = dr_wide_registers();
 #pragma omp parallel for schedule(static)
     for (int r0 = 0; r0 < rows; r0 += PIX) {
         const float *src[PIX][DR_DIRECT_MAX_KH];
@@ -44,13 +45,28 @@ DR_FMA_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in,
         for (int b = 0; b < nb; b++) {
             v16 a[PIX], b0;
             bias_block(bias, b, oc, (float *)&b0);
-            for (int j = 0; j < PIX; j++) a[j] = b0;
-            const float *w = wt + b * 16;
-            for (int ky = 0; ky < g->kh; ky++)
-                for (int t = 0; t < span; t++, w += oc_pad) {
-                    v16 wk;
-                    memcpy(&wk, w, sizeof wk);
-                    for (int j = 0; j < PIX; j++) a[j] += src[j][ky][t] * wk;
+            if (wide) {
+                for (int j = 0; j < PIX; j++) a[j] = b0;
+                const float *w = wt + b * 16;
+                for (int ky = 0; ky < g->kh; ky++)
+                    for (int t = 0; t < span; t++, w += oc_pad) {
+                        v16 wk;
+                        memcpy(&wk, w, sizeof wk);
+                        for (int j = 0; j < PIX; j++) a[j] += src[j][ky][t] * wk;
+                    }
+            } else /* AVX: two passes of 8 channels, their accumulators in registers */
+                for (int half = 0; half < 2; half++) {
+                    v8 h[PIX], bh;
+                    memcpy(&bh, (const float *)&b0 + 8 * half, sizeof bh);
+                    for (int j = 0; j < PIX; j++) h[j] = bh;
+                    const float *w = wt + b * 16 + 8 * half;
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int t = 0; t < span; t++, w += oc_pad) {
+                            v8 wk;
+                            memcpy(&wk, w, sizeof wk);
+                            for (int j = 0; j < PIX; j++) h[j] += src[j][ky][t] * wk;
+                        }
+                    for (int j = 0; j < PIX; j++) memcpy((float *)&a[j] + 8 * half, &h[j], sizeof h[j]);
                 }
             const int cnt = oc - b * 16 < 16 ? oc - b * 16 : 16;
             for (int j = 0; j < PIX && r0 + j < rows; j++)

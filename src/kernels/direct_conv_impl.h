@@ -9,10 +9,22 @@
 #include "direct_conv.h"
 
 typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32))); /* AVX: 8 pixels x 8 channels of accumulators fit its 16 registers */
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
 
 #define PIX 8
+
+/* The clone running has AVX-512's 32 vector registers (the clones follow the
+ * CPU): 16-float accumulators then; else 8-float ones, as AVX holds 16. */
+static inline int dr_wide_registers(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 
 /* Points src[ky] at the kh input rows of output pixel (s, oy, ox): into the
  * input where the window lies inside it, else into edge[] gathered with

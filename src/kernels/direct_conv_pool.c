@@ -46,16 +46,6 @@ static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
     for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
 }
 
-/* The clone running has AVX-512's 32 vector registers (the clones follow the CPU). */
-static inline int wide_registers(void)
-{
-#if defined(__x86_64__)
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
-#endif
-}
-
 /* Points src[j] at the windows of the tile's PIX pixels: pooled row py,
  * pooled columns px and px + 1 (when `two`; else window 0 repeated). */
 static inline void tile_windows(const dr_conv_geom *g, const float *in, const size_t off[PIX], int s, int py, int px,
@@ -97,6 +87,29 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
         for (int b = 0; b < NB; b++) EPILOGUE(a, b, b0blk + b);                                         \
     } while (0)
 
+/* The same sums of one block of 16 channels in two passes of 8 (eight 8-float
+ * accumulators: AVX's 16 registers hold them, where 8 x 16 floats spill),
+ * lane for lane the same multiply-adds, then EPILOGUE as POOL_TILE's. */
+#define POOL_TILE_HALVES(EPILOGUE)                                                                      \
+    do {                                                                                                \
+        v16 a[PIX][1], b0;                                                                              \
+        bias_block(bias, b0blk, oc, (float *)&b0);                                                      \
+        for (int half = 0; half < 2; half++) {                                                          \
+            v8 h[PIX], bh;                                                                              \
+            memcpy(&bh, (const float *)&b0 + 8 * half, sizeof bh);                                      \
+            for (int j = 0; j < PIX; j++) h[j] = bh;                                                    \
+            const float *w = wt + b0blk * 16 + 8 * half;                                                \
+            for (int ky = 0; ky < g->kh; ky++)                                                          \
+                for (int t = 0; t < span; t++, w += oc_pad) {                                           \
+                    v8 wk;                                                                              \
+                    memcpy(&wk, w, sizeof wk);                                                          \
+                    for (int j = 0; j < PIX; j++) h[j] += src[j][ky][t] * wk;                           \
+                }                                                                                       \
+            for (int j = 0; j < PIX; j++) memcpy((float *)&a[j][0] + 8 * half, &h[j], sizeof h[j]);     \
+        }                                                                                               \
+        EPILOGUE(a, 0, b0blk);                                                                          \
+    } while (0)
+
 /* Window h of the tile is pixels 2h, 2h+1 (top row), 2h+4, 2h+5 (bottom). */
 #define CODES_EPILOGUE(a, b, blk)                                                                       \
     for (int h = 0; h < 2; h++) {                                                                       \
@@ -129,9 +142,11 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
 #define TILE_BLOCKS(STORE)                                                                              \
     do {                                                                                                \
         int b0blk = 0;                                                                                  \
-        if (wide_registers()) /* 3 x 8 accumulators fill AVX-512's 32 registers, not AVX's 16 */        \
+        if (dr_wide_registers()) { /* 3 x 8 accumulators fill AVX-512's 32 registers */                   \
             for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                    \
-        for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                                \
+            for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                            \
+        } else                                                                                          \
+            for (; b0blk < nb; b0blk++) POOL_TILE_HALVES(STORE);                                        \
     } while (0)
 
 DR_FMA_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
