@@ -5,7 +5,7 @@
 # the log of the uninterrupted run.
 # usage: test_kill.sh DOREFA_BINARY   (EPOCHS=40 for a longer run: more kills)
 DOREFA=$1
-EPOCHS=${EPOCHS:-4}
+EPOCHS=${EPOCHS:-8}
 IDX=/usr/share/datasets/fashion-mnist
 if [ ! -f "$IDX/train-images-idx3-ubyte.gz" ]; then echo "skip: $IDX is missing"; exit 0; fi
 TMP=$(mktemp -d /tmp/dorefa-kill-XXXXXX)
