@@ -139,3 +139,11 @@ char *dr_read_file(const char *path, size_t *len_out)
     if (len_out) *len_out = len;
     return buf;
 }
+
+int dr_class_name_check(const char *p, size_t n)
+{
+    if (!n) return DR_NAME_EMPTY;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 32 || p[i] == 127) return DR_NAME_CONTROL;
+    return n > 255 ? DR_NAME_LONG : DR_NAME_OK;
+}

@@ -55,6 +55,12 @@ char *dr_read_file(const char *path, size_t *len_out);
 #define DR_POPCNT_CLONES
 #endif
 
+/* What is wrong with a class name of n bytes (checkpoints, model files, a
+ * data set's classes.txt, the API): DR_NAME_OK, or empty, a control
+ * character, over 255 bytes. */
+enum { DR_NAME_OK, DR_NAME_EMPTY, DR_NAME_CONTROL, DR_NAME_LONG };
+int dr_class_name_check(const char *p, size_t n);
+
 #define DR_MIN(a, b) ((a) < (b) ? (a) : (b))
 /* The network input is pixel values (0..255) times this, in training and in the engine (the SVHN recipe). */
 #define DR_PIXEL_SCALE (1.0f / 256.0f)

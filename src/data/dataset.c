@@ -200,11 +200,11 @@ int dr_class_names_read(const char *path, char **names)
         size_t n = nl ? (size_t)(nl - p) : (size_t)(text + len - p);
         line++;
         if (n && p[n - 1] == '\r') n--;
-        int bad = 0;
-        for (size_t i = 0; i < n; i++) bad |= (unsigned char)p[i] < 32 || p[i] == 127;
-        if (!n || n > 255 || bad) {
-            int r = dr_fail("%s:%d: %s", path, line, !n ? "empty class name" : n > 255 ? "class name over 255 bytes"
-                                                                        : "class name with a control character");
+        const int why = dr_class_name_check(p, n);
+        if (why) {
+            int r = dr_fail("%s:%d: %s", path, line, why == DR_NAME_EMPTY  ? "empty class name"
+                                                     : why == DR_NAME_LONG ? "class name over 255 bytes"
+                                                                           : "class name with a control character");
             free(text), free(out);
             return r;
         }

@@ -43,34 +43,22 @@ DR_FMA_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in,
             window_rows(g, in, r / P, r % P / g->ow, r % g->ow, r0 + j < rows, src[j], edge[j]);
         }
         for (int b = 0; b < nb; b++) {
-            v16 a[PIX], b0;
+            v16 a[PIX][1], b0; /* [1]: the layout block_sums_halves and the pool tiles share */
             bias_block(bias, b, oc, (float *)&b0);
             if (wide) {
-                for (int j = 0; j < PIX; j++) a[j] = b0;
+                for (int j = 0; j < PIX; j++) a[j][0] = b0;
                 const float *w = wt + b * 16;
                 for (int ky = 0; ky < g->kh; ky++)
                     for (int t = 0; t < span; t++, w += oc_pad) {
                         v16 wk;
                         memcpy(&wk, w, sizeof wk);
-                        for (int j = 0; j < PIX; j++) a[j] += src[j][ky][t] * wk;
+                        for (int j = 0; j < PIX; j++) a[j][0] += src[j][ky][t] * wk;
                     }
-            } else /* AVX: two passes of 8 channels, their accumulators in registers */
-                for (int half = 0; half < 2; half++) {
-                    v8 h[PIX], bh;
-                    memcpy(&bh, (const float *)&b0 + 8 * half, sizeof bh);
-                    for (int j = 0; j < PIX; j++) h[j] = bh;
-                    const float *w = wt + b * 16 + 8 * half;
-                    for (int ky = 0; ky < g->kh; ky++)
-                        for (int t = 0; t < span; t++, w += oc_pad) {
-                            v8 wk;
-                            memcpy(&wk, w, sizeof wk);
-                            for (int j = 0; j < PIX; j++) h[j] += src[j][ky][t] * wk;
-                        }
-                    for (int j = 0; j < PIX; j++) memcpy((float *)&a[j] + 8 * half, &h[j], sizeof h[j]);
-                }
+            } else
+                block_sums_halves(g, src, wt + b * 16, oc_pad, b0, a);
             const int cnt = oc - b * 16 < 16 ? oc - b * 16 : 16;
             for (int j = 0; j < PIX && r0 + j < rows; j++)
-                memcpy(out + (size_t)(r0 + j) * oc + b * 16, &a[j], sizeof(float) * cnt);
+                memcpy(out + (size_t)(r0 + j) * oc + b * 16, &a[j][0], sizeof(float) * cnt);
         }
     }
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "direct_conv.h"
 
@@ -54,6 +55,31 @@ static inline void window_rows(const dr_conv_geom *g, const float *in, int s, in
 static inline void bias_block(const float *bias, int b, int oc, float *b0)
 {
     for (int o = 0; o < 16; o++) b0[o] = bias && b * 16 + o < oc ? bias[b * 16 + o] : 0.0f;
+}
+
+/* a[j][0] = b0 + the sums of one block of 16 output channels (weights w, the
+ * block's column of wt) for the PIX pixels whose window rows are src[j], in
+ * two passes of 8 channels: eight 8-float accumulators fit AVX's 16 registers
+ * where eight 16-float ones spill. Lane for lane the multiply-adds of the
+ * 16-float loop, so the sums are the same. */
+__attribute__((always_inline)) static inline void block_sums_halves(const dr_conv_geom *g,
+                                                                    const float *(*src)[DR_DIRECT_MAX_KH],
+                                                                    const float *w, int oc_pad, v16 b0, v16 (*a)[1])
+{
+    const int span = g->kw * g->ic;
+    for (int half = 0; half < 2; half++) {
+        v8 h[PIX], bh;
+        memcpy(&bh, (const float *)&b0 + 8 * half, sizeof bh);
+        for (int j = 0; j < PIX; j++) h[j] = bh;
+        const float *wk8 = w + 8 * half;
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int t = 0; t < span; t++, wk8 += oc_pad) {
+                v8 wk;
+                memcpy(&wk, wk8, sizeof wk);
+                for (int j = 0; j < PIX; j++) h[j] += src[j][ky][t] * wk;
+            }
+        for (int j = 0; j < PIX; j++) memcpy((float *)&a[j][0] + 8 * half, &h[j], sizeof h[j]);
+    }
 }
 
 #endif

@@ -87,26 +87,12 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
         for (int b = 0; b < NB; b++) EPILOGUE(a, b, b0blk + b);                                         \
     } while (0)
 
-/* The same sums of one block of 16 channels in two passes of 8 (eight 8-float
- * accumulators: AVX's 16 registers hold them, where 8 x 16 floats spill),
- * lane for lane the same multiply-adds, then EPILOGUE as POOL_TILE's. */
+/* One block of 16 channels by block_sums_halves (AVX), then EPILOGUE as POOL_TILE's. */
 #define POOL_TILE_HALVES(EPILOGUE)                                                                      \
     do {                                                                                                \
         v16 a[PIX][1], b0;                                                                              \
         bias_block(bias, b0blk, oc, (float *)&b0);                                                      \
-        for (int half = 0; half < 2; half++) {                                                          \
-            v8 h[PIX], bh;                                                                              \
-            memcpy(&bh, (const float *)&b0 + 8 * half, sizeof bh);                                      \
-            for (int j = 0; j < PIX; j++) h[j] = bh;                                                    \
-            const float *w = wt + b0blk * 16 + 8 * half;                                                \
-            for (int ky = 0; ky < g->kh; ky++)                                                          \
-                for (int t = 0; t < span; t++, w += oc_pad) {                                           \
-                    v8 wk;                                                                              \
-                    memcpy(&wk, w, sizeof wk);                                                          \
-                    for (int j = 0; j < PIX; j++) h[j] += src[j][ky][t] * wk;                           \
-                }                                                                                       \
-            for (int j = 0; j < PIX; j++) memcpy((float *)&a[j][0] + 8 * half, &h[j], sizeof h[j]);     \
-        }                                                                                               \
+        block_sums_halves(g, src, wt + b0blk * 16, oc_pad, b0, a);                                      \
         EPILOGUE(a, 0, b0blk);                                                                          \
     } while (0)
 

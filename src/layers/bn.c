@@ -139,8 +139,6 @@ static void bn_destroy(dr_layer *l)
     free(b->s1);
 }
 
-float dr_bn_epsilon(const dr_layer *l) { return ((const bn_priv *)l->priv)->eps; }
-
 static void bn_describe(const dr_layer *l, char *buf, size_t cap)
 {
     const bn_priv *b = l->priv;

@@ -204,8 +204,6 @@ const char *dr_act_name(int fn);
 int dr_act_file_fn(const dr_layer *l);
 /* Keep probability of a dropout layer (1 - rate). */
 float dr_dropout_keep(const dr_layer *l);
-/* A bn layer's epsilon. */
-float dr_bn_epsilon(const dr_layer *l);
 /* Epsilon of a bn layer. */
 float dr_bn_eps(const dr_layer *l);
 /* Window geometry of a max-pool layer, and its winners: the input offset

@@ -35,20 +35,20 @@ void dr_put_net_sections(dr_filebuf *b, const dr_net *net, const char *conf)
 
 int dr_get_class_names(const char *path, const uint8_t *p, size_t n, int classes, char **names)
 {
-    int lines = 1;
-    size_t len = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || p[i] == '\n') {
-            if (!len || len > 255)
-                return dr_fail("%s: corrupt CLSS section (class %d: %s)", path, lines - 1,
-                               len ? "name over 255 bytes" : "empty name");
-            if (i < n) lines++;
-            len = 0;
-        } else if (p[i] < 32 || p[i] == 127)
-            return dr_fail("%s: corrupt CLSS section (a control character in class %d)", path, lines - 1);
-        else
-            len++;
+    int lines = 0;
+    for (size_t at = 0;; lines++) { /* name `lines` is [at, end) */
+        const uint8_t *nl = memchr(p + at, '\n', n - at);
+        const size_t end = nl ? (size_t)(nl - p) : n;
+        const int why = dr_class_name_check((const char *)p + at, end - at);
+        if (why == DR_NAME_CONTROL)
+            return dr_fail("%s: corrupt CLSS section (a control character in class %d)", path, lines);
+        if (why)
+            return dr_fail("%s: corrupt CLSS section (class %d: %s)", path, lines,
+                           why == DR_NAME_LONG ? "name over 255 bytes" : "empty name");
+        if (!nl) break;
+        at = end + 1;
     }
+    lines++;
     if (lines != classes)
         return dr_fail("%s: corrupt CLSS section (%d names for %d classes)", path, lines, classes);
     *names = dr_xstrndup((const char *)p, n);

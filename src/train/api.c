@@ -497,10 +497,9 @@ int dorefa_trainer_set_class_names(dorefa_trainer *t, const char *names)
     if (!names) return dr_fail("dorefa_trainer_set_class_names: names is NULL"), DOREFA_ERR_ARGUMENT;
     for (const char *p = names; *p;) {
         const size_t n = strcspn(p, "\n");
-        int bad = n == 0 || n > 255;
-        for (size_t k = 0; k < n; k++) bad |= (unsigned char)p[k] < 32 || p[k] == 127;
-        if (bad) return dr_fail("dorefa_trainer_set_class_names: a name is empty, over 255 bytes or not text"),
-                        DOREFA_ERR_ARGUMENT;
+        if (dr_class_name_check(p, n))
+            return dr_fail("dorefa_trainer_set_class_names: a name is empty, over 255 bytes or not text"),
+                   DOREFA_ERR_ARGUMENT;
         p += n + (p[n] == '\n');
     }
     dr_net_set_class_names(t->net, names);

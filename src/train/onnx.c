@@ -281,7 +281,7 @@ static int layer(graph *gr, const dr_net *net, dr_layer *l, dr_onnx_info *info)
 {
     const char *type = l->ops->type, *x = input_of(net, l, 0);
     if (!strcmp(type, "conv") || !strcmp(type, "fc")) products(gr, net, l, info);
-    else if (!strcmp(type, "bn")) batch_norm(gr, net, l, dr_bn_epsilon(l));
+    else if (!strcmp(type, "bn")) batch_norm(gr, net, l, dr_bn_eps(l));
     else if (!strcmp(type, "maxpool")) max_pool(gr, net, l);
     else if (!strcmp(type, "avgpool")) node1(gr, "GlobalAveragePool", x, l->name);
     else if (!strcmp(type, "act")) activation(gr, net, l, info);
