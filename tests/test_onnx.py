@@ -6,7 +6,6 @@ Debian has no ONNX runtime).
 
 Run by CTest (test_onnx); skips without numpy, onnx (python3-onnx), torch or Fashion-MNIST.
 """
-import gzip
 import os
 import subprocess
 import sys
@@ -23,21 +22,15 @@ except ImportError as e:
     print(f"test_onnx: skipped: {e.name} is missing (Debian: python3-numpy, python3-onnx, python3-torch)")
     sys.exit(0)
 
-FASHION = "/usr/share/datasets/fashion-mnist"
-if not os.path.exists(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")):
-    print(f"test_onnx: skipped: no Fashion-MNIST at {FASHION}")
-    sys.exit(0)
+import fashion  # noqa: E402 (tests/fashion.py)
+
+fashion.require("test_onnx")
 
 import dorefa  # noqa: E402
 
 CLI = os.environ.get("DOREFA_CLI", "build/dorefa")
 TMP = tempfile.mkdtemp(prefix="dorefa-onnx-")
 N = 200
-
-
-def fashion_test(n):
-    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
 
 
 def run_onnx(model, pixels):
@@ -113,7 +106,7 @@ class TestOnnx(unittest.TestCase):
         w, a, _ = (int(b) for b in bits.split(","))
         with dorefa.load(engine_file) as e:
             h, wd, c = e.input_shape
-            x = fashion_test(N)
+            x, _ = fashion.read("t10k", N)
             if h != 28:
                 x = torch.nn.functional.interpolate(torch.from_numpy(x.copy()).permute(0, 3, 1, 2).float(),
                                                     size=(h, wd), mode="bilinear", align_corners=False)

@@ -3,7 +3,6 @@
 Run by CTest (test_python) with PYTHONPATH=python, DOREFA_LIBRARY=the shared
 library and DOREFA_CLI=the dorefa program; skips without numpy or Fashion-MNIST.
 """
-import gzip
 import os
 import subprocess
 import sys
@@ -16,24 +15,16 @@ except ImportError:
     print("test_python: skipped: no numpy (Debian: python3-numpy)")
     sys.exit(0)
 
-FASHION = "/usr/share/datasets/fashion-mnist"
-if not os.path.exists(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")):
-    print(f"test_python: skipped: no Fashion-MNIST at {FASHION}")
-    sys.exit(0)
+import fashion  # noqa: E402 (tests/fashion.py)
+
+fashion.require("test_python")
+FASHION = fashion.FASHION
 
 import dorefa  # noqa: E402
 
 CLI = os.environ.get("DOREFA_CLI", "build/dorefa")
 TMP = tempfile.mkdtemp(prefix="dorefa-python-")
 N = 300
-
-
-def fashion_test(n):
-    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
-    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:n]
-    return x, y
 
 
 def setUpModule():
@@ -53,7 +44,7 @@ class TestModel(unittest.TestCase):
         self.assertIn("1,2,4", repr(m))
 
     def test_predict_matches_the_command_line(self):
-        x, y = fashion_test(N)
+        x, y = fashion.read("t10k", N)
         with dorefa.load(os.path.join(TMP, "m.dorefa"), max_batch=64) as m:
             p = m.predict(x)
             self.assertEqual(p.shape, (N, 10))
@@ -144,7 +135,7 @@ class TestImages(unittest.TestCase):
     def test_infer_on_images_matches_predict(self):
         # 'dorefa infer MODEL IMAGE' and the API see the same pixels the same way (both once skipped
         # the training's / 256)
-        x, _ = fashion_test(4)
+        x, _ = fashion.read("t10k", 4)
         m = dorefa.load(os.path.join(TMP, "m.dorefa"))
         for i in range(4):
             path = os.path.join(TMP, f"img{i}.png")
@@ -162,14 +153,6 @@ class TestImages(unittest.TestCase):
         self.assertEqual(m.class_names[0], "T-shirt/top")
         self.assertEqual(m.class_names[9], "Ankle boot")
         self.assertEqual(len(m.class_names), 10)
-
-
-def fashion_train(n):
-    with gzip.open(os.path.join(FASHION, "train-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
-    with gzip.open(os.path.join(FASHION, "train-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:n]
-    return x, y
 
 
 class TestTrainer(unittest.TestCase):
@@ -193,8 +176,8 @@ class TestTrainer(unittest.TestCase):
             self.assertEqual(a.read(), b.read())
 
     def test_arrays_stop_go_on_and_export(self):
-        x, y = fashion_train(600)
-        xt, yt = fashion_test(200)
+        x, y = fashion.read("train", 600)
+        xt, yt = fashion.read("t10k", 200)
         names = ["top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
         t = dorefa.Trainer("default", bits="1,2,4", batch=100, seed=2)
         t.set_data(x[..., 0], y, xt, yt.astype(np.int64), class_names=names)  # N x H x W is one channel
@@ -220,7 +203,7 @@ class TestTrainer(unittest.TestCase):
                                       dorefa.load(t.export(os.path.join(TMP, "t.dorefa"))).predict(xt))
 
     def test_callback_exception_is_raised(self):
-        x, y = fashion_train(200)
+        x, y = fashion.read("train", 200)
         t = dorefa.Trainer("default", batch=50)
         t.set_data(x, y)
         with self.assertRaises(ZeroDivisionError):
@@ -238,7 +221,7 @@ class TestTrainer(unittest.TestCase):
             dorefa.Trainer.open(os.path.join(TMP, "missing.ckpt"))
         self.assertIn("missing.ckpt", str(e.exception))
         t = dorefa.Trainer("default")
-        x, y = fashion_train(10)
+        x, y = fashion.read("train", 10)
         with self.assertRaises(ValueError):
             t.set_data(x.astype(np.float32), y)  # pixels as uint8
         with self.assertRaises(ValueError):

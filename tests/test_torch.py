@@ -12,7 +12,6 @@ on the other code; its effect then travels on: classes agree on >= 99% of images
 |dp| stays below 2e-3 (seen: 1e-7 to 3e-4). Quantized layers themselves compute
 dorefa's integer sums exactly in evaluation mode.
 """
-import gzip
 import os
 import re
 import subprocess
@@ -27,10 +26,9 @@ except ImportError as e:
     print(f"test_torch: skipped: {e.name} is missing (Debian: python3-numpy, python3-torch)")
     sys.exit(0)
 
-FASHION = "/usr/share/datasets/fashion-mnist"
-if not os.path.exists(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")):
-    print(f"test_torch: skipped: no Fashion-MNIST at {FASHION}")
-    sys.exit(0)
+import fashion  # noqa: E402 (tests/fashion.py)
+
+fashion.require("test_torch")
 
 import dorefa  # noqa: E402
 import dorefa.torch as dt  # noqa: E402
@@ -40,14 +38,6 @@ TMP = tempfile.mkdtemp(prefix="dorefa-torch-")
 N_TEST = 200
 torch.manual_seed(0)
 torch.set_num_threads(2)
-
-
-def read_idx(split, n):
-    with gzip.open(os.path.join(FASHION, f"{split}-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[: n * 784].reshape(n, 28, 28, 1)
-    with gzip.open(os.path.join(FASHION, f"{split}-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)[:n]
-    return x, y
 
 
 def write_idx(folder, split, x, y):
@@ -72,7 +62,7 @@ def data_at(size, n_train=512):
     folder = os.path.join(TMP, f"fashion{size}")
     if not os.path.exists(folder):
         for split, n in (("train", n_train), ("t10k", N_TEST)):
-            x, y = read_idx(split, n)
+            x, y = fashion.read(split, n)
             if size != 28:
                 t = torch.nn.functional.interpolate(torch.from_numpy(x.copy()).permute(0, 3, 1, 2).float(),
                                                     size=(size, size), mode="bilinear", align_corners=False)
@@ -160,8 +150,8 @@ class TestCheckpointToModule(unittest.TestCase):
 
 class TestTrainedInTorch(unittest.TestCase):
     def test_round_trip_to_the_engine(self):
-        x, y = read_idx("train", 1024)
-        xt, yt = read_idx("t10k", N_TEST)
+        x, y = fashion.read("train", 1024)
+        xt, yt = fashion.read("t10k", N_TEST)
         net = dt.build("default", channels=1, bits="1,2,4", seed=3, class_names=dorefa_names())
         self.assertEqual((net.quantize_first, net.quantize_last), (False, False))
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)

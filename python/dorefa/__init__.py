@@ -290,6 +290,7 @@ class Trainer(_Closing):
             self.path = os.fspath(model)
             _check(_lib.dorefa_trainer_create(os.fsencode(model), _options(options), ctypes.byref(self._t)))
         self._callback_error = None
+        self._io = None  # (input shape, classes), once the network is built
 
     @classmethod
     def open(cls, checkpoint, **options):
@@ -424,9 +425,11 @@ class Trainer(_Closing):
         n = x.shape[0]
         if n and x[0].size == 0:
             raise ValueError("images: empty")
-        first = self.describe().splitlines()[0]
-        shape = tuple(int(v) for v in first.split("input=")[1].split()[0].split(","))
-        classes = int(first.split("classes=")[1].split()[0])
+        if self._io is None:  # a built network keeps its input and classes: read them once
+            first = self.describe().splitlines()[0]
+            self._io = (tuple(int(v) for v in first.split("input=")[1].split()[0].split(",")),
+                        int(first.split("classes=")[1].split()[0]))
+        shape, classes = self._io
         if tuple(x.shape[1:]) != shape:
             raise ValueError(f"images of shape {np.shape(images)}: the network takes N x {shape[0]} x {shape[1]} x "
                              f"{shape[2]}")
