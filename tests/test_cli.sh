@@ -119,6 +119,16 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect disk-full-no-temp 0 "" -- sh -c "! ls '$TMP/drun' | grep -q tmp"
     expect export-default-name 0 "q2.dorefa" -- sh -c "cp '$TMP/drun/last.ckpt' '$TMP/q2.ckpt' && '$DOREFA' export '$TMP/q2.ckpt'"
     expect infer-data 0 "accuracy" -- "$DOREFA" infer "$TMP/q.dorefa" "$IDX" --limit 100
+    # the first layer as 8-bit integers; eval compares a checkpoint with its exports
+    expect export-int8 0 "fused bit blocks" -- "$DOREFA" export "$TMP/drun/last.ckpt" -o "$TMP/q8.dorefa" --first-layer int8
+    expect export-int8-version 0 "^03$" -- sh -c "od -An -tx1 -j8 -N1 '$TMP/q8.dorefa' | tr -d ' '"
+    expect export-float-version 0 "^02$" -- sh -c "od -An -tx1 -j8 -N1 '$TMP/q.dorefa' | tr -d ' '"
+    expect export-first-bad 2 "--first-layer int4: expected int8 or float" -- "$DOREFA" export "$TMP/drun/last.ckpt" --first-layer int4
+    expect eval-compare 0 "q8.dorefa on .*accuracy.*the class of .*last.ckpt for [0-9.]*% of the images" -- \
+        "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" "$TMP/q8.dorefa" --data "$IDX" --limit 100
+    expect eval-model-agrees 0 "q.dorefa on .*the class of .*last.ckpt for 100.00% of the images" -- \
+        "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" --data "$IDX" --limit 100
+    expect bench-infer-int8 0 "int8 first layer" -- "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8 --first-layer int8 --layers
     printf 'P' >"$TMP/bad.png"
     expect infer-bad-image 1 "bad.png" -- "$DOREFA" infer "$TMP/q.dorefa" "$TMP/bad.png"
     head -c 3000 "$TMP/q.dorefa" >"$TMP/cut.dorefa"

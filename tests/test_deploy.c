@@ -13,7 +13,11 @@
 #include "data/loader.h"
 #include "deploy/deploy.h"
 #include "train/export.h"
+#include "kernels/bitgemm.h"
 #include "kernels/direct_conv.h"
+#include "kernels/int8_conv.h"
+#include "layers/linear.h"
+#include "deploy/format.h"
 #include "model/plan.h"
 #include "train/precision.h"
 #include "quant/quantize.h"
@@ -42,8 +46,8 @@ static void randomize_bn(dr_net *net, uint64_t seed)
 }
 
 /* Saves the network with its bits as a checkpoint and exports it. */
-static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const char *name, char *model_path,
-                       size_t cap, dr_export_info *info)
+static void export_first(dr_net *net, const dr_bits *bits, int bounded_act, int first, const char *name,
+                         char *model_path, size_t cap, dr_export_info *info)
 {
     char ck[600];
     dr_train_config cfg;
@@ -54,8 +58,14 @@ static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const 
     dr_train_config_format(&cfg, conf, sizeof conf);
     snprintf(ck, sizeof ck, "%s/%s.ckpt", tu_tmpdir(), name);
     snprintf(model_path, cap, "%s/%s.dorefa", tu_tmpdir(), name);
-    if (dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, model_path, info))
+    if (dr_checkpoint_save(ck, net, NULL, conf) || dr_export(ck, model_path, first, info))
         fail_msg("%s: %s", name, dr_last_error());
+}
+
+static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const char *name, char *model_path,
+                       size_t cap, dr_export_info *info)
+{
+    export_first(net, bits, bounded_act, DR_FIRST_LAYER_FLOAT, name, model_path, cap, info);
 }
 
 /* The stated tolerance: logits within 2% of the largest logit. The engine
@@ -67,8 +77,10 @@ static void export_net(dr_net *net, const dr_bits *bits, int bounded_act, const 
 #define TOL 2e-2
 
 /* Runs n images through the training graph (eval mode) and the engine;
- * fails unless every class agrees and the logits agree within tol. */
-static void compare(dr_net *net, dr_engine *e, const float *x, int n, double tol, const char *what)
+ * fails unless every class agrees and the logits agree within tol, on all
+ * images but `allowed` of them. */
+static void compare_allowing(dr_net *net, dr_engine *e, const float *x, int n, double tol, int allowed,
+                             const char *what)
 {
     const int C = dr_net_classes(net);
     float *p = malloc(sizeof(float) * (size_t)n * C);
@@ -76,20 +88,40 @@ static void compare(dr_net *net, dr_engine *e, const float *x, int n, double tol
     dr_engine_run(e, x, n, p);
     const float *za = dr_net_logits(net), *zb = dr_net_logits(dr_engine_net(e));
     double worst = 0;
+    int over = 0;
     for (int i = 0; i < n; i++) {
         int ba = 0, bb = 0;
-        double scale = 1;
+        double scale = 1, w = 0;
         for (int c = 0; c < C; c++) scale = fmax(scale, fabs(za[i * C + c]));
         for (int c = 0; c < C; c++) {
             if (za[i * C + c] > za[i * C + ba]) ba = c;
             if (zb[i * C + c] > zb[i * C + bb]) bb = c;
-            worst = fmax(worst, fabs(za[i * C + c] - zb[i * C + c]) / scale);
+            w = fmax(w, fabs(za[i * C + c] - zb[i * C + c]) / scale);
         }
         if (ba != bb) fail_msg("%s: image %d: training graph says class %d, engine %d", what, i, ba, bb);
+        over += w > tol;
+        worst = fmax(worst, w);
     }
-    if (worst > tol) fail_msg("%s: logits differ by %g (relative), more than %g", what, worst, tol);
+    if (over > allowed)
+        fail_msg("%s: logits of %d images differ by more than %g (relative; worst %g), %d allowed", what, over, tol,
+                 worst, allowed);
     free(p);
 }
+
+static void compare(dr_net *net, dr_engine *e, const float *x, int n, double tol, const char *what)
+{
+    compare_allowing(net, e, x, n, tol, 0, what);
+}
+
+/* With an 8-bit first layer the engine sums exactly where the graph sums the
+ * same (dequantized) weights in float: a first-layer value within float
+ * rounding of a code boundary can take the neighbouring code (seen: 1 of
+ * 3.1 million codes on 200 Fashion-MNIST images through Model A), which the
+ * bit layers after it can carry to the logits of that image (8.9% there).
+ * The stated tolerance: every class equal; logits within TOL on all but 1%
+ * of the images (and at least one); the first layer's codes equal but for 1
+ * in 10^5 (test_int8_first_layer_on_fashion_slice). */
+#define INT8_ALLOWED(n) ((n) / 100 + 1)
 
 static const char *NETS[] = {
     /* crelu, BN then max-pool, a quantized FC last */
@@ -310,10 +342,10 @@ static void test_damaged_files(void **s)
     }
     /* a newer version, and the older one whose bits were only in its CONF text */
     memcpy(q, p, n);
-    q[8] = 3;
+    q[8] = 4;
     fix_crc(q, n);
     write_bytes(bad, q, n);
-    expect_load_error(bad, "model file version 3, this dorefa reads versions 2 to 2 (a newer dorefa wrote it)");
+    expect_load_error(bad, "model file version 4, this dorefa reads versions 2 to 3 (a newer dorefa wrote it)");
     q[8] = 1;
     fix_crc(q, n);
     write_bytes(bad, q, n);
@@ -425,6 +457,188 @@ static void test_first_layer_pass_matches_steps(void **st)
     }
 }
 
+/* ---- the 8-bit integer first layer -------------------------------------------- */
+
+/* The first layer's weights as the int8 export stores them, dequantized:
+ * the training graph with these is what the engine must reproduce. */
+static void dequantize_first_layer(dr_net *net, int i)
+{
+    dr_layer *l = &net->layers[i];
+    const dr_conv_geom *g = dr_linear_geom(l);
+    const int oc = g->oc, K = dr_conv_k(g);
+    float *scale = malloc(sizeof(float) * oc);
+    int8_t *q = malloc((size_t)oc * K);
+    dr_int8_quantize(l->params[0].value, oc, K, scale, q);
+    for (size_t k = 0; k < (size_t)oc * K; k++) l->params[0].value[k] = scale[k / K] * q[k];
+    free(scale), free(q);
+}
+
+/* Whole pixel values (as images give), scaled as training sees them. */
+static void fill_pixels(float *x, size_t n, uint64_t seed)
+{
+    dr_rng r;
+    dr_rng_seed(&r, seed, DR_RNG_TEST, 2, 0);
+    for (size_t i = 0; i < n; i++) x[i] = (float)dr_rng_below(&r, 256) * DR_PIXEL_SCALE;
+}
+
+static const char *INT8_NETS[] = {
+    /* Model A's head: conv (bias) -> 2x2 max-pool -> cabs */
+    "input size=14\nconv filters=20 size=5 bias=1\nmaxpool size=2 pad=same\nact fn=cabs\n"
+    "conv filters=16 size=3 pad=same\nbn\nact fn=cabs\nfc outputs=10\nsoftmax\n",
+    /* the default network's: conv (bias, SAME) -> bn -> relu -> max-pool (the pool reads codes) */
+    "input size=10\nconv filters=8 size=3 pad=same bias=1\nbn\nact fn=relu\nmaxpool size=2 pad=same\n"
+    "conv filters=16 size=3 pad=same\nbn\nact fn=relu\nmaxpool size=2 pad=same\nfc outputs=10\nsoftmax\n",
+    /* no pool, 70 channels (past the 48-channel blocks), stride 2 */
+    "input size=13\nconv filters=70 size=3 stride=2 pad=same\nbn\nact fn=crelu\nconv filters=12 size=3\nbn\n"
+    "act fn=crelu\nfc outputs=7\nsoftmax\n",
+    /* a pool the integer pass does not take (3x3 stride 2): the float conv runs the 8-bit weights */
+    "input size=13\nconv filters=6 size=3 bias=1\nmaxpool size=3 stride=2 pad=same\nact fn=cabs\n"
+    "conv filters=12 size=3\nbn\nact fn=cabs\nfc outputs=7\nsoftmax\n",
+};
+
+static void test_int8_first_layer_matches_training_graph(void **st)
+{
+    (void)st;
+    const int N = 24;
+    const int wa[][2] = {{1, 2}, {1, 1}, {2, 2}, {4, 8}};
+    const char *const *kernels = dr_bitgemm_available();
+    for (int m = 0; m < (int)(sizeof INT8_NETS / sizeof INT8_NETS[0]); m++)
+        for (int k = 0; k < 4; k++) {
+            dr_net *net = tu_net(INT8_NETS[m], 3, N);
+            dr_net_init(net, (uint64_t)(7 * m + k + 1));
+            randomize_bn(net, (uint64_t)k + 5);
+            dr_bits bits = {wa[k][0], wa[k][1], 32, 0, 0};
+            assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+            net->pass.bit_kernels = 1;
+            char path[700], name[64];
+            dr_export_info info;
+            snprintf(name, sizeof name, "int8-net%d-w%da%d", m, wa[k][0], wa[k][1]);
+            export_first(net, &bits, -1, DR_FIRST_LAYER_INT8, name, path, sizeof path, &info);
+            assert_int_equal(info.int8_layer, 0);
+            /* every bit kernel (and with it the int8 kernel it allows) in turn */
+            assert_int_equal(dr_bitgemm_select(kernels[k % 2 && kernels[1] ? 1 : 0]), 0);
+            dr_engine *e = dr_engine_load(path, N);
+            if (!e) fail_msg("%s", dr_last_error());
+            assert_int_equal(dr_engine_int8(e, 0), m != 3);
+            dequantize_first_layer(net, 0);
+            float *x = malloc(sizeof(float) * N * dr_shape_size(net->input));
+            fill_pixels(x, N * dr_shape_size(net->input), (uint64_t)k + 40);
+            compare_allowing(net, e, x, N, TOL, INT8_ALLOWED(N), name);
+            compare_allowing(net, e, x, 1, TOL, INT8_ALLOWED(1), name);
+            free(x);
+            dr_engine_free(e);
+            dr_net_free(net);
+        }
+    dr_bitgemm_select(kernels[0]);
+}
+
+/* Model A at (1,2) on a real Fashion-MNIST slice, the first layer in 8 bits:
+ * every class that of the training graph with the dequantized weights. */
+static void test_int8_first_layer_on_fashion_slice(void **st)
+{
+    (void)st;
+    if (!tu_have(TU_FASHION_MNIST "/t10k-images-idx3-ubyte.gz")) return;
+    dr_dataset ds;
+    dr_open_options opt = {0};
+    assert_int_equal(dr_dataset_open(TU_FASHION_MNIST, DR_SPLIT_TEST, &opt, &ds), 0);
+    dr_dataset_truncate(&ds, 200);
+    assert_int_equal(dr_dataset_resize(&ds, 40, 40), 0);
+    dr_net *net = tu_shipped("svhn-a", 1, 200);
+    dr_net_init(net, 4);
+    randomize_bn(net, 4);
+    dr_bits bits = {1, 2, 4, 0, 0};
+    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    net->pass.bit_kernels = 1;
+    char path[700];
+    dr_export_info info;
+    export_first(net, &bits, -1, DR_FIRST_LAYER_INT8, "svhn-a-int8", path, sizeof path, &info);
+    assert_int_equal(info.int8_layer, 0);
+    dr_engine *e = dr_engine_load(path, 200);
+    if (!e) fail_msg("%s", dr_last_error());
+    assert_true(dr_engine_int8(e, 0));
+    dequantize_first_layer(net, 0);
+    float *x = malloc(sizeof(float) * 200 * 1600);
+    int *y = malloc(sizeof(int) * 200);
+    uint32_t idx[200];
+    for (int i = 0; i < 200; i++) idx[i] = (uint32_t)i;
+    dr_batch_fill(&ds, idx, 200, NULL, 0, 0, 0, x, y);
+    /* the first layer's codes: the integer pass's against the graph's (float sums of the same weights) */
+    dr_net_forward(net, x, NULL, 200, 0);
+    {
+        const dr_layer *l = &net->layers[0], *act = &net->layers[2];
+        const dr_conv_geom *g = dr_linear_geom(l);
+        const int oc = g->oc, K = dr_conv_k(g);
+        float *scale = malloc(sizeof(float) * oc), *mul = malloc(sizeof(float) * oc);
+        int8_t *q = malloc((size_t)oc * K);
+        dr_int8_quantize(net->layers[0].params[0].value, oc, K, scale, q); /* dequantized: the same codes */
+        for (int o = 0; o < oc; o++) mul[o] = scale[o] * DR_PIXEL_SCALE;
+        uint8_t *px = malloc(200 * 1600), *codes = malloc((size_t)200 * act->out_shape.h * act->out_shape.w * oc);
+        dr_int8_pixels(x, 200 * 1600, px);
+        dr_int8_conv c;
+        dr_int8_conv_init(&c, g, q);
+        dr_int8_epilogue ep = {mul, l->params[1].value, dr_pool_geom(&net->layers[1]), 0, 1, 3};
+        dr_int8_conv_codes(&c, NULL, 200, px, &ep, codes);
+        const size_t count = (size_t)200 * dr_shape_size(act->out_shape);
+        size_t differ = 0;
+        for (size_t k = 0; k < count; k++) differ += codes[k] != (uint8_t)dr_rint(act->out[k] * 3);
+        printf("first layer codes: %zu of %zu differ from the graph's\n", differ, count);
+        assert_true(differ * 100000 <= count);
+        dr_int8_conv_free(&c);
+        free(scale), free(mul), free(q), free(px), free(codes);
+    }
+    compare_allowing(net, e, x, 200, TOL, INT8_ALLOWED(200), "svhn-a, 8-bit first layer, on Fashion-MNIST");
+    free(x), free(y);
+    dr_engine_free(e);
+    dr_net_free(net);
+    dr_dataset_free(&ds);
+}
+
+/* A damaged 8-bit layer record behind a valid checksum: clear errors. */
+static void test_int8_damaged_records(void **st)
+{
+    (void)st;
+    dr_net *net = tu_net(INT8_NETS[0], 3, 2);
+    dr_net_init(net, 9);
+    dr_bits bits = {1, 2, 32, 0, 0};
+    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    char good[700], bad[700];
+    dr_export_info info;
+    export_first(net, &bits, -1, DR_FIRST_LAYER_INT8, "int8-damage", good, sizeof good, &info);
+    snprintf(bad, sizeof bad, "%s/int8-damaged.dorefa", tu_tmpdir());
+    size_t n;
+    uint8_t *p = file_bytes(good, &n), *q = malloc(n);
+    const char *name = net->layers[0].name;
+    const size_t nl = strlen(name);
+    size_t rec = 0; /* the record: u16 name length, name, kind 3 */
+    for (size_t i = 0; i + nl + 3 < n && !rec; i++)
+        if (p[i] == nl && p[i + 1] == 0 && !memcmp(p + i + 2, name, nl) && p[i + 2 + nl] == DR_LAYR_INT8) rec = i;
+    assert_true(rec > 0);
+    const size_t oc_at = rec + 3 + nl, scale_at = oc_at + 8, q_at = scale_at + 4 * 20;
+    struct {
+        size_t at;
+        uint8_t v[4];
+        int len;
+        const char *msg;
+    } cases[] = {
+        {oc_at, {21, 0, 0, 0}, 4, "8-bit weights 21x75, the model needs 20x75"},
+        {scale_at + 4, {0, 0, 0x80, 0xbf}, 4, "weight scale -1 of channel 1 is not a finite, non-negative number"},
+        {q_at + 7, {0x80}, 1, "weight code -128 (expected -127..127)"},
+    };
+    for (int c = 0; c < 3; c++) {
+        memcpy(q, p, n);
+        memcpy(q + cases[c].at, cases[c].v, (size_t)cases[c].len);
+        fix_crc(q, n);
+        write_bytes(bad, q, n);
+        expect_load_error(bad, cases[c].msg);
+    }
+    write_bytes(bad, p, n - 1);
+    expect_load_error(bad, "checksum mismatch");
+    /* the header says version 3 only for files with the integer layer */
+    assert_int_equal(p[8], 3);
+    free(p), free(q);
+    dr_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +647,9 @@ int main(void)
         cmocka_unit_test(test_shipped_models_export_and_load),
         cmocka_unit_test(test_damaged_files),
         cmocka_unit_test(test_first_layer_pass_matches_steps),
+        cmocka_unit_test(test_int8_first_layer_matches_training_graph),
+        cmocka_unit_test(test_int8_first_layer_on_fashion_slice),
+        cmocka_unit_test(test_int8_damaged_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,10 @@
 #include <cblas.h>
 
 #include "core/common.h"
+#include "data/loader.h"
+#include "deploy/deploy.h"
 #include "dist/dist.h"
+#include "model/net.h"
 
 dr_group *cli_group;
 
@@ -75,4 +79,37 @@ int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, in
         return -1;
     }
     return 0;
+}
+
+void cli_classify(dr_engine *e, dr_net *net, const dr_dataset *ds, int batch, int *pred, double *acc, double *loss)
+{
+    const dr_net *shape = e ? dr_engine_net(e) : net;
+    const int C = dr_net_classes(shape);
+    float *x = dr_xalign(sizeof(float) * (size_t)batch * dr_shape_size(shape->input));
+    float *probs = dr_xmalloc(sizeof(float) * (size_t)batch * C);
+    int *y = dr_xmalloc(sizeof(int) * (size_t)batch);
+    uint32_t *idx = dr_xmalloc(sizeof(uint32_t) * (size_t)batch);
+    long correct = 0;
+    double total = 0;
+    for (int s = 0; s < ds->n; s += batch) {
+        const int n = DR_MIN(batch, ds->n - s);
+        for (int i = 0; i < n; i++) idx[i] = (uint32_t)(s + i);
+        dr_batch_fill(ds, idx, n, NULL, 0, 0, 0, x, y);
+        const float *p = probs;
+        if (e) {
+            dr_engine_run(e, x, n, probs);
+        } else {
+            dr_net_forward(net, x, y, n, 0);
+            p = dr_net_output(net);
+        }
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < C; c++) best = p[i * C + c] > p[i * C + best] ? c : best;
+            if (pred) pred[s + i] = best;
+            correct += best == y[i];
+            total -= log(fmax(p[i * C + y[i]], 1e-30));
+        }
+    }
+    *acc = (double)correct / DR_MAX(ds->n, 1), *loss = total / DR_MAX(ds->n, 1);
+    free(x), free(probs), free(y), free(idx);
 }

@@ -35,6 +35,14 @@ int cli_float(const char *cmd, const char *opt, const char *s, double min, doubl
 /* Sets OpenMP and OpenBLAS threads (0: all cores, shared by the ranks on this machine). */
 void cli_set_threads(int n);
 
+/* Classes pred[ds->n] (may be NULL), accuracy and mean loss (-log p of the
+ * label) of the images of ds run by an engine (e) or a network in evaluation
+ * mode (net), in batches of at most `batch` (the runner's max_batch). */
+struct dr_engine;
+struct dr_net;
+void cli_classify(struct dr_engine *e, struct dr_net *net, const dr_dataset *ds, int batch, int *pred, double *acc,
+                  double *loss);
+
 /* Loads one split at the model's input size (h x w), keeping the first `limit` images. */
 int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, int limit,
                    dr_dataset *ds);

@@ -32,6 +32,7 @@ static const char USAGE[] =
     "  -b, --batch N          large batch (default: 128)\n"
     "      --repeats N        repeats (default: 5)\n"
     "      --threads N        worker threads (default: all cores)\n"
+    "      --first-layer L    the export's first layer: int8 or float (default: float)\n"
     "      --layers           also print the engine's time per layer at the large batch\n"
     "  -h, --help             this help\n";
 
@@ -71,7 +72,8 @@ static double measure(runner *r, int n, int repeats, double *p50, double *p90, d
 
 /* Exports the (randomly initialised) network at W,A through a temporary
  * checkpoint; the network itself stays float (the float path runs it). */
-static int export_model(dr_net *net, const char *model, int W, int A, const char *dir, char *out, size_t cap)
+static int export_model(dr_net *net, const char *model, int W, int A, int first, const char *dir, char *out,
+                        size_t cap)
 {
     char ck[1200];
     dr_train_config cfg;
@@ -85,7 +87,7 @@ static int export_model(dr_net *net, const char *model, int W, int A, const char
     dr_export_info info;
     const dr_bits fl = dr_bits_float();
     int rc = dr_net_apply_bits(net, &cfg.bits) || dr_checkpoint_save(ck, net, NULL, conf) ||
-                     dr_export(ck, out, &info) || dr_net_apply_bits(net, &fl)
+                     dr_export(ck, out, first, &info) || dr_net_apply_bits(net, &fl)
                  ? -1
                  : 0;
     unlink(ck);
@@ -96,10 +98,11 @@ int bench_infer(int argc, char **argv)
 {
     static const struct option LONG[] = {{"model", 1, 0, 'm'},   {"bits", 1, 0, 'w'},    {"channels", 1, 0, 'c'},
                                          {"batch", 1, 0, 'b'},   {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
-                                         {"layers", 0, 0, 'L'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+                                         {"layers", 0, 0, 'L'},  {"first-layer", 1, 0, 'F'},
+                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     const char *model = "svhn-a";
     long channels = 3, batch = 128, repeats = 5, threads = 0;
-    int W = 1, A = 2, c, layers = 0;
+    int W = 1, A = 2, c, layers = 0, first = DR_FIRST_LAYER_DEFAULT;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:b:h", LONG, NULL)) != -1) {
         switch (c) {
@@ -113,6 +116,10 @@ int bench_infer(int argc, char **argv)
         case 'r': if (cli_int("bench", "repeats", optarg, 1, 64, &repeats)) return EXIT_USAGE; break;
         case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
         case 'L': layers = 1; break;
+        case 'F':
+            if ((first = dr_first_layer_parse(optarg)) < 0)
+                return cli_usage_error("bench", "--first-layer %s: expected int8 or float", optarg);
+            break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("bench", "unknown option");
         }
@@ -128,7 +135,7 @@ int bench_infer(int argc, char **argv)
         dr_net_free(fnet);
         return dr_fail("cannot create a temporary folder"), cli_error();
     }
-    dr_engine *e = export_model(fnet, model, W, A, dir, file, sizeof file) ? NULL : dr_engine_load(file, (int)batch);
+    dr_engine *e = export_model(fnet, model, W, A, first, dir, file, sizeof file) ? NULL : dr_engine_load(file, (int)batch);
     unlink(file);
     rmdir(dir);
     if (!e) {
@@ -140,7 +147,7 @@ int bench_infer(int argc, char **argv)
     float *x = dr_xalign(sizeof(float) * (size_t)batch * in), *p = dr_xmalloc(sizeof(float) * (size_t)batch * 1024);
     dr_rng rng;
     dr_rng_seed(&rng, 1, DR_RNG_TEST, 0, 0);
-    for (size_t i = 0; i < (size_t)batch * in; i++) x[i] = 255 * dr_rng_uniform(&rng);
+    for (size_t i = 0; i < (size_t)batch * in; i++) x[i] = (float)dr_rng_below(&rng, 256) * DR_PIXEL_SCALE;
     printf("%s, %dx%dx%d input, W,A = %d,%d: %d fused bit blocks; %d threads; medians of %ld repeats\n", model,
            net->input.h, net->input.w, net->input.c, W, A, dr_engine_fused_blocks(e), omp_get_max_threads(), repeats);
     runner fused = {e, NULL, x, p}, flt = {NULL, fnet, x, p};
@@ -174,7 +181,13 @@ int bench_infer(int argc, char **argv)
             const int role = dr_engine_role(e, i);
             if (role > DR_INFER_HEAD) continue;
             const dr_layer *l = &net->layers[i];
-            printf("  %-12s %-16s %8.2f ms", l->name, roles[role], 1e3 * sec[i] / 5);
+            const int int8 = dr_engine_int8(e, i);
+            printf("  %-12s %-16s %8.2f ms", l->name, int8 ? "int8 first layer" : roles[role], 1e3 * sec[i] / 5);
+            if (int8) { /* with its chain: [bn] [pool] act [pool] */
+                const dr_conv_geom *g = dr_linear_geom(l);
+                const double macs = (double)batch * g->oh * g->ow * g->oc * dr_conv_k(g);
+                printf("  %6.1f G MAC/s (8-bit, with the epilogue)", macs / (sec[i] / 5) / 1e9);
+            }
             if (role == DR_INFER_HEAD) { /* W x A plane pairs per multiply-add */
                 const dr_conv_geom *g = dr_linear_geom(l);
                 const double macs = (double)batch * g->oh * g->ow * g->oc * dr_conv_k(g),

@@ -15,24 +15,29 @@
 #include "train/onnx.h"
 
 static const char EXPORT_USAGE[] =
-    "usage: dorefa export CHECKPOINT [-o MODEL] [--format dorefa|onnx]\n"
+    "usage: dorefa export CHECKPOINT [-o MODEL] [--format dorefa|onnx] [--first-layer int8|float]\n"
     "\n"
     "Writes a compact deployment file: quantized weights as packed bit-planes (W bits per\n"
     "weight), BN, the bounded activation and activation quantization folded into integer\n"
-    "thresholds per channel, first and last layers in float. 'dorefa infer' runs it.\n"
+    "thresholds per channel, the last layer in float, the first (float in training) in float\n"
+    "or, with --first-layer int8, as 8-bit integer weights per output channel that the\n"
+    "engine multiplies with the input's 8-bit pixels exactly (VNNI or AVX2 integer\n"
+    "kernels). 'dorefa infer' runs it.\n"
     "With --format onnx, an ONNX model (opset 13) for other tools: weights as their\n"
     "quantized values, each quantized activation as QuantizeLinear -> Clip ->\n"
     "DequantizeLinear; input 'pixels' N x C x H x W (0..255), output 'probabilities'.\n"
     "\n"
     "  -o, --out FILE     output file (default: CHECKPOINT with .dorefa or .onnx for .ckpt)\n"
     "  -f, --format F     dorefa (default) or onnx\n"
+    "      --first-layer L  int8 or float (default: float)\n"
     "  -h, --help         this help\n";
 
 int cmd_export(int argc, char **argv)
 {
-    static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"format", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option LONG[] = {{"out", 1, 0, 'o'}, {"format", 1, 0, 'f'},
+                                         {"first-layer", 1, 0, 'F'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = NULL;
-    int c, onnx = 0;
+    int c, onnx = 0, first = DR_FIRST_LAYER_DEFAULT;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:f:h", LONG, NULL)) != -1) {
         switch (c) {
@@ -41,6 +46,10 @@ int cmd_export(int argc, char **argv)
             if (strcmp(optarg, "dorefa") && strcmp(optarg, "onnx"))
                 return cli_usage_error("export", "--format %s: expected dorefa or onnx", optarg);
             onnx = !strcmp(optarg, "onnx");
+            break;
+        case 'F':
+            if ((first = dr_first_layer_parse(optarg)) < 0)
+                return cli_usage_error("export", "--first-layer %s: expected int8 or float", optarg);
             break;
         case 'h': fputs(EXPORT_USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("export", "unknown option");
@@ -64,13 +73,15 @@ int cmd_export(int argc, char **argv)
         return EXIT_OK;
     }
     dr_export_info info;
-    if (dr_export(ckpt, out, &info)) return cli_error();
+    if (dr_export(ckpt, out, first, &info)) return cli_error();
     struct stat st;
     long ck_bytes = stat(ckpt, &st) ? -1 : (long)st.st_size;
     printf("%s: %zu bytes (%d fused bit blocks, %d float layers); float32 weights %zu bytes "
            "(%.1fx smaller), checkpoint %ld bytes\n",
            out, info.file_bytes, info.fused_blocks, info.float_layers, info.float_weight_bytes,
            (double)info.float_weight_bytes / (double)info.file_bytes, ck_bytes);
+    if (first == DR_FIRST_LAYER_INT8 && info.int8_layer < 0)
+        printf("%s: no 8-bit first layer: the first layer is not a conv with float weights on the input\n", out);
     return EXIT_OK;
 }
 
@@ -147,28 +158,11 @@ static int infer_dataset(dr_engine *e, const char *path, int B, int limit)
         dr_dataset_free(&ds);
         return cli_error();
     }
-    const int C = dr_net_classes(net);
-    float *x = dr_xalign(sizeof(float) * (size_t)B * dr_shape_size(net->input));
-    float *p = dr_xmalloc(sizeof(float) * (size_t)B * C);
-    int *y = dr_xmalloc(sizeof(int) * (size_t)B);
-    uint32_t *idx = dr_xmalloc(sizeof(uint32_t) * (size_t)B);
-    long correct = 0;
-    double t0 = dr_now();
-    for (int s0 = 0; s0 < ds.n; s0 += B) {
-        int n = DR_MIN(B, ds.n - s0);
-        for (int i = 0; i < n; i++) idx[i] = (uint32_t)(s0 + i);
-        dr_batch_fill(&ds, idx, n, NULL, 0, 0, 0, x, y);
-        dr_engine_run(e, x, n, p);
-        for (int i = 0; i < n; i++) {
-            int b;
-            top_k(p + (size_t)i * C, C, 1, &b);
-            correct += b == y[i];
-        }
-    }
+    double acc, loss, t0 = dr_now();
+    cli_classify(e, NULL, &ds, B, NULL, &acc, &loss);
     double secs = dr_now() - t0;
     printf("%s on %s (test, %d images): accuracy %.2f%%  (%.0f images/s at batch %d)\n",
-           net->path, path, ds.n, 100.0 * correct / DR_MAX(ds.n, 1), ds.n / secs, B);
-    free(x), free(p), free(y), free(idx);
+           net->path, path, ds.n, 100.0 * acc, ds.n / secs, B);
     dr_dataset_free(&ds);
     return EXIT_OK;
 }

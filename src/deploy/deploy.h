@@ -26,8 +26,9 @@ typedef struct dr_engine dr_engine;
 /* Loads a deployment file for batches of up to max_batch images. */
 dr_engine *dr_engine_load(const char *path, int max_batch);
 void dr_engine_free(dr_engine *e);
-/* Class probabilities of n images (NHWC floats, pixel values 0..255 as in
- * training): probs[n][classes]. n <= max_batch. */
+/* Class probabilities of n images (NHWC floats: pixel values 0..255 times
+ * DR_PIXEL_SCALE, as training sees them): probs[n][classes]. n <= max_batch.
+ * An 8-bit integer first layer rounds them to whole pixel values. */
 void dr_engine_run(dr_engine *e, const float *x, int n, float *probs);
 dr_net *dr_engine_net(dr_engine *e); /* shapes, classes, logits of the last run */
 const char *dr_engine_bits(const dr_engine *e); /* "W,A,G" it was trained with */
@@ -37,5 +38,8 @@ int dr_engine_fused_blocks(const dr_engine *e);
 double *dr_engine_profile(dr_engine *e);
 /* What the engine does with a layer (DR_INFER_*, the plan's). */
 int dr_engine_role(const dr_engine *e, int layer);
+/* Whether layer is an 8-bit integer first layer run by the integer kernels
+ * (with the chain after it: its time is the whole pass's). */
+int dr_engine_int8(const dr_engine *e, int layer);
 
 #endif

@@ -14,6 +14,7 @@
 #include "../kernels/bitgemm.h"
 #include "../kernels/bitpack.h"
 #include "../kernels/direct_conv.h"
+#include "../kernels/int8_conv.h"
 #include "../layers/linear.h"
 #include "../model/netio.h"
 #include "../model/plan.h"
@@ -35,6 +36,16 @@ typedef struct {
     dr_bitconv conv;     /* fused 3x3-like convs: implicit, no im2col (conv.x set) */
 } fused_block;
 
+/* An 8-bit integer first layer and the chain after it ([bn] [maxpool] act
+ * [maxpool]) as one pass to the codes of layer `out`. */
+typedef struct {
+    dr_int8_conv conv;
+    float *scale; /* [oc]: w = scale q */
+    dr_int8_epilogue ep;
+    float *mul, *add;
+    int out;
+} int8_first;
+
 struct dr_engine {
     dr_net *net;           /* its layers' plans say which fuse (infer_role) */
     fused_block *blocks;   /* per layer (used at heads) */
@@ -47,6 +58,8 @@ struct dr_engine {
     float **wt;      /* per float conv with a short reduction: weights as [K][oc] (direct conv) */
     unsigned char *chained;      /* direct conv -> [maxpool] -> act (the plan's chain) run as one pass to codes */
     unsigned char *skip;         /* layers that pass computes                                    */
+    int8_first **int8;           /* per layer: the integer first layer's pass (NULL: none)       */
+    uint8_t *pixels;             /* its input: the batch's pixels as bytes                       */
 };
 
 /* ---- reading the file ------------------------------------------------------ */
@@ -186,6 +199,108 @@ static int load_fused(dr_engine *e, reader *r, int i)
 
 static int is_products(const dr_layer *l) { return (l->ops->roles & DR_ROLE_PRODUCTS) != 0; }
 
+/* A products layer's biases: u32 count + floats. */
+static int take_bias(reader *r, dr_layer *l)
+{
+    uint32_t nb = 0;
+    if (take(r, &nb, 4, l->name)) return -1;
+    if (nb != (((dr_linear *)l->priv)->bias ? l->params[1].size : 0))
+        return dr_fail("%s: layer '%s': %u biases, the model needs otherwise", r->path, l->name, nb);
+    if (nb && take(r, l->params[1].value, nb * sizeof(float), l->name)) return -1;
+    for (uint32_t k = 0; k < nb; k++)
+        if (!isfinite(l->params[1].value[k]))
+            return dr_fail("%s: layer '%s' holds a non-finite bias: the file is damaged", r->path, l->name);
+    return 0;
+}
+
+/* The kind of the next layer record, or -1. */
+static int next_kind(const reader *r)
+{
+    uint16_t nl;
+    if (r->end - r->pos < 2) return -1;
+    memcpy(&nl, r->p + r->pos, 2);
+    return r->end - r->pos < 3u + nl ? -1 : r->p[r->pos + 2 + nl];
+}
+
+/* The integer pass of first layer i when the chain after it suits (else the
+ * layer runs as a float conv on the dequantized weights): its epilogue from
+ * the layers after it, all loaded. Returns whether it runs. */
+static int plan_int8(dr_engine *e, int i)
+{
+    dr_net *net = e->net;
+    dr_layer *l = &net->layers[i];
+    const dr_plan *st = &l->plan;
+    const dr_conv_geom *g = dr_linear_geom(l);
+    const int pool = st->chain_pool >= 0 ? st->chain_pool : st->chain_pool_after;
+    const int out = st->chain_pool_after >= 0 ? st->chain_pool_after : st->chain_act;
+    if (st->chain_act < 0 || !e->codes[out]) return 0;
+    if (pool >= 0 && !dr_direct_pool_suits(g, dr_pool_geom(&net->layers[pool]))) return 0;
+    int8_first *f = e->int8[i];
+    const float *scale = f->scale;
+    const int oc = g->oc;
+    f->mul = dr_xmalloc(sizeof(float) * oc), f->add = dr_xmalloc(sizeof(float) * oc);
+    const float *bias = dr_linear_bias(l);
+    for (int o = 0; o < oc; o++) { /* v = acc scale / 256 + bias, then the batch norm */
+        double m = (double)scale[o] * DR_PIXEL_SCALE, a = bias ? bias[o] : 0;
+        if (st->chain_bn >= 0) {
+            const dr_layer *bn = &net->layers[st->chain_bn];
+            const float *gamma = bn->params[0].value, *beta = bn->params[1].value, *mean = bn->state,
+                        *var = bn->state + oc;
+            const double inv = 1.0f / sqrtf(var[o] + dr_bn_eps(bn)); /* as the float layer computes it */
+            m *= gamma[o] * inv;
+            a = gamma[o] * inv * (a - mean[o]) + beta[o];
+        }
+        f->mul[o] = (float)m, f->add[o] = (float)a;
+    }
+    const dr_layer *act = &net->layers[st->chain_act];
+    f->ep = (dr_int8_epilogue){f->mul, f->add, pool >= 0 ? dr_pool_geom(&net->layers[pool]) : NULL,
+                               st->chain_pool_after >= 0, act->plan.act_fn == DR_ACT_CABS, dr_levels(act->plan.abits)};
+    f->out = out;
+    const int chain[4] = {st->chain_bn, st->chain_pool, st->chain_act, st->chain_pool_after};
+    for (int k = 0; k < 4; k++)
+        if (chain[k] >= 0) e->skip[chain[k]] = 1;
+    return 1;
+}
+
+static void free_int8(int8_first *f)
+{
+    if (!f) return;
+    dr_int8_conv_free(&f->conv);
+    free(f->scale), free(f->mul), free(f->add), free(f);
+}
+
+/* Kind 3: the first layer's 8-bit weights per output channel. */
+static int load_int8(dr_engine *e, reader *r, int i)
+{
+    dr_layer *l = &e->net->layers[i];
+    const dr_conv_geom *g = dr_linear_geom(l);
+    const int oc = g->oc, K = dr_conv_k(g);
+    uint32_t foc = 0, fk = 0;
+    if (expect_record(r, l, DR_LAYR_INT8) || take(r, &foc, 4, l->name) || take(r, &fk, 4, l->name)) return -1;
+    if ((int)foc != oc || (int)fk != K)
+        return dr_fail("%s: layer '%s': 8-bit weights %ux%u, the model needs %dx%d", r->path, l->name, foc, fk, oc, K);
+    float *scale = dr_xmalloc(sizeof(float) * oc);
+    int8_t *q = dr_xmalloc((size_t)oc * K);
+    int bad = take(r, scale, sizeof(float) * oc, l->name) || take(r, q, (size_t)oc * K, l->name);
+    for (int o = 0; o < oc && !bad; o++)
+        if (!isfinite(scale[o]) || scale[o] < 0)
+            bad = dr_fail("%s: layer '%s': weight scale %g of channel %d is not a finite, non-negative number: the "
+                          "file is damaged", r->path, l->name, scale[o], o);
+    for (size_t k = 0; k < (size_t)oc * K && !bad; k++)
+        if (q[k] == INT8_MIN)
+            bad = dr_fail("%s: layer '%s': weight code -128 (expected -127..127): the file is damaged", r->path, l->name);
+    if (!bad) bad = take_bias(r, l);
+    if (!bad) {
+        /* the float view of the same weights, for any path that computes in float */
+        for (size_t k = 0; k < (size_t)oc * K; k++) l->params[0].value[k] = scale[k / K] * q[k];
+        int8_first *f = e->int8[i] = dr_xcalloc(1, sizeof *f);
+        dr_int8_conv_init(&f->conv, g, q);
+        f->scale = scale, scale = NULL;
+    }
+    free(scale), free(q);
+    return bad ? -1 : 0;
+}
+
 static int load_layers(dr_engine *e, reader *r)
 {
     dr_net *net = e->net;
@@ -209,14 +324,10 @@ static int load_layers(dr_engine *e, reader *r)
                 pack_weights(fb, g, codes);
             }
             free(codes);
-            uint32_t nb = 0;
-            if (take(r, &nb, 4, l->name)) return -1;
-            if (nb != (((dr_linear *)l->priv)->bias ? l->params[1].size : 0))
-                return dr_fail("%s: layer '%s': %u biases, the model needs otherwise", r->path, l->name, nb);
-            if (nb && take(r, l->params[1].value, nb * sizeof(float), l->name)) return -1;
-            for (uint32_t k = 0; k < nb; k++)
-                if (!isfinite(l->params[1].value[k]))
-                    return dr_fail("%s: layer '%s' holds a non-finite bias: the file is damaged", r->path, l->name);
+            if (take_bias(r, l)) return -1;
+        } else if (st->infer_role == DR_INFER_FLOAT && i == dr_plan_int8_first(net) &&
+                   next_kind(r) == DR_LAYR_INT8) {
+            if (load_int8(e, r, i)) return -1;
         } else if (st->infer_role == DR_INFER_FLOAT && (l->n_params || l->state_size)) {
             uint32_t na = 0;
             if (expect_record(r, l, DR_LAYR_FLOAT) || take(r, &na, 4, l->name)) return -1;
@@ -229,15 +340,19 @@ static int load_layers(dr_engine *e, reader *r)
         }
     }
     if (r->pos != r->end) return dr_fail("%s: %zu unexpected bytes after the last layer", r->path, r->end - r->pos);
+    for (int i = 0; i < net->n_layers; i++)
+        if (e->int8[i] && !plan_int8(e, i)) free_int8(e->int8[i]), e->int8[i] = NULL;
     for (int i = 0; i < net->n_layers; i++) { /* float convs with short reductions run direct */
         dr_layer *l = &net->layers[i];
-        if (l->plan.infer_role != DR_INFER_FLOAT || !is_products(l) || dr_linear_is_fc(l) || e->blocks[i].y) continue;
+        if (l->plan.infer_role != DR_INFER_FLOAT || !is_products(l) || dr_linear_is_fc(l) || e->blocks[i].y ||
+            e->int8[i])
+            continue;
         const dr_conv_geom *g = &((dr_linear *)l->priv)->g;
         if (!dr_direct_suits(g)) continue; /* the rest: im2col + sgemm */
         e->wt[i] = dr_xalign((size_t)dr_conv_k(g) * dr_round_up(g->oc, 16) * sizeof(float));
         dr_direct_weights(g, l->params[0].value, e->wt[i]);
         const int pool = l->plan.chain_pool, act = l->plan.chain_act;
-        if (act >= 0 && e->codes[act]) {
+        if (act >= 0 && e->codes[act] && l->plan.chain_bn < 0 && l->plan.chain_pool_after < 0) {
             e->chained[i] = 1;
             if (pool >= 0) e->skip[pool] = 1;
             e->skip[act] = 1;
@@ -299,6 +414,7 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     e->wt = dr_xcalloc((size_t)L, sizeof *e->wt);
     e->chained = dr_xcalloc((size_t)L, 1);
     e->skip = dr_xcalloc((size_t)L, 1);
+    e->int8 = dr_xcalloc((size_t)L, sizeof *e->int8);
     for (int i = 0; i < L; i++) {
         const dr_plan *st = &net->layers[i].plan;
         if (st->infer_src < 0) continue;
@@ -330,8 +446,9 @@ void dr_engine_free(dr_engine *e)
         dr_bitconv_free(&fb->conv);
         free(e->codes[i]);
         if (e->wt) free(e->wt[i]);
+        if (e->int8) free_int8(e->int8[i]);
     }
-    free(e->wt), free(e->chained), free(e->skip);
+    free(e->wt), free(e->chained), free(e->skip), free(e->int8), free(e->pixels);
     free(e->seconds);
     free(e->blocks), free(e->codes), free(e->levels), free(e->has_f), free(e->has_c);
     dr_net_free(e->net);
@@ -570,6 +687,20 @@ static void pool_act_codes(dr_engine *e, int i, int n)
     e->has_f[l->plan.chain_act] = 0;
 }
 
+/* The integer first layer's pass: pixels as bytes, then sums and epilogue
+ * to the codes of the chain's last layer. */
+static void run_int8(dr_engine *e, int i, int n)
+{
+    dr_net *net = e->net;
+    const int8_first *f = e->int8[i];
+    const size_t count = (size_t)n * dr_shape_size(net->input);
+    if (!e->pixels) e->pixels = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) + 64);
+    dr_int8_pixels(net->pass.in, count, e->pixels);
+    dr_int8_conv_codes(&f->conv, NULL, n, e->pixels, &f->ep, e->codes[f->out]);
+    e->has_c[f->out] = 1;
+    e->has_f[f->out] = 0;
+}
+
 /* A float products layer: the float product of its (dequantized) weights,
  * as its own forward computes it in evaluation with float products. */
 static void run_float_products(dr_engine *e, int i, int n)
@@ -598,6 +729,10 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
             break;
         case DR_INFER_FLOAT:
             if (e->skip[i]) continue; /* computed by the pass of the conv before it */
+            if (e->int8[i]) {
+                run_int8(e, i, n);
+                break;
+            }
             if (e->blocks[i].y) { /* quantized weights and coded input: bit product */
                 run_bit_float(e, i, n);
                 e->has_f[i] = 1;
@@ -649,3 +784,5 @@ double *dr_engine_profile(dr_engine *e)
 }
 
 int dr_engine_role(const dr_engine *e, int layer) { return e->net->layers[layer].plan.infer_role; }
+
+int dr_engine_int8(const dr_engine *e, int layer) { return e->int8[layer] != NULL; }

@@ -16,6 +16,21 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
 
 #define PIX 8
 
+/* Codes of 16 values (pooled or not): rint(levels min(1, act(m))), ties to even as
+ * dr_rint rounds; the product goes through memory first so that no
+ * multiply-add contraction can change the rounding. */
+static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
+{
+    const v16 zero = {0}, one = zero + 1.0f;
+    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & (m > zero));
+    v = (v16)(((v16i)v & (v < one)) | ((v16i)one & ~(v < one)));
+    v16 p = v * levels;
+    __asm__("" : "+m"(p));
+    p = (p + 12582912.0f) - 12582912.0f;
+    const v16i q = __builtin_convertvector(p, v16i);
+    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
+}
+
 /* The clone running has AVX-512's 32 vector registers (the clones follow the
  * CPU): 16-float accumulators then; else 8-float ones, as AVX holds 16. */
 static inline int dr_wide_registers(void)

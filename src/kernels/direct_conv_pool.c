@@ -31,21 +31,6 @@ int dr_direct_pool_suits(const dr_conv_geom *g, const dr_conv_geom *pool)
            pool->pad_left == 0 && 2 * pool->oh <= g->oh && 2 * pool->ow <= g->ow && g->oc <= DR_DIRECT_MAX_OC;
 }
 
-/* Codes of 16 pooled values: rint(levels min(1, act(m))), ties to even as
- * dr_rint rounds; the product goes through memory first so that no
- * multiply-add contraction can change the rounding. */
-static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
-{
-    const v16 zero = {0}, one = zero + 1.0f;
-    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & (m > zero));
-    v = (v16)(((v16i)v & (v < one)) | ((v16i)one & ~(v < one)));
-    v16 p = v * levels;
-    __asm__("" : "+m"(p));
-    p = (p + 12582912.0f) - 12582912.0f;
-    const v16i q = __builtin_convertvector(p, v16i);
-    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
-}
-
 /* Points src[j] at the windows of the tile's PIX pixels: pooled row py,
  * pooled columns px and px + 1 (when `two`; else window 0 repeated). */
 static inline void tile_windows(const dr_conv_geom *g, const float *in, const size_t off[PIX], int s, int py, int px,

@@ -135,10 +135,12 @@ typedef struct {
     int infer_src, infer_src_bits;
     int infer_bn, infer_pool, infer_act; /* head: absorbed layers (-1: none); act ends the block */
     int infer_pool_before_bn;            /* head: conv -> maxpool -> bn order */
-    /* A float layer followed by [maxpool] and a quantized crelu/cabs act, each
-     * the only reader of the one before: the engine may run them as one pass
-     * to codes (-1: no such chain). */
-    int chain_pool, chain_act;
+    /* A float layer followed by [bn] [maxpool] and a quantized crelu/cabs
+     * act [then a maxpool], each the only reader of the one before: the
+     * engine may run them as one pass to codes (-1: no such layer; the float
+     * direct convolution takes only conv -> [maxpool] -> act, the integer
+     * first layer all). */
+    int chain_bn, chain_pool, chain_act, chain_pool_after;
 } dr_plan;
 
 #define DR_MAX_PARAMS 2

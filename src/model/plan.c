@@ -7,6 +7,7 @@
 
 #include "../core/common.h"
 #include "../kernels/direct_conv.h"
+#include "../kernels/int8_conv.h"
 #include "../layers/linear.h"
 
 static int has(const dr_layer *l, unsigned role) { return (l->ops->roles & role) != 0; }
@@ -187,20 +188,24 @@ static void try_fuse(dr_net *net, const int *readers, const int *reader, int i)
     net->layers[act].plan.infer_role = DR_INFER_MEMBER;
 }
 
-/* A float layer i followed by [maxpool] and a quantized crelu/cabs act, each
- * the only reader of the one before. */
+/* A float layer i followed by [bn] [maxpool] and a quantized crelu/cabs act
+ * [then a maxpool], each the only reader of the one before. */
 static void float_chain(dr_net *net, const int *readers, const int *reader, int i)
 {
     dr_plan *p = &net->layers[i].plan;
-    int pool = -1, j = next_in_chain(net, readers, reader, i);
-    if (j >= 0 && has(&net->layers[j], DR_ROLE_MAX_POOL) && net->layers[j].plan.infer_role == DR_INFER_FLOAT)
-        pool = j, j = next_in_chain(net, readers, reader, j);
+    int bn = -1, pool = -1, after = -1, j = next_in_chain(net, readers, reader, i);
+#define FLOAT_ROLE(j, role) (has(&net->layers[j], role) && net->layers[j].plan.infer_role == DR_INFER_FLOAT)
+    if (j >= 0 && FLOAT_ROLE(j, DR_ROLE_NORM)) bn = j, j = next_in_chain(net, readers, reader, j);
+    if (j >= 0 && FLOAT_ROLE(j, DR_ROLE_MAX_POOL)) pool = j, j = next_in_chain(net, readers, reader, j);
     if (j < 0) return;
     const dr_layer *act = &net->layers[j];
     if (!has(act, DR_ROLE_BOUNDED_ACT) || act->plan.abits >= DR_FLOAT_BITS || act->plan.infer_role != DR_INFER_FLOAT ||
         !thresholds_suit(act))
         return;
-    p->chain_pool = pool, p->chain_act = j;
+    const int k = next_in_chain(net, readers, reader, j);
+    if (pool < 0 && k >= 0 && FLOAT_ROLE(k, DR_ROLE_MAX_POOL)) after = k;
+#undef FLOAT_ROLE
+    p->chain_bn = bn, p->chain_pool = pool, p->chain_act = j, p->chain_pool_after = after;
 }
 
 static void plan_inference(dr_net *net, const int *readers, const int *reader)
@@ -233,6 +238,18 @@ static void plan_inference(dr_net *net, const int *readers, const int *reader)
         if (net->layers[i].plan.infer_role == DR_INFER_FLOAT) float_chain(net, readers, reader, i);
 }
 
+int dr_plan_int8_first(const dr_net *net)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        const dr_layer *l = &net->layers[i];
+        if (!has(l, DR_ROLE_PRODUCTS)) continue;
+        const int ok = l->n_in == 1 && l->src[0] < 0 && !dr_linear_is_fc(l) && l->plan.wbits >= DR_FLOAT_BITS &&
+                       l->plan.infer_role == DR_INFER_FLOAT && dr_int8_conv_suits(dr_linear_geom(l));
+        return ok ? i : -1;
+    }
+    return -1;
+}
+
 /* ---- the pass ------------------------------------------------------------------ */
 
 void dr_net_plan(dr_net *net, const unsigned char *keep)
@@ -243,7 +260,7 @@ void dr_net_plan(dr_net *net, const unsigned char *keep)
         dr_plan *p = &net->layers[i].plan;
         memset(p, 0, sizeof *p);
         p->in_act = p->infer_src = p->infer_bn = p->infer_pool = p->infer_act = -1;
-        p->chain_pool = p->chain_act = -1;
+        p->chain_bn = p->chain_pool = p->chain_act = p->chain_pool_after = -1;
         p->in_bits = DR_FLOAT_BITS;
         p->in_scale = p->in_scale_train = 1;
     }

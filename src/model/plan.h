@@ -34,6 +34,11 @@ int dr_net_set_bounded_act(dr_net *net, int fn);
  * (a hint loss): the layer keeps them (no fused max-pool). */
 void dr_net_keep_output(dr_net *net, int i);
 
+/* The layer an 8-bit integer first layer can be (an export option): the
+ * first products layer, a conv reading the network input, with float weights
+ * and a shape the integer kernels take; -1 when there is none. */
+int dr_plan_int8_first(const dr_net *net);
+
 /* The pass itself, under net->bits and net->bounded_act (keep as above). */
 void dr_net_plan(dr_net *net, const unsigned char *keep);
 

@@ -417,7 +417,7 @@ int dorefa_trainer_export(dorefa_trainer *t, const char *model_file)
     char conf[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(&t->cfg, conf, sizeof conf);
     dr_export_info info;
-    return dr_export_net(t->net, conf, model_file, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
+    return dr_export_net(t->net, conf, model_file, DR_FIRST_LAYER_DEFAULT, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
 }
 
 int dorefa_trainer_export_onnx(dorefa_trainer *t, const char *onnx_file)

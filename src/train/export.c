@@ -11,8 +11,10 @@
 #include "../core/filebuf.h"
 #include "../deploy/format.h"
 #include "../kernels/bitpack.h"
+#include "../kernels/int8_conv.h"
 #include "../layers/linear.h"
 #include "../model/netio.h"
+#include "../model/plan.h"
 #include "../quant/quantize.h"
 #include "checkpoint.h"
 #include "export.h"
@@ -115,21 +117,49 @@ static void put_float_layer(dr_filebuf *b, dr_layer *l)
     if (l->state_size) put_floats(b, l->state, l->state_size);
 }
 
-int dr_export(const char *ckpt_path, const char *out_path, dr_export_info *info)
+/* The first layer's weights as 8-bit integers per output channel (w = scale q). */
+static void put_int8_layer(dr_filebuf *b, dr_layer *l)
+{
+    dr_linear *c = l->priv;
+    const int oc = c->g.oc, K = dr_conv_k(&c->g);
+    float *scale = dr_xmalloc(sizeof(float) * oc);
+    int8_t *q = dr_xmalloc((size_t)oc * K);
+    dr_int8_quantize(l->params[0].value, oc, K, scale, q);
+    put_name(b, l->name, DR_LAYR_INT8);
+    dr_put_u32(b, (uint32_t)oc);
+    dr_put_u32(b, (uint32_t)K);
+    dr_put(b, scale, sizeof(float) * oc);
+    dr_put(b, q, (size_t)oc * K);
+    dr_put_u32(b, c->bias ? (uint32_t)l->params[1].size : 0);
+    if (c->bias) dr_put(b, l->params[1].value, l->params[1].size * sizeof(float));
+    free(scale), free(q);
+}
+
+int dr_first_layer_parse(const char *s)
+{
+    if (!strcmp(s, "int8")) return DR_FIRST_LAYER_INT8;
+    if (!strcmp(s, "float")) return DR_FIRST_LAYER_FLOAT;
+    return dr_fail("first layer '%s': expected int8 or float", s);
+}
+
+int dr_export(const char *ckpt_path, const char *out_path, int first_layer, dr_export_info *info)
 {
     char *conf = NULL;
     dr_net *net = dr_checkpoint_load_net(ckpt_path, 1, &conf);
-    int rc = net ? dr_export_net(net, conf, out_path, info) : -1;
+    int rc = net ? dr_export_net(net, conf, out_path, first_layer, info) : -1;
     dr_net_free(net);
     free(conf);
     return rc;
 }
 
-int dr_export_net(dr_net *net, const char *conf, const char *out_path, dr_export_info *info)
+int dr_export_net(dr_net *net, const char *conf, const char *out_path, int first_layer, dr_export_info *info)
 {
     memset(info, 0, sizeof *info);
+    info->int8_layer = first_layer == DR_FIRST_LAYER_INT8 ? dr_plan_int8_first(net) : -1;
     dr_filebuf b = {0};
-    dr_put_header(&b, DR_DEPLOY_FILE.magic, DR_DEPLOY_VERSION, (uint32_t)dr_net_sections(net, conf != NULL) + 1);
+    /* a file without the integer first layer stays readable by version-2 engines */
+    dr_put_header(&b, DR_DEPLOY_FILE.magic, info->int8_layer >= 0 ? DR_DEPLOY_VERSION : DR_DEPLOY_OLDEST,
+                  (uint32_t)dr_net_sections(net, conf != NULL) + 1);
     dr_put_net_sections(&b, net, conf);
     size_t s = dr_begin_section(&b, "LAYR");
     for (int i = 0; i < net->n_layers; i++) {
@@ -137,7 +167,10 @@ int dr_export_net(dr_net *net, const char *conf, const char *out_path, dr_export
         for (int j = 0; j < l->n_params; j++) info->float_weight_bytes += l->params[j].size * sizeof(float);
         info->float_weight_bytes += l->state_size * sizeof(float);
         const int role = l->plan.infer_role;
-        if (role == DR_INFER_HEAD) {
+        if (i == info->int8_layer) {
+            put_int8_layer(&b, l);
+            info->float_layers++;
+        } else if (role == DR_INFER_HEAD) {
             float wscale;
             int M;
             put_name(&b, l->name, DR_LAYR_FUSED);

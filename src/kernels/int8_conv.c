@@ -1,0 +1,412 @@
+/* The integer first layer (int8_conv.h). Output pixels go in tiles of 8: two
+ * conv rows of 4 columns, which are two 2x2 pooling windows side by side
+ * when a max-pool follows. A kernel makes the tile's sums t[8][oc_pad] for
+ * every channel, reading each window row as row4 bytes straight from the
+ * input (where a tile's windows touch the padding or the end of the pixels,
+ * from a copy with zeros: its patch); the epilogue turns t into codes. The
+ * kernels differ only in how they make t. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/common.h"
+#include "../quant/quantize.h"
+#include "bitgemm.h"
+#include "direct_conv.h"
+#include "direct_conv_impl.h"
+#include "int8_conv.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define DR_X86 1
+#endif
+
+#define TPIX 8 /* pixels per tile */
+
+/* Where a tile's windows are read: pixel j's window row ky at src[j] + ky rs. */
+typedef struct {
+    const uint8_t *src[TPIX];
+    ptrdiff_t rs;
+} tile_rows;
+
+int dr_int8_conv_suits(const dr_conv_geom *g)
+{
+    return g->groups == 1 && dr_conv_k(g) <= DR_INT8_MAX_K && g->oc <= DR_INT8_MAX_OC;
+}
+
+void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q)
+{
+    memset(c, 0, sizeof *c);
+    c->g = *g;
+    c->K = dr_conv_k(g);
+    c->oc_pad = (g->oc + 15) / 16 * 16;
+    const int K = c->K, P = c->oc_pad, span = g->kw * g->ic;
+    c->row4 = (span + 3) / 4 * 4;
+    const size_t K4 = (size_t)g->kh * c->row4;
+    c->q = dr_xmalloc((size_t)g->oc * K);
+    memcpy(c->q, q, (size_t)g->oc * K);
+    c->w4 = dr_xalign(K4 * P);
+    c->w2 = dr_xalign(K4 * P * sizeof(int16_t));
+    memset(c->w4, 0, K4 * P);
+    memset(c->w2, 0, K4 * P * sizeof(int16_t));
+    for (int o = 0; o < g->oc; o++)
+        for (int k = 0; k < K; k++) {
+            const int8_t v = q[(size_t)o * K + k];
+            const size_t at = (size_t)(k / span) * c->row4 + k % span; /* row ky, byte k % span */
+            c->w4[((at / 4) * P + o) * 4 + at % 4] = v;
+            c->w2[((at / 2) * P + o) * 2 + at % 2] = v;
+        }
+}
+
+void dr_int8_conv_free(dr_int8_conv *c)
+{
+    free(c->q), free(c->w4), free(c->w2);
+    memset(c, 0, sizeof *c);
+}
+
+void dr_int8_quantize(const float *w, int oc, int K, float *scale, int8_t *q)
+{
+    for (int o = 0; o < oc; o++) {
+        const float *r = w + (size_t)o * K;
+        float m = 0;
+        for (int k = 0; k < K; k++) m = fabsf(r[k]) > m ? fabsf(r[k]) : m;
+        scale[o] = m / 127.0f;
+        for (int k = 0; k < K; k++) {
+            float v = m > 0 ? rintf(r[k] / scale[o]) : 0.0f;
+            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            q[(size_t)o * K + k] = (int8_t)v;
+        }
+    }
+}
+
+DR_SIMD_CLONES void dr_int8_pixels(const float *x, size_t n, uint8_t *px)
+{
+#pragma omp parallel for simd schedule(static)
+    for (size_t k = 0; k < n; k++) {
+        const float p = dr_rint(x[k] * (1.0f / DR_PIXEL_SCALE));
+        px[k] = (uint8_t)(p < 0 ? 0 : p > 255 ? 255 : p);
+    }
+}
+
+uint8_t dr_int8_code(float v, int cabs, float levels)
+{
+    const float a = cabs ? fabsf(v) : v > 0.0f ? v : 0.0f, h = a < 1.0f ? a : 1.0f;
+    return (uint8_t)dr_rint(h * levels);
+}
+
+/* ---- the kernels: a tile's sums t[TPIX][oc_pad] from its patch rows ------ */
+
+typedef void tile_fn(const dr_int8_conv *c, const tile_rows *r, int32_t *t);
+
+static void tile_c(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
+{
+    const dr_conv_geom *g = &c->g;
+    const int K = c->K, span = g->kw * g->ic;
+    for (int j = 0; j < TPIX; j++)
+        for (int o = 0; o < c->oc_pad; o++) {
+            int32_t acc = 0;
+            const int8_t *q = c->q + (size_t)o * K;
+            for (int ky = 0; ky < g->kh && o < g->oc; ky++)
+                for (int k = 0; k < span; k++) acc += (int32_t)r->src[j][ky * r->rs + k] * q[ky * span + k];
+            t[j * c->oc_pad + o] = acc;
+        }
+}
+
+#ifdef DR_X86
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/* NB blocks of 16 channels from block b0: 8 x NB accumulators (24 of the 32
+ * registers for NB = 3), NB weight vectors per group of 4 products. */
+VNNI_TARGET __attribute__((always_inline)) static inline void vnni_blocks(const dr_int8_conv *c, const tile_rows *r,
+                                                                        int32_t *t, int b0, const int NB)
+{
+    const int P = c->oc_pad, groups = c->row4 / 4;
+    __m512i acc[TPIX][3];
+    for (int j = 0; j < TPIX; j++)
+        for (int b = 0; b < NB; b++) acc[j][b] = _mm512_setzero_si512();
+    const int8_t *w = c->w4 + (size_t)b0 * 64;
+    for (int ky = 0; ky < c->g.kh; ky++) {
+        const uint8_t *src[TPIX];
+        for (int j = 0; j < TPIX; j++) src[j] = r->src[j] + ky * r->rs;
+        for (int gi = 0; gi < groups; gi++, w += (size_t)P * 4) {
+            __m512i wv[3];
+            for (int b = 0; b < NB; b++) wv[b] = _mm512_load_si512((const void *)(w + b * 64));
+            for (int j = 0; j < TPIX; j++) {
+                int32_t four;
+                memcpy(&four, src[j] + 4 * gi, 4);
+                const __m512i x = _mm512_set1_epi32(four);
+                for (int b = 0; b < NB; b++) acc[j][b] = _mm512_dpbusd_epi32(acc[j][b], x, wv[b]);
+            }
+        }
+    }
+    for (int j = 0; j < TPIX; j++)
+        for (int b = 0; b < NB; b++) _mm512_storeu_si512((void *)(t + j * P + (b0 + b) * 16), acc[j][b]);
+}
+
+VNNI_TARGET static void tile_vnni(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
+{
+    const int nb = c->oc_pad / 16;
+    int b = 0;
+    for (; b + 3 <= nb; b += 3) vnni_blocks(c, r, t, b, 3);
+    for (; b < nb; b++) vnni_blocks(c, r, t, b, 1);
+}
+
+/* Blocks of 8 channels: 8 accumulators; the windows widened to int16 once
+ * per tile, two pixels per broadcast. */
+__attribute__((target("avx2"))) static void tile_avx2(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
+{
+    const int P = c->oc_pad, kh = c->g.kh, row4 = c->row4, pairs = kh * row4 / 2;
+    int16_t wide[TPIX][DR_INT8_MAX_K + 3 * 16];
+    for (int j = 0; j < TPIX; j++)
+        for (int ky = 0; ky < kh; ky++)
+            for (int b = 0; b < row4; b++) wide[j][ky * row4 + b] = r->src[j][ky * r->rs + b];
+    for (int b = 0; b < P / 8; b++) {
+        __m256i acc[TPIX];
+        for (int j = 0; j < TPIX; j++) acc[j] = _mm256_setzero_si256();
+        const int16_t *w = c->w2 + (size_t)b * 16;
+        for (int pi = 0; pi < pairs; pi++, w += (size_t)P * 2) {
+            const __m256i wv = _mm256_load_si256((const __m256i *)w);
+            for (int j = 0; j < TPIX; j++) {
+                int32_t two;
+                memcpy(&two, &wide[j][2 * pi], 4);
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_set1_epi32(two), wv));
+            }
+        }
+        for (int j = 0; j < TPIX; j++) _mm256_storeu_si256((__m256i *)(t + j * P + b * 8), acc[j]);
+    }
+}
+
+static int has_vnni(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#endif
+
+static int always(void) { return 1; }
+
+static const struct {
+    const char *name;
+    tile_fn *fn;
+    int (*supported)(void);
+} KERNELS[] = {
+#ifdef DR_X86
+    {"vnni", tile_vnni, has_vnni},
+    {"avx2", tile_avx2, has_avx2},
+#endif
+    {"c", tile_c, always},
+};
+#define N_KERNELS (int)(sizeof KERNELS / sizeof KERNELS[0])
+
+/* DOREFA_KERNEL (through the bit kernels' choice) caps the choice: c -> c,
+ * avx2 -> avx2, avx512 -> the best. */
+const char *dr_int8_kernel(void)
+{
+    const char *bit = dr_bitgemm_kernel();
+    for (int i = 0; i < N_KERNELS; i++) {
+        if (!KERNELS[i].supported()) continue;
+        if (!strcmp(bit, "c") && strcmp(KERNELS[i].name, "c")) continue;
+        if (!strcmp(bit, "avx2") && !strcmp(KERNELS[i].name, "vnni")) continue;
+        return KERNELS[i].name;
+    }
+    return "c";
+}
+
+const char *const *dr_int8_available(void)
+{
+    static const char *names[N_KERNELS + 1];
+    int n = 0;
+    for (int i = 0; i < N_KERNELS; i++)
+        if (KERNELS[i].supported()) names[n++] = KERNELS[i].name;
+    names[n] = NULL;
+    return names;
+}
+
+static tile_fn *kernel_fn(const char *name)
+{
+    if (!name) name = dr_int8_kernel();
+    for (int i = 0; i < N_KERNELS; i++)
+        if (!strcmp(KERNELS[i].name, name) && KERNELS[i].supported()) return KERNELS[i].fn;
+    return tile_c;
+}
+
+/* ---- tiles ----------------------------------------------------------------- */
+
+/* A tile's patch: TPIX windows of kh rows of row4 bytes (zeroed once: the
+ * bytes past kw ic stay zero). */
+static uint8_t *new_patch(const dr_int8_conv *c)
+{
+    const size_t bytes = (size_t)TPIX * c->g.kh * c->row4;
+    uint8_t *p = dr_xalign(bytes);
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Copies output pixel (s, oy, ox)'s window into dst (kh rows of row4
+ * bytes), zeros for padding. */
+static void gather(const dr_int8_conv *c, const uint8_t *px, int s, int oy, int ox, uint8_t *dst)
+{
+    const dr_conv_geom *g = &c->g;
+    const int x0 = ox * g->sw - g->pad_left;
+    for (int ky = 0; ky < g->kh; ky++) {
+        const int y = oy * g->sh - g->pad_top + ky;
+        uint8_t *d = dst + ky * c->row4;
+        const uint8_t *row = px + ((size_t)s * g->ih + y) * g->iw * g->ic;
+        for (int kx = 0; kx < g->kw; kx++) {
+            const int x = x0 + kx;
+            if (y >= 0 && y < g->ih && x >= 0 && x < g->iw) memcpy(d + kx * g->ic, row + (size_t)x * g->ic, (size_t)g->ic);
+            else memset(d + kx * g->ic, 0, (size_t)g->ic);
+        }
+    }
+}
+
+/* The tile at conv rows y0, y0 + 1 and columns x0 .. x0 + 3: pixel j at
+ * (y0 + j / 4, x0 + j % 4), clamped into the output (a clamped pixel repeats
+ * one inside; its results are not used). Read in place where every window
+ * lies inside the input and the last row's row4 bytes inside the pixels. */
+static void tile_sums(const dr_int8_conv *c, tile_fn *fn, const uint8_t *px, int n, int s, int y0, int x0,
+                      uint8_t *patch, int32_t *t)
+{
+    const dr_conv_geom *g = &c->g;
+    const int y1 = DR_MIN(y0 + 1, g->oh - 1), x3 = DR_MIN(x0 + 3, g->ow - 1);
+    const int top = y0 * g->sh - g->pad_top, left = x0 * g->sw - g->pad_left;
+    const int bottom = y1 * g->sh - g->pad_top + g->kh, right = x3 * g->sw - g->pad_left + g->kw;
+    const size_t rowb = (size_t)g->iw * g->ic;
+    const uint8_t *last = px + ((size_t)s * g->ih + bottom - 1) * rowb + (size_t)(right - g->kw) * g->ic;
+    const int inside = top >= 0 && left >= 0 && bottom <= g->ih && right <= g->iw &&
+                       last + c->row4 <= px + (size_t)n * g->ih * rowb;
+    tile_rows r;
+    r.rs = inside ? (ptrdiff_t)rowb : c->row4;
+    for (int j = 0; j < TPIX; j++) {
+        const int y = DR_MIN(y0 + j / 4, g->oh - 1), x = DR_MIN(x0 + j % 4, g->ow - 1);
+        if (inside) {
+            r.src[j] = px + ((size_t)s * g->ih + y * g->sh - g->pad_top) * rowb + (size_t)(x * g->sw - g->pad_left) * g->ic;
+        } else {
+            uint8_t *d = patch + (size_t)j * g->kh * c->row4;
+            gather(c, px, s, y, x, d);
+            r.src[j] = d;
+        }
+    }
+    fn(c, &r, t);
+}
+
+void dr_int8_conv_sums(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px, int32_t *sums)
+{
+    const dr_conv_geom *g = &c->g;
+    tile_fn *fn = kernel_fn(kernel);
+    const int rows = (g->oh + 1) / 2, quads = (g->ow + 3) / 4, oc = g->oc;
+#pragma omp parallel
+    {
+        uint8_t *patch = new_patch(c);
+        int32_t *t = dr_xalign(sizeof(int32_t) * TPIX * (size_t)c->oc_pad);
+#pragma omp for schedule(dynamic, 16)
+        for (int tile = 0; tile < n * rows * quads; tile++) {
+            const int s = tile / (rows * quads), y0 = tile / quads % rows * 2, x0 = tile % quads * 4;
+            tile_sums(c, fn, px, n, s, y0, x0, patch, t);
+            for (int j = 0; j < TPIX; j++) {
+                const int y = y0 + j / 4, x = x0 + j % 4;
+                if (y < g->oh && x < g->ow)
+                    memcpy(sums + (((size_t)s * g->oh + y) * g->ow + x) * oc, t + j * c->oc_pad, sizeof(int32_t) * oc);
+            }
+        }
+        free(patch), free(t);
+    }
+}
+
+/* ---- the epilogue ------------------------------------------------------------ */
+
+/* The epilogue's constants padded to whole blocks of 16 channels. */
+typedef struct {
+    const dr_int8_epilogue *ep;
+    float *mul, *add; /* [oc_pad], zeros past oc */
+} padded_epilogue;
+
+/* v of 16 channels from their sums t. */
+#define VALUES16(t, mul, add) (__builtin_convertvector(*(const v16i_u *)(t), v16) * (mul) + (add))
+typedef int32_t v16i_u __attribute__((vector_size(64), aligned(4)));
+
+/* A tile's codes: per pixel (no pool) or per pooling window (pixels 2h,
+ * 2h + 1, 2h + 4, 2h + 5 of window h): the code of the largest v, or the
+ * largest code when the pool comes after the act. v = acc mul + add is
+ * monotone in acc (rising for mul >= 0, falling for mul < 0), so the largest
+ * v is that of the largest or the smallest sum: pooled in integers, one
+ * conversion per window. tc: [8][oc_pad] bytes. */
+DR_SIMD_CLONES static void tile_codes(const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+{
+    const dr_int8_epilogue *ep = pe->ep;
+    const int cabs = ep->cabs;
+    const float lv = ep->levels;
+    const v16 zero = {0};
+    for (int b = 0; b < P; b += 16) {
+        v16 mul, add;
+        memcpy(&mul, pe->mul + b, sizeof mul);
+        memcpy(&add, pe->add + b, sizeof add);
+        if (!pooled) {
+            for (int j = 0; j < TPIX; j++) act_codes16(VALUES16(t + j * P + b, mul, add), cabs, lv, tc + j * P + b);
+            continue;
+        }
+        const v16i falling = mul < zero;
+        for (int h = 0; h < 2; h++) {
+            const int32_t *w = t + 2 * h * P + b;
+            uint8_t *dst = tc + h * P + b;
+            if (!ep->pool_after_act) {
+                v16i hi = *(const v16i_u *)w, lo = hi;
+                const int32_t *const more[3] = {w + P, w + 4 * P, w + 5 * P};
+                for (int k = 0; k < 3; k++) {
+                    const v16i a = *(const v16i_u *)more[k];
+                    hi = (a & (a > hi)) | (hi & ~(a > hi));
+                    lo = (a & (a < lo)) | (lo & ~(a < lo));
+                }
+                const v16i m = (lo & falling) | (hi & ~falling);
+                act_codes16(VALUES16(&m, mul, add), cabs, lv, dst);
+                continue;
+            }
+            uint8_t c[4][16];
+            const int32_t *const four[4] = {w, w + P, w + 4 * P, w + 5 * P};
+            for (int k = 0; k < 4; k++) act_codes16(VALUES16(four[k], mul, add), cabs, lv, c[k]);
+            for (int o = 0; o < 16; o++) {
+                const uint8_t m0 = c[0][o] > c[1][o] ? c[0][o] : c[1][o], m1 = c[2][o] > c[3][o] ? c[2][o] : c[3][o];
+                dst[o] = m0 > m1 ? m0 : m1;
+            }
+        }
+    }
+}
+
+void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
+                        const dr_int8_epilogue *ep, uint8_t *codes)
+{
+    const dr_conv_geom *g = &c->g, *pool = ep->pool;
+    tile_fn *fn = kernel_fn(kernel);
+    const int oc = g->oc, P = c->oc_pad;
+    padded_epilogue pe = {ep, dr_xcalloc((size_t)P, sizeof(float)), dr_xcalloc((size_t)P, sizeof(float))};
+    memcpy(pe.mul, ep->mul, sizeof(float) * oc);
+    memcpy(pe.add, ep->add, sizeof(float) * oc);
+    /* with a pool: pooled row py, pooled columns px, px + 1 per tile */
+    const int rows = pool ? pool->oh : (g->oh + 1) / 2, cols = pool ? (pool->ow + 1) / 2 : (g->ow + 3) / 4;
+#pragma omp parallel
+    {
+        uint8_t *patch = new_patch(c);
+        int32_t *t = dr_xalign(sizeof(int32_t) * TPIX * (size_t)P);
+        uint8_t *tc = dr_xalign((size_t)TPIX * P);
+#pragma omp for schedule(dynamic, 16)
+        for (int tile = 0; tile < n * rows * cols; tile++) {
+            const int s = tile / (rows * cols), r = tile / cols % rows, q = tile % cols;
+            tile_sums(c, fn, px, n, s, 2 * r, 4 * q, patch, t);
+            tile_codes(&pe, t, P, pool != NULL, tc);
+            if (pool) {
+                for (int h = 0; h < 2 && 2 * q + h < pool->ow; h++)
+                    memcpy(codes + (((size_t)s * pool->oh + r) * pool->ow + 2 * q + h) * oc, tc + h * P, (size_t)oc);
+                continue;
+            }
+            for (int j = 0; j < TPIX; j++) {
+                const int y = 2 * r + j / 4, x = 4 * q + j % 4;
+                if (y < g->oh && x < g->ow)
+                    memcpy(codes + (((size_t)s * g->oh + y) * g->ow + x) * oc, tc + j * P, (size_t)oc);
+            }
+        }
+        free(patch), free(t), free(tc);
+    }
+    free(pe.mul), free(pe.add);
+}
