@@ -116,6 +116,11 @@ unsigned long long dorefa_trainer_step(const dorefa_trainer *trainer);
  * (dorefa_load, dorefa infer). */
 int dorefa_trainer_save(dorefa_trainer *trainer, const char *checkpoint);
 int dorefa_trainer_export(dorefa_trainer *trainer, const char *model_file);
+/* The same with the first layer (float weights in training) stored as
+ * first_layer says: "int8" (8-bit weights per output channel, run by the
+ * engine's integer kernels) or "float"; NULL: the default ('dorefa export
+ * --first-layer'). */
+int dorefa_trainer_export_first_layer(dorefa_trainer *trainer, const char *model_file, const char *first_layer);
 /* The network as an ONNX model (as 'dorefa export --format onnx'). */
 int dorefa_trainer_export_onnx(dorefa_trainer *trainer, const char *onnx_file);
 

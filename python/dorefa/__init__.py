@@ -222,6 +222,7 @@ _lib.dorefa_trainer_step.argtypes = [ctypes.c_void_p]
 _lib.dorefa_trainer_step.restype = ctypes.c_ulonglong
 _lib.dorefa_trainer_save.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 _lib.dorefa_trainer_export.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+_lib.dorefa_trainer_export_first_layer.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
 _lib.dorefa_trainer_export_onnx.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
 _lib.dorefa_trainer_build.argtypes = [ctypes.c_void_p, ctypes.c_int]
 _lib.dorefa_trainer_describe.argtypes = [ctypes.c_void_p]
@@ -442,13 +443,22 @@ class Trainer(_Closing):
         _check(_lib.dorefa_trainer_save(self._handle(), os.fsencode(checkpoint)))
         return os.fspath(checkpoint)
 
-    def export(self, model_file, format="dorefa"):
+    def export(self, model_file, format="dorefa", first_layer=None):
         """Writes a deployment file for the engine (dorefa.load reads it), or with
-        format="onnx" an ONNX model ('dorefa export --format onnx'); returns its path."""
+        format="onnx" an ONNX model ('dorefa export --format onnx'); returns its path.
+        first_layer: "int8" (8-bit weights, the engine's integer kernels) or "float"
+        ('dorefa export --first-layer'); None: the default."""
         if format not in ("dorefa", "onnx"):
             raise ValueError(f"format {format!r}: expected 'dorefa' or 'onnx'")
-        fn = _lib.dorefa_trainer_export_onnx if format == "onnx" else _lib.dorefa_trainer_export
-        _check(fn(self._handle(), os.fsencode(model_file)))
+        if first_layer not in (None, "int8", "float"):
+            raise ValueError(f"first_layer {first_layer!r}: expected 'int8' or 'float'")
+        if format == "onnx":
+            if first_layer is not None:
+                raise ValueError("first_layer applies to format='dorefa' only")
+            _check(_lib.dorefa_trainer_export_onnx(self._handle(), os.fsencode(model_file)))
+        else:
+            _check(_lib.dorefa_trainer_export_first_layer(self._handle(), os.fsencode(model_file),
+                                                          first_layer.encode() if first_layer else None))
         return os.fspath(model_file)
 
     def close(self):

@@ -410,14 +410,21 @@ int dorefa_trainer_save(dorefa_trainer *t, const char *checkpoint)
     return dr_checkpoint_save(checkpoint, t->net, &t->t.opt, conf) ? DOREFA_ERR_FILE : DOREFA_OK;
 }
 
-int dorefa_trainer_export(dorefa_trainer *t, const char *model_file)
+int dorefa_trainer_export_first_layer(dorefa_trainer *t, const char *model_file, const char *first_layer)
 {
     if (need_net(t, "dorefa_trainer_export")) return DOREFA_ERR_ARGUMENT;
     if (!model_file) return dr_fail("dorefa_trainer_export: path is NULL"), DOREFA_ERR_ARGUMENT;
+    const int first = first_layer ? dr_first_layer_parse(first_layer) : DR_FIRST_LAYER_DEFAULT;
+    if (first < 0) return DOREFA_ERR_ARGUMENT;
     char conf[DR_CONFIG_TEXT_MAX];
     dr_train_config_format(&t->cfg, conf, sizeof conf);
     dr_export_info info;
-    return dr_export_net(t->net, conf, model_file, DR_FIRST_LAYER_DEFAULT, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
+    return dr_export_net(t->net, conf, model_file, first, &info) ? DOREFA_ERR_FILE : DOREFA_OK;
+}
+
+int dorefa_trainer_export(dorefa_trainer *t, const char *model_file)
+{
+    return dorefa_trainer_export_first_layer(t, model_file, NULL);
 }
 
 int dorefa_trainer_export_onnx(dorefa_trainer *t, const char *onnx_file)
