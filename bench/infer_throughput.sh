@@ -1,7 +1,8 @@
 #!/bin/sh
 # SVHN Model inference, all in one run, alternating the programs (one repeat
 # each, ROUNDS times) and comparing medians: dorefa's fused bit engine on
-# exported models at each W,A of BITS, dorefa's float path (fp32), PyTorch fp32
+# exported models at each W,A of BITS (and at INT8_BITS with the first layer in 8-bit
+# integers, 'dorefa export --first-layer int8'), dorefa's float path (fp32), PyTorch fp32
 # eval (default and channels_last memory), and PyTorch int8 (post-training
 # static quantization with the best engine the installed torch has, ReLU in
 # place of cabs, calibrated on 4 batches: bench/pytorch_svhn.py --int8).
@@ -10,6 +11,7 @@ set -e
 ROUNDS=${1:-5}
 M=${2:-a}
 BITS=${3:-1,1 1,2 2,2}
+INT8_BITS=${INT8_BITS:-1,2} # empty: none
 DOREFA=${DOREFA:-build/dorefa}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -34,6 +36,10 @@ for i in $(seq "$ROUNDS"); do
         engine "w$(echo "$b" | tr , _)_" ${float:+float}
         float=
     done
+    for b in $INT8_BITS; do
+        "$DOREFA" bench infer --model "svhn-$M" --bits "$b" --repeats 3 --first-layer int8 >"$tmp/d"
+        engine "i8_$(echo "$b" | tr , _)_"
+    done
     torch_run fp32_
     torch_run cl_ --channels-last
     torch_run int8_ --int8
@@ -43,14 +49,15 @@ echo "SVHN Model $M inference, 40x40x3, $(nproc) threads, medians of $ROUNDS rou
 printf "%-42s %14s %16s\n" "" "batch 128" "batch-1 p50"
 row() { printf "%-42s %9s img/s %13s ms\n" "$1" "$(median "$tmp/$2b")" "$(median "$tmp/$2l")"; }
 for b in $BITS; do row "dorefa fused bit engine W,A=$b" "w$(echo "$b" | tr , _)_"; done
+for b in $INT8_BITS; do row "dorefa engine W,A=$b, int8 first layer" "i8_$(echo "$b" | tr , _)_"; done
 row "dorefa float path (fp32)" float_
 row "PyTorch fp32 eval" fp32_
 row "PyTorch fp32 eval, channels_last" cl_
 row "PyTorch $(cat "$tmp/int8_engine")" int8_
 ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
-for b in $BITS; do
-    k="w$(echo "$b" | tr , _)_"
-    echo "W,A=$b against PyTorch int8: $(ratio "$(median "$tmp/${k}b")" "$(median "$tmp/int8_b")")x at batch 128," \
+for k in $(for b in $BITS; do echo "w$(echo "$b" | tr , _)_"; done) $(for b in $INT8_BITS; do echo "i8_$(echo "$b" | tr , _)_"; done); do
+    name=$(echo "$k" | sed 's/^w\([0-9]\)_\([0-9]\)_$/W,A=\1,\2/; s/^i8_\([0-9]\)_\([0-9]\)_$/W,A=\1,\2 int8 first layer/')
+    echo "$name against PyTorch int8: $(ratio "$(median "$tmp/${k}b")" "$(median "$tmp/int8_b")")x at batch 128," \
          "$(ratio "$(median "$tmp/int8_l")" "$(median "$tmp/${k}l")")x at batch-1 p50; against fp32 channels_last:" \
          "$(ratio "$(median "$tmp/${k}b")" "$(median "$tmp/cl_b")")x, $(ratio "$(median "$tmp/cl_l")" "$(median "$tmp/${k}l")")x"
 done

@@ -23,10 +23,12 @@ static void test_bitgemm_matches_naive_counts(void **s)
     dr_rng_seed(&r, 5, DR_RNG_TEST, 0, 0);
     for (int kv = 0; kernels[kv]; kv++) {
         assert_int_equal(dr_bitgemm_select(kernels[kv]), 0);
-        for (int trial = 0; trial < 12; trial++) {
+        for (int trial = 0; trial < 12 + 64; trial++) {
             int rows = 1 + (int)dr_rng_below(&r, 13), cols = 1 + (int)dr_rng_below(&r, 70);
             int words = 1 + (int)dr_rng_below(&r, 40), mx = 1 + (int)dr_rng_below(&r, 8), my = 1 + (int)dr_rng_below(&r, 8);
             if (trial == 0) words = 70; /* more than the AVX2 byte counters hold at once */
+            if (trial >= 12) /* one row (a small batch's 1x1 conv or fc): every pair of bitwidths */
+                rows = 1, mx = 1 + (trial - 12) / 8, my = 1 + (trial - 12) % 8, words = 1 + trial % 3 * 20;
             int rows_pad = dr_round_up(rows, DR_BG_ROWS), cols_pad = dr_round_up(cols, DR_BG_COLS);
             uint64_t *x = calloc((size_t)rows_pad * mx * words, 8), *y = calloc((size_t)my * words * cols_pad, 8);
             int32_t *out = malloc(sizeof(int32_t) * rows_pad * cols_pad);

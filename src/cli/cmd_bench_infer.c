@@ -173,16 +173,26 @@ int bench_infer(int argc, char **argv)
     if (layers) {
         static const char *roles[] = {"float", "fused bit block", "", ""};
         double *sec = dr_engine_profile(e);
+        const int L = net->n_layers;
+        double *one = dr_xcalloc((size_t)L, sizeof(double)); /* batch 1: 200 runs after a warm-up */
+        run(&fused, 1);
+        memset(sec, 0, sizeof(double) * L);
+        for (int k = 0; k < 200; k++) run(&fused, 1);
+        memcpy(one, sec, sizeof(double) * L);
+        memset(sec, 0, sizeof(double) * L);
         for (int k = 0; k < 5; k++) run(&fused, (int)batch);
         const double peak = dr_popcount_peak(1.0);
-        printf("engine time per batch of %ld, by layer (AND+popcount peak %.0f G bit-MAC/s on %d threads, %s):\n",
-               batch, peak / 1e9, omp_get_max_threads(), dr_bitgemm_kernel());
+        printf("engine time per batch of %ld, by layer (AND+popcount peak %.0f G bit-MAC/s on %d threads, %s),\n"
+               "and per image at batch 1:\n", batch, peak / 1e9, omp_get_max_threads(), dr_bitgemm_kernel());
+        double total1 = 0;
         for (int i = 0; i < net->n_layers; i++) {
             const int role = dr_engine_role(e, i);
             if (role > DR_INFER_HEAD) continue;
             const dr_layer *l = &net->layers[i];
             const int int8 = dr_engine_int8(e, i);
-            printf("  %-12s %-16s %8.2f ms", l->name, int8 ? "int8 first layer" : roles[role], 1e3 * sec[i] / 5);
+            printf("  %-12s %-16s %8.2f ms %7.1f us", l->name, int8 ? "int8 first layer" : roles[role],
+                   1e3 * sec[i] / 5, 1e6 * one[i] / 200);
+            total1 += one[i] / 200;
             if (int8) { /* with its chain: [bn] [pool] act [pool] */
                 const dr_conv_geom *g = dr_linear_geom(l);
                 const double macs = (double)batch * g->oh * g->ow * g->oc * dr_conv_k(g);
@@ -196,6 +206,8 @@ int bench_infer(int argc, char **argv)
             }
             printf("\n");
         }
+        printf("  batch 1, all layers: %.1f us per image\n", 1e6 * total1);
+        free(one);
     }
     free(x), free(p);
     dr_net_free(fnet);

@@ -64,6 +64,9 @@ int dr_class_name_check(const char *p, size_t n);
 #define DR_MIN(a, b) ((a) < (b) ? (a) : (b))
 /* The network input is pixel values (0..255) times this, in training and in the engine (the SVHN recipe). */
 #define DR_PIXEL_SCALE (1.0f / 256.0f)
+/* Elements below which an elementwise loop runs on the calling thread: starting a
+ * team of threads costs more (a batch-1 inference layer). */
+#define DR_SMALL_LOOP 16384
 #define DR_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #endif

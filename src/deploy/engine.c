@@ -529,7 +529,8 @@ static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **as
     ensure_codes(e, st->infer_src, n);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
     *s_out = s, *asum_out = asum;
-    return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, 0);
+    /* few rows (a small batch of a late layer): on this thread, no team to start and wait for */
+    return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, n * dr_conv_p(g) < 16);
 }
 
 /* A bit conv whose output goes on in float: out = alpha (2 s - M asum) + bias. */
@@ -541,7 +542,7 @@ static void run_bit_float(dr_engine *e, int i, int n)
     int32_t *s, *asum;
     const int rows = bit_product(e, i, n, &s, &asum), oc = c->g.oc;
     const float *bias = c->bias ? l->params[1].value : NULL;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows >= 16)
     for (int r = 0; r < rows; r++)
         for (int o = 0; o < oc; o++)
             l->out[(size_t)r * oc + o] =
@@ -611,10 +612,13 @@ static void run_fused(dr_engine *e, int i, int n)
     } else if (fb->conv.x) { /* few samples: each step on all threads */
         dr_bitconv *c = &fb->conv;
         int32_t *s = grow_i32(&fb->s, (size_t)e->net->max_batch * c->rows_pad * fb->oc_pad);
-        dr_bitconv_pack(c, e->codes[st->infer_src], 0, n, 0);
-        dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, 0);
         dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
-        dr_epilogue_run(&ep);
+#pragma omp parallel /* one team for the three steps: a small batch's layer is short next to team starts */
+        {
+            dr_bitconv_pack(c, e->codes[st->infer_src], 0, n, DR_IN_TEAM);
+            dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, DR_IN_TEAM);
+            dr_epilogue_run_in_team(&ep);
+        }
     } else {
         int32_t *s, *asum;
         bit_product(e, i, n, &s, &asum);

@@ -102,12 +102,22 @@ DR_SIMD_CLONES void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1)
         }
 }
 
-void dr_epilogue_run(const dr_epilogue *e)
+/* This thread's share of the output rows. */
+static void thread_rows(const dr_epilogue *e)
 {
     const int total = e->n * (e->pool ? e->pool->oh : e->oh);
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    dr_epilogue_rows(e, (int)((long)total * id / nt), (int)((long)total * (id + 1) / nt));
+}
+
+void dr_epilogue_run(const dr_epilogue *e)
+{
 #pragma omp parallel
-    {
-        const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        dr_epilogue_rows(e, (int)((long)total * id / nt), (int)((long)total * (id + 1) / nt));
-    }
+    thread_rows(e);
+}
+
+void dr_epilogue_run_in_team(const dr_epilogue *e)
+{
+    thread_rows(e);
+#pragma omp barrier
 }

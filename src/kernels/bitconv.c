@@ -91,6 +91,13 @@ static void window_sums(dr_bitconv *c, int r0, int r1)
 void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial)
 {
     const int ih = c->g.ih, oh = c->g.oh;
+    if (serial == DR_IN_TEAM) { /* the caller's threads share the rows */
+#pragma omp for schedule(static)
+        for (int row = first * ih; row < (first + count) * ih; row++) pack_rows(c, codes, row, row + 1);
+#pragma omp for schedule(static)
+        for (int row = first * oh; row < (first + count) * oh; row++) window_sums(c, row, row + 1);
+        return;
+    }
     if (serial) { /* plain loops: even an inactive parallel region costs a team setup */
         pack_rows(c, codes, first * ih, (first + count) * ih);
         window_sums(c, first * oh, (first + count) * oh);

@@ -33,7 +33,8 @@ void dr_bitconv_free(dr_bitconv *c);
  * least max_batch samples (c zeroed or initialised before). */
 void dr_bitconv_ensure(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch);
 /* Packs samples [first, first + count) of NHWC codes into the grid, with
- * pixel and window sums; serial: on the calling thread only. */
+ * pixel and window sums; serial: on the calling thread only, or DR_IN_TEAM
+ * (bitgemm.h) shared by the caller's parallel region (both as in the product). */
 void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial);
 /* s[count rows_pad][cols_pad] = the bit product with y (dr_pack_cols
  * layout, yplanes bit-planes) for every output pixel of samples [first,

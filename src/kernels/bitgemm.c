@@ -126,7 +126,23 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const u
     __m512i tot[DR_BG_ROWS][4];
     for (int r = 0; r < DR_BG_ROWS; r++)
         for (int j = 0; j < 4; j++) tot[r][j] = _mm512_setzero_si512();
-    if (words <= 2) {
+    if (geo->one_row) { /* a quarter of the work: the other three rows are padding */
+        for (int m = 0; m < xplanes; m++)
+            for (int k = 0; k < yplanes; k++) {
+                const uint64_t *ym = y + (size_t)k * words * ldy, *x0 = x + r4[0] + (size_t)m * xplane;
+                __m512i a[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                                _mm512_setzero_si512()};
+                for (int w = 0; w < words; w++) {
+                    const uint64_t *yw = ym + (size_t)w * ldy;
+                    const __m512i v = _mm512_set1_epi64((long long)x0[woff[w]]);
+                    for (int j = 0; j < 4; j++)
+                        a[j] = _mm512_add_epi64(a[j], _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 8 * j))));
+                }
+                for (int j = 0; j < 4; j++) tot[0][j] = _mm512_add_epi64(tot[0][j], _mm512_slli_epi64(a[j], (unsigned)(m + k)));
+            }
+        xplanes = 0; /* done */
+    }
+    if (words <= 2 && xplanes) {
         /* Short reductions (backward-input over 64 or 128 channels): shift each
          * popcount into the totals directly instead of flushing per plane pair. */
         for (int m = 0; m < xplanes; m++)
@@ -283,7 +299,7 @@ void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, co
 {
     int woff[words];
     for (int w = 0; w < words; w++) woff[w] = w;
-    const dr_bg_geom geo = {xrow, words, xplanes, woff, words, ldy, yplanes, lds};
+    const dr_bg_geom geo = {xrow, words, xplanes, woff, words, ldy, yplanes, lds, 0};
     const size_t r4[DR_BG_ROWS] = {0, xrow, 2 * xrow, 3 * xrow};
     current()->fn(&geo, x, r4, y, s);
 }
@@ -337,7 +353,8 @@ void dr_bitgemm(const dr_bitgemm_args *a)
                             a->words,
                             (size_t)a->cols_pad,
                             a->yplanes,
-                            (size_t)a->cols_pad};
+                            (size_t)a->cols_pad,
+                            a->rows == 1};
     const int row_blocks = (a->rows + DR_BG_ROWS - 1) / DR_BG_ROWS, col_blocks = a->cols_pad / DR_BG_COLS;
     const size_t gstride = groups > 1 ? a->group_stride : 0;
     const long blocks = (long)groups * row_blocks * col_blocks;
@@ -352,7 +369,10 @@ void dr_bitgemm(const dr_bitgemm_args *a)
         else                                                                                            \
             fn(&geo, a->x + row * geo.xrow, dense, a->y + col, a->s + row * a->cols_pad + col);         \
     } while (0)
-    if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
+    if (a->serial == DR_IN_TEAM) {
+#pragma omp for schedule(static)
+        for (long b = 0; b < blocks; b++) BLOCK(b);
+    } else if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
         for (long b = 0; b < blocks; b++) BLOCK(b);
     } else {
 #pragma omp parallel for schedule(static)

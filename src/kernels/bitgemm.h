@@ -45,8 +45,12 @@ typedef struct {
      * convolution that reads a padded grid without computing its borders. */
     const size_t *rowoff;
     size_t group_xwords;
-    int serial; /* 1: on the calling thread only (inside a caller's parallel loop) */
+    int serial; /* 1: on the calling thread only (inside a caller's parallel loop);
+                 * DR_IN_TEAM: shared by the threads of the caller's parallel region,
+                 * every one of which calls (a small batch's steps without a team each) */
 } dr_bitgemm_args;
+
+#define DR_IN_TEAM 2
 
 /* Runs on all threads (OpenMP) with the selected kernel, unless a->serial. */
 void dr_bitgemm(const dr_bitgemm_args *a);
@@ -61,6 +65,8 @@ typedef struct {
     size_t ldy;      /* Y row stride (its padded column count)       */
     int yplanes;
     size_t lds;
+    int one_row; /* only row 0 is wanted (a product of one row, as a small batch's
+                  * 1x1 conv or fc): kernels may skip the others and write them 0 */
 } dr_bg_geom;
 
 /* One block of DR_BG_ROWS rows x DR_BG_COLS columns (for callers that

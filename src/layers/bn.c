@@ -88,7 +88,7 @@ static void bn_forward(dr_layer *l, dr_pass *p, int n)
     }
     const float *invstd = b->invstd;
     float *xhat = b->xhat, *y = l->out;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (R * C >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
     for (size_t r = 0; r < R; r++)
         for (int k = 0; k < C; k++) {
             float h = (x[r * C + k] - mean[k]) * invstd[k];

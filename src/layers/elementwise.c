@@ -55,18 +55,18 @@ static void act_apply(int fn, const float *restrict x, float *restrict y, size_t
 {
     switch (fn) {
     case ACT_RELU:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
         break;
     case ACT_CRELU:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP)
         for (size_t i = 0; i < n; i++) {
             float v = x[i] > 0 ? x[i] : 0.0f; /* ternaries compile to min/max instructions; */
             y[i] = v < 1 ? v : 1.0f;          /* fminf would be a library call            */
         }
         break;
     case ACT_CABS:
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP)
         for (size_t i = 0; i < n; i++) {
             float a = fabsf(x[i]);
             y[i] = a < 1 ? a : 1.0f;
