@@ -151,7 +151,8 @@ def main():
     ap.add_argument("--infer", action="store_true",
                     help="time evaluation-mode inference (no grad) instead of training; "
                          "also batch-1 latency")
-    ap.add_argument("--channels-last", action="store_true", help="--infer in fp32 with channels_last memory")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="channels_last memory (NHWC) for the model and input: fp32 only")
     ap.add_argument("--int8", action="store_true",
                     help="--infer after post-training static int8 quantization (ReLU for cabs)")
     a = ap.parse_args()
@@ -165,6 +166,11 @@ def main():
     y = torch.arange(a.batch) % 10
     if a.infer:
         return infer(net, x, a)
+    if a.channels_last:
+        if bits != (32, 32, 32):
+            ap.error("--channels-last is for fp32 (--bits 32,32,32)")
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     rates = []
     for rep in range(-1, a.repeats):
         t0 = time.perf_counter()
@@ -176,7 +182,9 @@ def main():
         if rep >= 0:
             rates.append(a.steps * a.batch / (time.perf_counter() - t0))
             print(f"repeat {rep + 1}: {rates[-1]:.1f} images/s")
-    print(f"pytorch {torch.__version__} train svhn-{a.model} bits {a.bits} batch {a.batch} input 40x40x{a.channels}: "
+    memory = " channels_last" if a.channels_last else ""
+    print(f"pytorch {torch.__version__} train svhn-{a.model} bits {a.bits}{memory} batch {a.batch} "
+          f"input 40x40x{a.channels}: "
           f"median {statistics.median(rates):.1f} images/s ({a.repeats} repeats of {a.steps} steps)")
 
 

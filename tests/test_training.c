@@ -272,7 +272,13 @@ static void test_bit_kernels_follow_float_simulation(void **s)
         if (fabs(lf[e] - lb[e]) > tol * lf[e]) fail_msg("epoch %d: loss %.6f vs %.6f", e + 1, lf[e], lb[e]);
     }
     printf("test accuracy: float simulation %.4f, bit kernels %.4f\n", accf, accb);
-    if (fabs(accf - accb) > 0.02) fail_msg("test accuracy %.4f (float) vs %.4f (bit)", accf, accb);
+    /* The two runs start equal and part by float rounding (the losses above stay within 1-2%), so
+     * after 3 epochs they are two nearly independent networks of the same quality: on 1,000 test
+     * images at about 80% their accuracies differ by sqrt(2 0.8 0.2 / 1000) = 1.8 points (one
+     * standard deviation). Seen: 2.2 points (0.8030 against 0.8250) on an Intel Xeon with
+     * AVX-512, where the bound was 2 (the code before the int8 work gave the same numbers);
+     * the bound is now 4 points, two standard deviations. */
+    if (fabs(accf - accb) > 0.04) fail_msg("test accuracy %.4f (float) vs %.4f (bit)", accf, accb);
     assert_true(accb > 0.7); /* it learns (seen: 0.80; chance 0.1) */
     free(wf), free(wb);
 }
