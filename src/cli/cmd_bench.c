@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include "train/train.h"
+#include "kernels/bitconv.h"
 #include "kernels/bitgemm.h"
 
 static const char USAGE_KERNELS[] =
@@ -315,6 +316,10 @@ static int bench_kernels(int argc, char **argv)
             /* the bit-GEMM alone, on random operands of the product's shape */
             int rows, xpl, ypl, words, cols_pad, per_sample = 0;
             if (which == 0) rows = M, xpl = A, ypl = W, words = g->kh * g->kw * ((g->ic + 63) / 64), cols_pad = dr_round_up(g->oc, DR_BG_COLS);
+            else if (which == 1 && dr_bitconv_grad_suits(g)) /* as the product runs it: an implicit conv of the
+                                                                gradient, a row per input pixel, a column per channel */
+                rows = n * g->ih * g->iw, xpl = G, ypl = W, words = g->kh * g->kw * ((g->oc + 63) / 64),
+                cols_pad = dr_round_up(g->ic, DR_BG_COLS);
             else if (which == 1) rows = M, xpl = G, ypl = W, words = (g->oc + 63) / 64, cols_pad = dr_round_up(K, DR_BG_COLS);
             else rows = g->oc, xpl = G, ypl = A, words = (P + 63) / 64, cols_pad = dr_round_up(K, DR_BG_COLS), per_sample = 1;
             int rows_pad = dr_round_up(rows, DR_BG_ROWS);
