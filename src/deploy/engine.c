@@ -304,6 +304,7 @@ static int load_int8(dr_engine *e, reader *r, int i)
 static int load_layers(dr_engine *e, reader *r)
 {
     dr_net *net = e->net;
+    const int int8_first = dr_plan_int8_first(net); /* the layer a kind-3 record may be */
     for (int i = 0; i < net->n_layers; i++) {
         dr_layer *l = &net->layers[i];
         const dr_plan *st = &l->plan;
@@ -325,7 +326,7 @@ static int load_layers(dr_engine *e, reader *r)
             }
             free(codes);
             if (take_bias(r, l)) return -1;
-        } else if (st->infer_role == DR_INFER_FLOAT && i == dr_plan_int8_first(net) &&
+        } else if (st->infer_role == DR_INFER_FLOAT && i == int8_first &&
                    next_kind(r) == DR_LAYR_INT8) {
             if (load_int8(e, r, i)) return -1;
         } else if (st->infer_role == DR_INFER_FLOAT && (l->n_params || l->state_size)) {
