@@ -128,6 +128,11 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
         "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" "$TMP/q8.dorefa" --data "$IDX" --limit 100
     expect eval-model-agrees 0 "q.dorefa on .*the class of .*last.ckpt for 100.00% of the images" -- \
         "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" --data "$IDX" --limit 100
+    printf 'input size=14\nconv filters=4 size=3 bias=1\nact fn=relu\nmaxpool size=2\nfc outputs=10\nsoftmax\n' >"$TMP/small.net"
+    expect train-small 0 "test accuracy" -- "$DOREFA" train --model "$TMP/small.net" --data "$IDX" \
+        --limit-train 100 --limit-test 50 --epochs 1 --batch 32 -o "$TMP/small" -q
+    expect eval-model-shape 1 "small/last.ckpt: input 14x14x1, .*q.dorefa's is 28x28x1: files compared must take the same images" -- \
+        "$DOREFA" eval "$TMP/q.dorefa" "$TMP/small/last.ckpt" --data "$IDX" --limit 10
     expect bench-infer-int8 0 "int8 first layer" -- "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8 --first-layer int8 --layers
     printf 'P' >"$TMP/bad.png"
     expect infer-bad-image 1 "bad.png" -- "$DOREFA" infer "$TMP/q.dorefa" "$TMP/bad.png"
