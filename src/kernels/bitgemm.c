@@ -117,97 +117,86 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
     }
 }
 
-/* ---- AVX-512 VPOPCNTDQ: 4 rows x 4 vectors of 8 columns = 16 accumulators -- */
+/* ---- AVX-512 VPOPCNTDQ: 4 rows x 4 vectors of 8 columns = 16 accumulators --
+ *
+ * The plane pairs are weighted by Horner's rule: pairs of weight 2^d are
+ * summed into the accumulators from the highest d down, which double before
+ * each lower d. The 16 accumulators stay in registers for the whole block (a
+ * separate total per block would not fit beside them and spill). */
+
+/* Adds popcount(x_r & y_j) over the block's words for one plane pair. */
+#define AVX512_PAIR(x0, x1, x2, x3, ym)                                                    \
+    for (int w = 0; w < words; w++) {                                                      \
+        const uint64_t *yw = (ym) + (size_t)w * ldy;                                       \
+        const int o = woff[w];                                                             \
+        const __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);         \
+        const __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24);   \
+        __m512i v = _mm512_set1_epi64((long long)(x0)[o]);                                 \
+        a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
+        a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
+        a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
+        a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        v = _mm512_set1_epi64((long long)(x1)[o]);                                         \
+        a10 = _mm512_add_epi64(a10, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
+        a11 = _mm512_add_epi64(a11, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
+        a12 = _mm512_add_epi64(a12, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
+        a13 = _mm512_add_epi64(a13, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        v = _mm512_set1_epi64((long long)(x2)[o]);                                         \
+        a20 = _mm512_add_epi64(a20, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
+        a21 = _mm512_add_epi64(a21, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
+        a22 = _mm512_add_epi64(a22, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
+        a23 = _mm512_add_epi64(a23, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        v = _mm512_set1_epi64((long long)(x3)[o]);                                         \
+        a30 = _mm512_add_epi64(a30, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
+        a31 = _mm512_add_epi64(a31, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
+        a32 = _mm512_add_epi64(a32, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
+        a33 = _mm512_add_epi64(a33, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+    }
 
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void
 block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const uint64_t *y, int32_t *s)
 {
     GEOM;
-    __m512i tot[DR_BG_ROWS][4];
-    for (int r = 0; r < DR_BG_ROWS; r++)
-        for (int j = 0; j < 4; j++) tot[r][j] = _mm512_setzero_si512();
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+    __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+    __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     if (geo->one_row) { /* a quarter of the work: the other three rows are padding */
-        for (int m = 0; m < xplanes; m++)
-            for (int k = 0; k < yplanes; k++) {
-                const uint64_t *ym = y + (size_t)k * words * ldy, *x0 = x + r4[0] + (size_t)m * xplane;
-                __m512i a[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                                _mm512_setzero_si512()};
+        for (int d = xplanes + yplanes - 2; d >= 0; d--) {
+            a00 = _mm512_add_epi64(a00, a00), a01 = _mm512_add_epi64(a01, a01);
+            a02 = _mm512_add_epi64(a02, a02), a03 = _mm512_add_epi64(a03, a03);
+            for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {
+                const uint64_t *ym = y + (size_t)(d - m) * words * ldy, *x0 = x + r4[0] + (size_t)m * xplane;
                 for (int w = 0; w < words; w++) {
                     const uint64_t *yw = ym + (size_t)w * ldy;
                     const __m512i v = _mm512_set1_epi64((long long)x0[woff[w]]);
-                    for (int j = 0; j < 4; j++)
-                        a[j] = _mm512_add_epi64(a[j], _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 8 * j))));
-                }
-                for (int j = 0; j < 4; j++) tot[0][j] = _mm512_add_epi64(tot[0][j], _mm512_slli_epi64(a[j], (unsigned)(m + k)));
-            }
-        xplanes = 0; /* done */
-    }
-    if (words <= 2 && xplanes) {
-        /* Short reductions (backward-input over 64 or 128 channels): shift each
-         * popcount into the totals directly instead of flushing per plane pair. */
-        for (int m = 0; m < xplanes; m++)
-            for (int k = 0; k < yplanes; k++) {
-                const __m128i sh = _mm_cvtsi32_si128(m + k);
-                for (int w = 0; w < words; w++) {
-                    const uint64_t *yw = y + ((size_t)k * words + w) * ldy;
-                    __m512i b[4] = {_mm512_loadu_si512(yw), _mm512_loadu_si512(yw + 8), _mm512_loadu_si512(yw + 16),
-                                    _mm512_loadu_si512(yw + 24)};
-                    const size_t xw = (size_t)m * xplane + woff[w];
-                    for (int r = 0; r < DR_BG_ROWS; r++) {
-                        __m512i v = _mm512_set1_epi64((long long)x[r4[r] + xw]);
-                        for (int j = 0; j < 4; j++)
-                            tot[r][j] = _mm512_add_epi64(tot[r][j], _mm512_sll_epi64(_mm512_popcnt_epi64(_mm512_and_si512(v, b[j])), sh));
-                    }
+                    a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw))));
+                    a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 8))));
+                    a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 16))));
+                    a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 24))));
                 }
             }
-        xplanes = 0; /* done: skip the general loop below */
-    }
-    for (int m = 0; m < xplanes; m++)
-        for (int k = 0; k < yplanes; k++) {
-            const uint64_t *ym = y + (size_t)k * words * ldy;
-            __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
-            __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
-            __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-            const uint64_t *x0 = x + r4[0] + (size_t)m * xplane, *x1 = x + r4[1] + (size_t)m * xplane;
-            const uint64_t *x2 = x + r4[2] + (size_t)m * xplane, *x3 = x + r4[3] + (size_t)m * xplane;
-            for (int w = 0; w < words; w++) {
-                const uint64_t *yw = ym + (size_t)w * ldy;
-                const int o = woff[w];
-                __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);
-                __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24);
-                __m512i v = _mm512_set1_epi64((long long)x0[o]);
-                a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
-                a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
-                a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
-                a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x1[o]);
-                a10 = _mm512_add_epi64(a10, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
-                a11 = _mm512_add_epi64(a11, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
-                a12 = _mm512_add_epi64(a12, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
-                a13 = _mm512_add_epi64(a13, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x2[o]);
-                a20 = _mm512_add_epi64(a20, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
-                a21 = _mm512_add_epi64(a21, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
-                a22 = _mm512_add_epi64(a22, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
-                a23 = _mm512_add_epi64(a23, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-                v = _mm512_set1_epi64((long long)x3[o]);
-                a30 = _mm512_add_epi64(a30, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));
-                a31 = _mm512_add_epi64(a31, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));
-                a32 = _mm512_add_epi64(a32, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));
-                a33 = _mm512_add_epi64(a33, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));
-            }
-            int sh = m + k;
-#define ADDSH(t, a) t = _mm512_add_epi64(t, _mm512_slli_epi64(a, (unsigned)sh))
-            ADDSH(tot[0][0], a00); ADDSH(tot[0][1], a01); ADDSH(tot[0][2], a02); ADDSH(tot[0][3], a03);
-            ADDSH(tot[1][0], a10); ADDSH(tot[1][1], a11); ADDSH(tot[1][2], a12); ADDSH(tot[1][3], a13);
-            ADDSH(tot[2][0], a20); ADDSH(tot[2][1], a21); ADDSH(tot[2][2], a22); ADDSH(tot[2][3], a23);
-            ADDSH(tot[3][0], a30); ADDSH(tot[3][1], a31); ADDSH(tot[3][2], a32); ADDSH(tot[3][3], a33);
-#undef ADDSH
         }
-    for (int r = 0; r < DR_BG_ROWS; r++)
-        for (int j = 0; j < 4; j++)
-            _mm256_storeu_si256((__m256i *)(s + r * lds + j * 8), _mm512_cvtepi64_epi32(tot[r][j]));
+    } else {
+        for (int d = xplanes + yplanes - 2; d >= 0; d--) {
+#define DBL(a) a = _mm512_add_epi64(a, a)
+            DBL(a00); DBL(a01); DBL(a02); DBL(a03); DBL(a10); DBL(a11); DBL(a12); DBL(a13);
+            DBL(a20); DBL(a21); DBL(a22); DBL(a23); DBL(a30); DBL(a31); DBL(a32); DBL(a33);
+#undef DBL
+            for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {
+                const size_t xm = (size_t)m * xplane;
+                const uint64_t *x0 = x + r4[0] + xm, *x1 = x + r4[1] + xm, *x2 = x + r4[2] + xm, *x3 = x + r4[3] + xm;
+                AVX512_PAIR(x0, x1, x2, x3, y + (size_t)(d - m) * words * ldy)
+            }
+        }
+    }
+#define STORE(r, j, a) _mm256_storeu_si256((__m256i *)(s + (r) * lds + (j) * 8), _mm512_cvtepi64_epi32(a))
+    STORE(0, 0, a00); STORE(0, 1, a01); STORE(0, 2, a02); STORE(0, 3, a03);
+    STORE(1, 0, a10); STORE(1, 1, a11); STORE(1, 2, a12); STORE(1, 3, a13);
+    STORE(2, 0, a20); STORE(2, 1, a21); STORE(2, 2, a22); STORE(2, 3, a23);
+    STORE(3, 0, a30); STORE(3, 1, a31); STORE(3, 2, a32); STORE(3, 3, a33);
+#undef STORE
 }
+#undef AVX512_PAIR
 #endif
 
 /* ---- selection -------------------------------------------------------------- */
