@@ -153,6 +153,25 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
         a33 = _mm512_add_epi64(a33, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
     }
 
+/* The 16 accumulators = the block's whole product, rows r4[] of x against y. */
+#define AVX512_HORNER(x, r4, y)                                                                             \
+    for (int d = xplanes + yplanes - 2; d >= 0; d--) {                                                      \
+        a00 = _mm512_add_epi64(a00, a00), a01 = _mm512_add_epi64(a01, a01);                                 \
+        a02 = _mm512_add_epi64(a02, a02), a03 = _mm512_add_epi64(a03, a03);                                 \
+        a10 = _mm512_add_epi64(a10, a10), a11 = _mm512_add_epi64(a11, a11);                                 \
+        a12 = _mm512_add_epi64(a12, a12), a13 = _mm512_add_epi64(a13, a13);                                 \
+        a20 = _mm512_add_epi64(a20, a20), a21 = _mm512_add_epi64(a21, a21);                                 \
+        a22 = _mm512_add_epi64(a22, a22), a23 = _mm512_add_epi64(a23, a23);                                 \
+        a30 = _mm512_add_epi64(a30, a30), a31 = _mm512_add_epi64(a31, a31);                                 \
+        a32 = _mm512_add_epi64(a32, a32), a33 = _mm512_add_epi64(a33, a33);                                 \
+        for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {                      \
+            const size_t xm = (size_t)m * xplane;                                                           \
+            const uint64_t *x0 = (x) + (r4)[0] + xm, *x1 = (x) + (r4)[1] + xm, *x2 = (x) + (r4)[2] + xm;    \
+            const uint64_t *x3 = (x) + (r4)[3] + xm;                                                        \
+            AVX512_PAIR(x0, x1, x2, x3, (y) + (size_t)(d - m) * words * ldy)                                \
+        }                                                                                                   \
+    }
+
 __attribute__((target("avx512f,avx512vpopcntdq"))) static void
 block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const uint64_t *y, int32_t *s)
 {
@@ -177,17 +196,7 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const u
             }
         }
     } else {
-        for (int d = xplanes + yplanes - 2; d >= 0; d--) {
-#define DBL(a) a = _mm512_add_epi64(a, a)
-            DBL(a00); DBL(a01); DBL(a02); DBL(a03); DBL(a10); DBL(a11); DBL(a12); DBL(a13);
-            DBL(a20); DBL(a21); DBL(a22); DBL(a23); DBL(a30); DBL(a31); DBL(a32); DBL(a33);
-#undef DBL
-            for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {
-                const size_t xm = (size_t)m * xplane;
-                const uint64_t *x0 = x + r4[0] + xm, *x1 = x + r4[1] + xm, *x2 = x + r4[2] + xm, *x3 = x + r4[3] + xm;
-                AVX512_PAIR(x0, x1, x2, x3, y + (size_t)(d - m) * words * ldy)
-            }
-        }
+        AVX512_HORNER(x, r4, y)
     }
 #define STORE(r, j, a) _mm256_storeu_si256((__m256i *)(s + (r) * lds + (j) * 8), _mm512_cvtepi64_epi32(a))
     STORE(0, 0, a00); STORE(0, 1, a01); STORE(0, 2, a02); STORE(0, 3, a03);
@@ -196,6 +205,45 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const u
     STORE(3, 0, a30); STORE(3, 1, a31); STORE(3, 2, a32); STORE(3, 3, a33);
 #undef STORE
 }
+
+/* dr_bitgemm_rows_add on AVX-512: each column block's accumulators go
+ * straight into d (no S in memory, one call per row block). */
+__attribute__((target("avx512f,avx512vpopcntdq"))) static void
+rows_add_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy, int yplanes,
+                int cols, const int32_t *asum, uint32_t nG, float scale, float *dst, size_t ldd, int rows)
+{
+    const int xplane = words;
+    const size_t r4[DR_BG_ROWS] = {0, xrow, 2 * xrow, 3 * xrow};
+    int woff[words];
+    for (int w = 0; w < words; w++) woff[w] = w;
+    const __m512 vs = _mm512_set1_ps(scale);
+    const __m512i vn = _mm512_set1_epi32((int)nG);
+    for (int k0 = 0; k0 < cols; k0 += DR_BG_COLS, y += DR_BG_COLS) {
+        __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+        __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        AVX512_HORNER(x, r4, y)
+        const int n = cols - k0 < DR_BG_COLS ? cols - k0 : DR_BG_COLS;
+        const __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
+        const __m512i na0 = _mm512_mullo_epi32(vn, _mm512_maskz_loadu_epi32(m0, asum + k0));
+        const __m512i na1 = _mm512_mullo_epi32(vn, _mm512_maskz_loadu_epi32(m1, asum + k0 + 16));
+        /* d += scale (float)(int32)(2 S - nG asum), the bracket wrapping as in 32-bit integers */
+#define HALF(lo, hi) _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)), _mm512_cvtepi64_epi32(hi), 1)
+#define ADD_ROW(r, b0, b1, b2, b3)                                                                          \
+        if ((r) < rows) {                                                                                   \
+            float *dr = dst + (size_t)(r) * ldd + k0;                                                       \
+            const __m512i s0 = _mm512_sub_epi32(_mm512_slli_epi32(HALF(b0, b1), 1), na0);                   \
+            const __m512i s1 = _mm512_sub_epi32(_mm512_slli_epi32(HALF(b2, b3), 1), na1);                   \
+            _mm512_mask_storeu_ps(dr, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dr), _mm512_mul_ps(vs, _mm512_cvtepi32_ps(s0)))); \
+            _mm512_mask_storeu_ps(dr + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dr + 16), _mm512_mul_ps(vs, _mm512_cvtepi32_ps(s1)))); \
+        }
+        ADD_ROW(0, a00, a01, a02, a03) ADD_ROW(1, a10, a11, a12, a13)
+        ADD_ROW(2, a20, a21, a22, a23) ADD_ROW(3, a30, a31, a32, a33)
+#undef ADD_ROW
+#undef HALF
+    }
+}
+#undef AVX512_HORNER
 #undef AVX512_PAIR
 #endif
 
@@ -369,4 +417,25 @@ void dr_bitgemm(const dr_bitgemm_args *a)
     }
 #undef BLOCK
     free(woff);
+}
+
+void dr_bitgemm_rows_add(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
+                         int yplanes, int cols, const int32_t *asum, uint32_t nG, float scale, float *d, size_t ldd,
+                         int rows)
+{
+#ifdef DR_X86
+    if (current()->fn == block_avx512) {
+        rows_add_avx512(x, xrow, words, xplanes, y, ldy, yplanes, cols, asum, nG, scale, d, ldd, rows);
+        return;
+    }
+#endif
+    int32_t s[DR_BG_ROWS * DR_BG_COLS];
+    for (int k0 = 0; k0 < cols; k0 += DR_BG_COLS) {
+        dr_bitgemm_block(x, xrow, words, xplanes, y + k0, ldy, yplanes, s, DR_BG_COLS);
+        const int n = DR_MIN(cols - k0, DR_BG_COLS);
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < n; k++)
+                d[(size_t)r * ldd + k0 + k] +=
+                    scale * (float)(int32_t)(2u * (uint32_t)s[r * DR_BG_COLS + k] - nG * (uint32_t)asum[k0 + k]);
+    }
 }

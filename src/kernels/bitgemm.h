@@ -75,6 +75,15 @@ typedef struct {
 void dr_bitgemm_block(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
                       int yplanes, int32_t *s, size_t lds);
 
+/* For one block of DR_BG_ROWS rows of x (as dr_bitgemm_block) against every
+ * column block of y covering columns [0, cols): d[r][k] += scale (float)(2 S[r][k]
+ * - nG asum[k]) for r < rows, k < cols, the bracket wrapping as in 32-bit
+ * integers (d rows ldd floats apart): backward-weight's per-sample step, its S
+ * never stored. */
+void dr_bitgemm_rows_add(const uint64_t *x, size_t xrow, int words, int xplanes, const uint64_t *y, size_t ldy,
+                         int yplanes, int cols, const int32_t *asum, uint32_t nG, float scale, float *d, size_t ldd,
+                         int rows);
+
 /* Bit-planes of 64 codes: words[b] bit j = bit b of codes[j], for b < planes. */
 void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words);
 

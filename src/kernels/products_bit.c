@@ -177,25 +177,13 @@ DR_SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restr
         for (int k = 0; k < n; k++) o[k] = scale * (float)wrapped(2u * (uint32_t)s[k] - base);
 }
 
-/* d[r][k] += scale (2 s[r][k] - nG asum[k]) for r < rows, k < n (rows ldd
- * floats apart in d, DR_BG_COLS in s): backward-weight's epilogue of one
- * block, in one call (a full block's rows have a fixed length to unroll). */
-DR_SIMD_CLONES static void add_bracket(float *restrict d, size_t ldd, const int32_t *restrict s,
-                                       const int32_t *restrict asum, int rows, int n, uint32_t nG, float scale)
-{
-    for (int r = 0; r < rows; r++, d += ldd, s += DR_BG_COLS) {
-        if (n == DR_BG_COLS)
-            for (int k = 0; k < DR_BG_COLS; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
-        else
-            for (int k = 0; k < n; k++) d[k] += scale * (float)wrapped(2u * (uint32_t)s[k] - nG * (uint32_t)asum[k]);
-    }
-}
-
 /* Where backward-weight's padded bit work (64 pw G A per P real products)
- * stops paying: measured with `dorefa bench kernels` on SVHN Model A (2 cores,
- * AVX-512): ratio 9.5 (conv1, G4) 1.4x faster than sgemm, 10.4 (conv3/4, G4)
- * even, 20.5 (conv5, G4) 2x slower. The per-sample packing and float epilogue,
- * not the popcounts, set this (the AND+popcount ceiling alone would allow ~27). */
+ * stops paying: measured with `dorefa bench kernels` on SVHN Model A (2-core
+ * AMD EPYC, AVX-512, each column block's product added straight into dW):
+ * ratio 9.5 (conv1, G4) 1.4x faster than sgemm, 10.4 (conv3/4, G4) 1.2x,
+ * 20.5 (conv5, G4) 1.4x slower: bit and float meet near 12. Each sample's
+ * output pixels fill whole 64-bit words, and each of its column blocks pays
+ * the bracket, so short reductions stay far from the AND+popcount ceiling. */
 #define BIT_OVER_FLOAT 12.0
 
 /* Backward-weight reduces over each sample's output pixels alone (the gradient
@@ -383,10 +371,9 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
      *    samples in order (dW rows are summed in the same order for any thread
      *    count), all its blocks per sample while that sample's columns are in cache */
     const int nG = (1 << G) - 1;
-    const int row_blocks = oc_pad / DR_BG_ROWS, col_blocks = k_pad / DR_BG_COLS;
+    const int row_blocks = oc_pad / DR_BG_ROWS;
 #pragma omp parallel
     {
-        int32_t s[DR_BG_ROWS * DR_BG_COLS];
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
         const int rb0 = (int)((long)row_blocks * t / nt), rb1 = (int)((long)row_blocks * (t + 1) / nt);
         for (int i = 0; i < n; i++)
@@ -394,14 +381,10 @@ static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout,
                 if (q->gscale[i] == 0) continue;
                 const float scale = q->ascale * q->gscale[i] / (float)nG;
                 const uint64_t *xi = x + (size_t)i * xs + (size_t)rb * DR_BG_ROWS * G * pw;
-                const int32_t *as = asum + (size_t)i * k_pad;
-                for (int cb = 0; cb < col_blocks; cb++) {
-                    dr_bitgemm_block(xi, (size_t)G * pw, pw, G, y + (size_t)i * ys + (size_t)cb * DR_BG_COLS,
-                                     (size_t)k_pad, A, s, DR_BG_COLS);
-                    const int o = rb * DR_BG_ROWS, k0 = cb * DR_BG_COLS;
-                    add_bracket(dw + (size_t)o * K + k0, (size_t)K, s, as + k0, DR_MIN(DR_BG_ROWS, oc - o),
-                                DR_MIN(K - k0, DR_BG_COLS), (uint32_t)nG, scale);
-                }
+                const int o = rb * DR_BG_ROWS;
+                dr_bitgemm_rows_add(xi, (size_t)G * pw, pw, G, y + (size_t)i * ys, (size_t)k_pad, A, K,
+                                    asum + (size_t)i * k_pad, (uint32_t)nG, scale, dw + (size_t)o * K, (size_t)K,
+                                    DR_MIN(DR_BG_ROWS, oc - o));
             }
     }
 }
