@@ -314,6 +314,38 @@ static void test_dropout_eval_is_identity_and_train_scales(void **s)
     dr_net_free(net);
 }
 
+/* The bounded activation and its quantizer in one pass: out = rint(h(x) n) / n
+ * (round half to even) for every function and bitwidth, h(x) alone in float. */
+static void test_act_values_and_quantization(void **s)
+{
+    (void)s;
+    const char *fns[] = {"cabs", "crelu", "relu"};
+    for (int f = 0; f < 3; f++)
+        for (int k = 1; k <= 9; k++) {
+            const int bits = k == 9 ? 32 : k;
+            char model[160];
+            snprintf(model, sizeof model, "input size=4\nact name=a fn=%s abits=%d\nfc outputs=2\nsoftmax\n", fns[f],
+                     bits);
+            dr_net *net = tu_net(model, 2, 2);
+            dr_layer *a = dr_net_find(net, "a");
+            float x[4 * 4 * 2 * 2];
+            const size_t n = sizeof x / sizeof x[0];
+            tu_fill(x, n, -1.5f, 1.5f, (uint64_t)(f * 10 + k));
+            const float levels = (float)((1u << (bits < 32 ? bits : 1)) - 1);
+            if (bits < 32) x[0] = 0.5f / levels, x[1] = -1.5f / levels; /* exact halves: rounded to even */
+            dr_net_forward(net, x, NULL, 2, 0);
+            for (size_t i = 0; i < n; i++) {
+                float h = f == 0 ? fabsf(x[i]) : x[i] > 0 ? x[i] : 0.0f;
+                if (f < 2 || bits < 32) h = h < 1 ? h : 1.0f; /* a quantized relu is clipped (crelu) */
+                const float want = bits < 32 ? nearbyintf(h * levels) / levels : h;
+                if (a->out[i] != want)
+                    fail_msg("act fn=%s abits=%d: out[%zu] = %.9g for x = %.9g, expected %.9g", fns[f], bits, i,
+                             a->out[i], x[i], want);
+            }
+            dr_net_free(net);
+        }
+}
+
 /* Max-pooling values against direct loops: the 2x2 fast path and the generic one. */
 static void test_maxpool_values(void **s)
 {
@@ -376,6 +408,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_conv_stride_bias_relu),
         cmocka_unit_test(test_bit_products_survive_diverged_values),
+        cmocka_unit_test(test_act_values_and_quantization),
         cmocka_unit_test(test_grad_bn_cabs_maxpool_same),
         cmocka_unit_test(test_grad_crelu_maxpool_valid_avgpool),
         cmocka_unit_test(test_grad_groups_dropout_fc_bn),
