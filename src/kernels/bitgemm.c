@@ -124,46 +124,41 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
  * each lower d. The 16 accumulators stay in registers for the whole block (a
  * separate total per block would not fit beside them and spill). */
 
+/* One row's 4 accumulators: a_j += popcount(v & b_j); and a_j doubled (Horner). */
+#define AVX512_ROW(v, a0, a1, a2, a3)                                                      \
+    a0 = _mm512_add_epi64(a0, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));               \
+    a1 = _mm512_add_epi64(a1, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));               \
+    a2 = _mm512_add_epi64(a2, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));               \
+    a3 = _mm512_add_epi64(a3, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)))
+#define AVX512_DOUBLE(a0, a1, a2, a3)                                                      \
+    a0 = _mm512_add_epi64(a0, a0), a1 = _mm512_add_epi64(a1, a1);                          \
+    a2 = _mm512_add_epi64(a2, a2), a3 = _mm512_add_epi64(a3, a3)
+/* b0..b3 = word w of the block's 32 columns (at ym) */
+#define AVX512_COLUMNS(ym, w)                                                              \
+    const uint64_t *yw = (ym) + (size_t)(w) * ldy;                                         \
+    const __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);             \
+    const __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24)
+
 /* Adds popcount(x_r & y_j) over the block's words for one plane pair. */
 #define AVX512_PAIR(x0, x1, x2, x3, ym)                                                    \
     for (int w = 0; w < words; w++) {                                                      \
-        const uint64_t *yw = (ym) + (size_t)w * ldy;                                       \
+        AVX512_COLUMNS(ym, w);                                                             \
         const int o = woff[w];                                                             \
-        const __m512i b0 = _mm512_loadu_si512(yw), b1 = _mm512_loadu_si512(yw + 8);         \
-        const __m512i b2 = _mm512_loadu_si512(yw + 16), b3 = _mm512_loadu_si512(yw + 24);   \
         __m512i v = _mm512_set1_epi64((long long)(x0)[o]);                                 \
-        a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
-        a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
-        a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
-        a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        AVX512_ROW(v, a00, a01, a02, a03);                                                 \
         v = _mm512_set1_epi64((long long)(x1)[o]);                                         \
-        a10 = _mm512_add_epi64(a10, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
-        a11 = _mm512_add_epi64(a11, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
-        a12 = _mm512_add_epi64(a12, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
-        a13 = _mm512_add_epi64(a13, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        AVX512_ROW(v, a10, a11, a12, a13);                                                 \
         v = _mm512_set1_epi64((long long)(x2)[o]);                                         \
-        a20 = _mm512_add_epi64(a20, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
-        a21 = _mm512_add_epi64(a21, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
-        a22 = _mm512_add_epi64(a22, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
-        a23 = _mm512_add_epi64(a23, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        AVX512_ROW(v, a20, a21, a22, a23);                                                 \
         v = _mm512_set1_epi64((long long)(x3)[o]);                                         \
-        a30 = _mm512_add_epi64(a30, _mm512_popcnt_epi64(_mm512_and_si512(v, b0)));         \
-        a31 = _mm512_add_epi64(a31, _mm512_popcnt_epi64(_mm512_and_si512(v, b1)));         \
-        a32 = _mm512_add_epi64(a32, _mm512_popcnt_epi64(_mm512_and_si512(v, b2)));         \
-        a33 = _mm512_add_epi64(a33, _mm512_popcnt_epi64(_mm512_and_si512(v, b3)));         \
+        AVX512_ROW(v, a30, a31, a32, a33);                                                 \
     }
 
 /* The 16 accumulators = the block's whole product, rows r4[] of x against y. */
 #define AVX512_HORNER(x, r4, y)                                                                             \
     for (int d = xplanes + yplanes - 2; d >= 0; d--) {                                                      \
-        a00 = _mm512_add_epi64(a00, a00), a01 = _mm512_add_epi64(a01, a01);                                 \
-        a02 = _mm512_add_epi64(a02, a02), a03 = _mm512_add_epi64(a03, a03);                                 \
-        a10 = _mm512_add_epi64(a10, a10), a11 = _mm512_add_epi64(a11, a11);                                 \
-        a12 = _mm512_add_epi64(a12, a12), a13 = _mm512_add_epi64(a13, a13);                                 \
-        a20 = _mm512_add_epi64(a20, a20), a21 = _mm512_add_epi64(a21, a21);                                 \
-        a22 = _mm512_add_epi64(a22, a22), a23 = _mm512_add_epi64(a23, a23);                                 \
-        a30 = _mm512_add_epi64(a30, a30), a31 = _mm512_add_epi64(a31, a31);                                 \
-        a32 = _mm512_add_epi64(a32, a32), a33 = _mm512_add_epi64(a33, a33);                                 \
+        AVX512_DOUBLE(a00, a01, a02, a03); AVX512_DOUBLE(a10, a11, a12, a13);                               \
+        AVX512_DOUBLE(a20, a21, a22, a23); AVX512_DOUBLE(a30, a31, a32, a33);                               \
         for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {                      \
             const size_t xm = (size_t)m * xplane;                                                           \
             const uint64_t *x0 = (x) + (r4)[0] + xm, *x1 = (x) + (r4)[1] + xm, *x2 = (x) + (r4)[2] + xm;    \
@@ -181,17 +176,13 @@ block_avx512(const dr_bg_geom *geo, const uint64_t *x, const size_t *r4, const u
     __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
     if (geo->one_row) { /* a quarter of the work: the other three rows are padding */
         for (int d = xplanes + yplanes - 2; d >= 0; d--) {
-            a00 = _mm512_add_epi64(a00, a00), a01 = _mm512_add_epi64(a01, a01);
-            a02 = _mm512_add_epi64(a02, a02), a03 = _mm512_add_epi64(a03, a03);
+            AVX512_DOUBLE(a00, a01, a02, a03);
             for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {
                 const uint64_t *ym = y + (size_t)(d - m) * words * ldy, *x0 = x + r4[0] + (size_t)m * xplane;
                 for (int w = 0; w < words; w++) {
-                    const uint64_t *yw = ym + (size_t)w * ldy;
+                    AVX512_COLUMNS(ym, w);
                     const __m512i v = _mm512_set1_epi64((long long)x0[woff[w]]);
-                    a00 = _mm512_add_epi64(a00, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw))));
-                    a01 = _mm512_add_epi64(a01, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 8))));
-                    a02 = _mm512_add_epi64(a02, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 16))));
-                    a03 = _mm512_add_epi64(a03, _mm512_popcnt_epi64(_mm512_and_si512(v, _mm512_loadu_si512(yw + 24))));
+                    AVX512_ROW(v, a00, a01, a02, a03);
                 }
             }
         }
@@ -245,6 +236,9 @@ rows_add_avx512(const uint64_t *x, size_t xrow, int words, int xplanes, const ui
 }
 #undef AVX512_HORNER
 #undef AVX512_PAIR
+#undef AVX512_COLUMNS
+#undef AVX512_DOUBLE
+#undef AVX512_ROW
 #endif
 
 /* ---- NEON (aarch64): vcnt byte counts, widened by pairwise adds ---------- */
