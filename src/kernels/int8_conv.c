@@ -20,6 +20,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define DR_X86 1
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
 #endif
 
 #define TPIX 8 /* pixels per tile */
@@ -48,6 +52,7 @@ void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q)
     memcpy(c->q, q, (size_t)g->oc * K);
     c->w4 = dr_xalign(K4 * P);
     c->w2 = dr_xalign(K4 * P * sizeof(int16_t));
+    c->qsum = dr_xcalloc((size_t)P, sizeof(int32_t));
     memset(c->w4, 0, K4 * P);
     memset(c->w2, 0, K4 * P * sizeof(int16_t));
     for (int o = 0; o < g->oc; o++)
@@ -56,12 +61,13 @@ void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q)
             const size_t at = (size_t)(k / span) * c->row4 + k % span; /* row ky, byte k % span */
             c->w4[((at / 4) * P + o) * 4 + at % 4] = v;
             c->w2[((at / 2) * P + o) * 2 + at % 2] = v;
+            c->qsum[o] += v;
         }
 }
 
 void dr_int8_conv_free(dr_int8_conv *c)
 {
-    free(c->q), free(c->w4), free(c->w2);
+    free(c->q), free(c->w4), free(c->w2), free(c->qsum);
     memset(c, 0, sizeof *c);
 }
 
@@ -185,6 +191,83 @@ static int has_vnni(void)
 static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
+
+#if defined(__aarch64__)
+/* Blocks of 8 channels, 8 x 2 accumulators: per group of 4 products the
+ * pairs' weights deinterleaved from w2 (vld2q), each pixel's 4 bytes widened
+ * to int16 and multiplied into int32 by lane (smlal: 4 products each). */
+#define NEON_MAC4(acc, wk, p)                                                    \
+    do {                                                                         \
+        acc[0] = vmlal_lane_s16(acc[0], vget_low_s16(wk[0]), p, 0);              \
+        acc[1] = vmlal_lane_s16(acc[1], vget_high_s16(wk[0]), p, 0);             \
+        acc[0] = vmlal_lane_s16(acc[0], vget_low_s16(wk[1]), p, 1);              \
+        acc[1] = vmlal_lane_s16(acc[1], vget_high_s16(wk[1]), p, 1);             \
+        acc[0] = vmlal_lane_s16(acc[0], vget_low_s16(wk[2]), p, 2);              \
+        acc[1] = vmlal_lane_s16(acc[1], vget_high_s16(wk[2]), p, 2);             \
+        acc[0] = vmlal_lane_s16(acc[0], vget_low_s16(wk[3]), p, 3);              \
+        acc[1] = vmlal_lane_s16(acc[1], vget_high_s16(wk[3]), p, 3);             \
+    } while (0)
+
+static void tile_neon(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
+{
+    const int P = c->oc_pad, groups = c->row4 / 4;
+    for (int b = 0; b < P / 8; b++) {
+        int32x4_t acc[TPIX][2];
+        for (int j = 0; j < TPIX; j++) acc[j][0] = acc[j][1] = vdupq_n_s32(0);
+        const int16_t *w = c->w2 + (size_t)b * 16;
+        for (int ky = 0; ky < c->g.kh; ky++)
+            for (int gi = 0; gi < groups; gi++, w += (size_t)P * 4) {
+                const int16x8x2_t a = vld2q_s16(w), z = vld2q_s16(w + (size_t)P * 2);
+                const int16x8_t wk[4] = {a.val[0], a.val[1], z.val[0], z.val[1]};
+                for (int j = 0; j < TPIX; j++) {
+                    uint32_t four;
+                    memcpy(&four, r->src[j] + ky * r->rs + 4 * gi, 4);
+                    const int16x4_t p = vget_low_s16(vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(four))));
+                    NEON_MAC4(acc[j], wk, p);
+                }
+            }
+        for (int j = 0; j < TPIX; j++) {
+            vst1q_s32(t + j * P + b * 8, acc[j][0]);
+            vst1q_s32(t + j * P + b * 8 + 4, acc[j][1]);
+        }
+    }
+}
+
+/* ARMv8.2's dot product (sdot: four s8 x s8 products per int32 lane). The
+ * pixels are unsigned, so each goes in as x - 128 (its top bit flipped) and
+ * 128 sum_k q[o][k] is added back: sum (x - 128) q + 128 sum q = sum x q,
+ * exactly (|sum| <= 255 x 127 x 1024 < 2^31). Blocks of 8 channels, two
+ * w4 vectors of 4 channels x 4 products each. */
+__attribute__((target("arch=armv8.2-a+dotprod"))) static void tile_sdot(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
+{
+    const int P = c->oc_pad, groups = c->row4 / 4;
+    for (int b = 0; b < P / 8; b++) {
+        int32x4_t acc[TPIX][2];
+        for (int j = 0; j < TPIX; j++) acc[j][0] = acc[j][1] = vdupq_n_s32(0);
+        const int8_t *w = c->w4 + (size_t)b * 32;
+        for (int ky = 0; ky < c->g.kh; ky++)
+            for (int gi = 0; gi < groups; gi++, w += (size_t)P * 4) {
+                const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16);
+                for (int j = 0; j < TPIX; j++) {
+                    uint32_t four;
+                    memcpy(&four, r->src[j] + ky * r->rs + 4 * gi, 4);
+                    const int8x16_t x = vreinterpretq_s8_u32(vdupq_n_u32(four ^ 0x80808080u));
+                    acc[j][0] = vdotq_s32(acc[j][0], w0, x);
+                    acc[j][1] = vdotq_s32(acc[j][1], w1, x);
+                }
+            }
+        const int32x4_t k0 = vshlq_n_s32(vld1q_s32(c->qsum + b * 8), 7), k1 = vshlq_n_s32(vld1q_s32(c->qsum + b * 8 + 4), 7);
+        for (int j = 0; j < TPIX; j++) {
+            vst1q_s32(t + j * P + b * 8, vaddq_s32(acc[j][0], k0));
+            vst1q_s32(t + j * P + b * 8 + 4, vaddq_s32(acc[j][1], k1));
+        }
+    }
+}
+
+static int has_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
+static int has_neon(void) { return 1; } /* Advanced SIMD is part of every aarch64 CPU */
+#endif
+
 static int always(void) { return 1; }
 
 static const struct {
@@ -195,6 +278,9 @@ static const struct {
 #ifdef DR_X86
     {"vnni", tile_vnni, has_vnni},
     {"avx2", tile_avx2, has_avx2},
+#elif defined(__aarch64__)
+    {"sdot", tile_sdot, has_dotprod},
+    {"neon", tile_neon, has_neon},
 #endif
     {"c", tile_c, always},
 };

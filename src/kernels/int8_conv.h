@@ -11,7 +11,9 @@
  * Kernels, all giving the same integers: "vnni" (AVX-512 VNNI vpdpbusd: four
  * u8 x s8 products per int32 lane), "avx2" (pixels and weights widened to
  * int16, vpmaddwd: two products per lane; vpmaddubsw would saturate at
- * 255 x 127 x 2), "c". */
+ * 255 x 127 x 2), on aarch64 "sdot" (ARMv8.2 dot product: four s8 x s8
+ * products per lane, pixels offset by -128 and corrected) and "neon"
+ * (int16 multiply-accumulate by lane into int32), and "c". */
 #ifndef DR_INT8_CONV_H
 #define DR_INT8_CONV_H
 
@@ -32,7 +34,8 @@ typedef struct {
     int row4;
     int8_t *q;   /* [oc][K] the weight codes                                */
     int8_t *w4;  /* [kh row4 / 4][oc_pad][4]: groups of 4 for vnni          */
-    int16_t *w2; /* [kh row4 / 2][oc_pad][2]: pairs for avx2                */
+    int16_t *w2; /* [kh row4 / 2][oc_pad][2]: pairs for avx2 and neon       */
+    int32_t *qsum; /* [oc_pad]: sum_k q[o][k], for sdot's unsigned-pixel offset */
 } dr_int8_conv;
 
 typedef struct {
@@ -49,8 +52,9 @@ int dr_int8_conv_suits(const dr_conv_geom *g);
 void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q);
 void dr_int8_conv_free(dr_int8_conv *c);
 
-/* The kernel in use ("vnni", "avx2" or "c"): the best the CPU has, within
- * DOREFA_KERNEL's choice (avx512: vnni where the CPU has it; avx2; c). */
+/* The kernel in use ("vnni", "avx2", "sdot", "neon" or "c"): the best the CPU
+ * has, within DOREFA_KERNEL's choice (avx512: vnni where the CPU has it;
+ * avx2; neon: sdot where the CPU has it; c). */
 const char *dr_int8_kernel(void);
 /* The kernels this CPU runs, most capable first (NULL-terminated). */
 const char *const *dr_int8_available(void);
