@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/bitgemm.h"
 #include "kernels/direct_conv.h"
 #include "kernels/products.h"
 #include "testutil.h"
@@ -163,12 +164,72 @@ static void test_conv_pool_pass_matches_steps(void **state)
     }
 }
 
+/* The direct convolution's sums are one fused multiply-add chain per output,
+ * bias first, then the window in [ky][kx][ic] order: with every kernel the
+ * build has (DOREFA_KERNEL: on aarch64 the NEON loop or the generic one),
+ * each output equals that chain done with fmaf, bit for bit. Non-integer
+ * inputs, window rows of 1 to 21 floats (the NEON loop's 4-float steps and
+ * their remainders), padding, channel counts off the 16-lane blocks. */
+static void test_direct_conv_is_one_fma_chain_every_kernel(void **state)
+{
+    (void)state;
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("fma")) skip(); /* the build's default clone multiplies, then adds */
+#endif
+    dr_rng r;
+    dr_rng_seed(&r, 26, DR_RNG_TEST, 0, 0);
+    const char *const *kernels = dr_bitgemm_available();
+    for (int trial = 0; trial < 12; trial++) {
+        const int k = 1 + 2 * (trial % 4), ic = 1 + trial % 3;
+        dr_conv_geom g = {.ih = 6 + trial % 5, .iw = 7 + trial % 4, .ic = ic, .oc = 5 + 9 * trial,
+                          .kh = k, .kw = k, .sh = 1 + trial % 2, .sw = 1 + trial % 2, .groups = 1};
+        dr_conv_geom_resolve(&g, trial % 3 ? DR_PAD_SAME : DR_PAD_VALID);
+        assert_true(dr_direct_suits(&g));
+        const int n = 2, K = dr_conv_k(&g), oc_pad = (g.oc + 15) / 16 * 16;
+        const size_t in_n = (size_t)n * g.ih * g.iw * ic, out_n = (size_t)n * g.oh * g.ow * g.oc;
+        float *in = malloc(sizeof(float) * in_n), *w = malloc(sizeof(float) * K * g.oc);
+        float *wt = malloc(sizeof(float) * K * oc_pad), *bias = malloc(sizeof(float) * g.oc);
+        float *out = malloc(sizeof(float) * out_n);
+        for (size_t i = 0; i < in_n; i++) in[i] = dr_rng_uniform(&r);
+        for (int i = 0; i < K * g.oc; i++) w[i] = dr_rng_uniform(&r) - 0.5f;
+        for (int o = 0; o < g.oc; o++) bias[o] = dr_rng_uniform(&r) - 0.5f;
+        dr_direct_weights(&g, w, wt);
+        for (const char *const *kn = kernels; *kn; kn++) {
+            assert_int_equal(dr_bitgemm_select(*kn), 0);
+            memset(out, 0, sizeof(float) * out_n);
+            dr_direct_conv(&g, n, in, wt, bias, out);
+            for (int s = 0; s < n; s++)
+                for (int oy = 0; oy < g.oh; oy++)
+                    for (int ox = 0; ox < g.ow; ox++)
+                        for (int o = 0; o < g.oc; o++) {
+                            float acc = bias[o];
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++)
+                                    for (int c = 0; c < ic; c++) {
+                                        const int y = oy * g.sh - g.pad_top + ky, x = ox * g.sw - g.pad_left + kx;
+                                        const float v = y >= 0 && y < g.ih && x >= 0 && x < g.iw
+                                                            ? in[(((size_t)s * g.ih + y) * g.iw + x) * ic + c]
+                                                            : 0.0f;
+                                        acc = fmaf(v, w[(size_t)o * K + (ky * k + kx) * ic + c], acc);
+                                    }
+                            const float got = out[(((size_t)s * g.oh + oy) * g.ow + ox) * g.oc + o];
+                            if (got != acc)
+                                fail_msg("kernel %s, k%d ic %d oc %d: output (%d,%d,%d,%d) = %.9g, the chain %.9g", *kn,
+                                         k, ic, g.oc, s, oy, ox, o, got, acc);
+                        }
+        }
+        free(in), free(w), free(wt), free(bias), free(out);
+    }
+    dr_bitgemm_select(kernels[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_float_products_match_direct_loops),
         cmocka_unit_test(test_same_padding_follows_tensorflow),
         cmocka_unit_test(test_conv_pool_pass_matches_steps),
+        cmocka_unit_test(test_direct_conv_is_one_fma_chain_every_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/vec16.h"
 
-typedef int32_t v16i __attribute__((vector_size(64)));
 typedef int32_t v16i_u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
 typedef uint8_t v16b __attribute__((vector_size(16)));
 #define load16(p) (*(const v16i_u *)(p))
@@ -20,7 +20,7 @@ typedef uint8_t v16b __attribute__((vector_size(16)));
 
 static inline __attribute__((always_inline)) v16i vmax(v16i a, v16i b)
 {
-    const v16i gt = a > b;
+    const v16i gt = dr_vgt(a, b);
     return (a & gt) | (b & ~gt);
 }
 
@@ -82,9 +82,9 @@ static inline __attribute__((always_inline)) void block_rows(const dr_epilogue *
         for (int ox = 0; ox < ow; ox++, dst += t->oc) {
             const v16i v = acc_at(e, smp, oy, ox, c0, neg);
             v16i cnt = {0};
-            for (int k = 0; k < nout; k++) cnt -= v >= (NOUT ? up[k] : load16(t->up + (size_t)k * t->oc_pad + c0));
+            for (int k = 0; k < nout; k++) cnt -= dr_vge(v, NOUT ? up[k] : load16(t->up + (size_t)k * t->oc_pad + c0));
             if (t->cabs)
-                for (int k = 0; k < nout; k++) cnt -= v <= (NOUT ? lo[k] : load16(t->lo + (size_t)k * t->oc_pad + c0));
+                for (int k = 0; k < nout; k++) cnt -= dr_vle(v, NOUT ? lo[k] : load16(t->lo + (size_t)k * t->oc_pad + c0));
             const v16b codes = __builtin_convertvector(cnt, v16b);
             if (keep == 16) memcpy(dst, &codes, 16); /* one store */
             else memcpy(dst, &codes, (size_t)keep);

@@ -7,11 +7,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../core/vec16.h"
 #include "direct_conv.h"
 
-typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32))); /* AVX: 8 pixels x 8 channels of accumulators fit its 16 registers */
-typedef int32_t v16i __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
 
 #define PIX 8
@@ -22,8 +21,9 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
 static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
 {
     const v16 zero = {0}, one = zero + 1.0f;
-    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & (m > zero));
-    v = (v16)(((v16i)v & (v < one)) | ((v16i)one & ~(v < one)));
+    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & dr_vgtf(m, zero));
+    const v16i below = dr_vltf(v, one);
+    v = (v16)(((v16i)v & below) | ((v16i)one & ~below));
     v16 p = v * levels;
     __asm__("" : "+m"(p));
     p = (p + 12582912.0f) - 12582912.0f;
@@ -72,15 +72,69 @@ static inline void bias_block(const float *bias, int b, int oc, float *b0)
     for (int o = 0; o < 16; o++) b0[o] = bias && b * 16 + o < oc ? bias[b * 16 + o] : 0.0f;
 }
 
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+#include "bitgemm.h"
+
+/* block_sums_halves in NEON: per pass of 8 channels, 8 pixels x 2 vectors of
+ * accumulators (16 of the 32 registers); four inputs of a pixel in one load,
+ * multiplied in by lane (fmla by element) against four inputs' weights. The
+ * same fused multiply-adds in the same order, so the same sums. (GCC 12 keeps
+ * the generic loop's accumulators on the stack here.) */
+__attribute__((always_inline)) static inline void block_sums_neon(const dr_conv_geom *g,
+                                                                  const float *(*src)[DR_DIRECT_MAX_KH],
+                                                                  const float *w, int oc_pad, v16 b0, v16 (*a)[1])
+{
+    const int span = g->kw * g->ic;
+    for (int half = 0; half < 2; half++) {
+        const float *bias = (const float *)&b0 + 8 * half;
+        float32x4_t h[PIX][2];
+        for (int j = 0; j < PIX; j++) h[j][0] = vld1q_f32(bias), h[j][1] = vld1q_f32(bias + 4);
+        const float *wk = w + 8 * half;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int t = 0;
+            for (; t + 4 <= span; t += 4, wk += 4 * (size_t)oc_pad) {
+                float32x4_t lo[4], hi[4];
+                for (int i = 0; i < 4; i++) lo[i] = vld1q_f32(wk + i * oc_pad), hi[i] = vld1q_f32(wk + i * oc_pad + 4);
+                for (int j = 0; j < PIX; j++) {
+                    const float32x4_t x = vld1q_f32(src[j][ky] + t);
+                    h[j][0] = vfmaq_laneq_f32(h[j][0], lo[0], x, 0), h[j][1] = vfmaq_laneq_f32(h[j][1], hi[0], x, 0);
+                    h[j][0] = vfmaq_laneq_f32(h[j][0], lo[1], x, 1), h[j][1] = vfmaq_laneq_f32(h[j][1], hi[1], x, 1);
+                    h[j][0] = vfmaq_laneq_f32(h[j][0], lo[2], x, 2), h[j][1] = vfmaq_laneq_f32(h[j][1], hi[2], x, 2);
+                    h[j][0] = vfmaq_laneq_f32(h[j][0], lo[3], x, 3), h[j][1] = vfmaq_laneq_f32(h[j][1], hi[3], x, 3);
+                }
+            }
+            for (; t < span; t++, wk += oc_pad) {
+                const float32x4_t lo = vld1q_f32(wk), hi = vld1q_f32(wk + 4);
+                for (int j = 0; j < PIX; j++)
+                    h[j][0] = vfmaq_n_f32(h[j][0], lo, src[j][ky][t]), h[j][1] = vfmaq_n_f32(h[j][1], hi, src[j][ky][t]);
+            }
+        }
+        for (int j = 0; j < PIX; j++) {
+            vst1q_f32((float *)&a[j][0] + 8 * half, h[j][0]);
+            vst1q_f32((float *)&a[j][0] + 8 * half + 4, h[j][1]);
+        }
+    }
+}
+#endif
+
 /* a[j][0] = b0 + the sums of one block of 16 output channels (weights w, the
  * block's column of wt) for the PIX pixels whose window rows are src[j], in
  * two passes of 8 channels: eight 8-float accumulators fit AVX's 16 registers
  * where eight 16-float ones spill. Lane for lane the multiply-adds of the
- * 16-float loop, so the sums are the same. */
+ * 16-float loop, so the sums are the same. On aarch64 the NEON loop above,
+ * unless DOREFA_KERNEL=c. */
 __attribute__((always_inline)) static inline void block_sums_halves(const dr_conv_geom *g,
                                                                     const float *(*src)[DR_DIRECT_MAX_KH],
                                                                     const float *w, int oc_pad, v16 b0, v16 (*a)[1])
 {
+#if defined(__aarch64__)
+    if (dr_bitgemm_kernel()[0] == 'n') { /* "neon" */
+        block_sums_neon(g, src, w, oc_pad, b0, a);
+        return;
+    }
+#endif
     const int span = g->kw * g->ic;
     for (int half = 0; half < 2; half++) {
         v8 h[PIX], bh;

@@ -87,9 +87,9 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
         const int j = 2 * h;                                                                            \
         v16 m = a[j][b];                                                                                \
         v16i c;                                                                                         \
-        c = a[j + 1][b] > m; m = (v16)(((v16i)a[j + 1][b] & c) | ((v16i)m & ~c));                       \
-        c = a[j + 4][b] > m; m = (v16)(((v16i)a[j + 4][b] & c) | ((v16i)m & ~c));                       \
-        c = a[j + 5][b] > m; m = (v16)(((v16i)a[j + 5][b] & c) | ((v16i)m & ~c));                       \
+        c = dr_vgtf(a[j + 1][b], m); m = (v16)(((v16i)a[j + 1][b] & c) | ((v16i)m & ~c));                       \
+        c = dr_vgtf(a[j + 4][b], m); m = (v16)(((v16i)a[j + 4][b] & c) | ((v16i)m & ~c));                       \
+        c = dr_vgtf(a[j + 5][b], m); m = (v16)(((v16i)a[j + 5][b] & c) | ((v16i)m & ~c));                       \
         act_codes16(m, cabs, levels, tc[h] + (blk) * 16);                                               \
     }
 /* The four sums of each window, for dr_max4. */

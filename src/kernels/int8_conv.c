@@ -433,7 +433,7 @@ DR_SIMD_CLONES static void tile_codes(const padded_epilogue *pe, const int32_t *
             for (int j = 0; j < TPIX; j++) act_codes16(VALUES16(t + j * P + b, mul, add), cabs, lv, tc + j * P + b);
             continue;
         }
-        const v16i falling = mul < zero;
+        const v16i falling = dr_vltf(mul, zero);
         for (int h = 0; h < 2; h++) {
             const int32_t *w = t + 2 * h * P + b;
             uint8_t *dst = tc + h * P + b;
@@ -442,8 +442,9 @@ DR_SIMD_CLONES static void tile_codes(const padded_epilogue *pe, const int32_t *
                 const int32_t *const more[3] = {w + P, w + 4 * P, w + 5 * P};
                 for (int k = 0; k < 3; k++) {
                     const v16i a = *(const v16i_u *)more[k];
-                    hi = (a & (a > hi)) | (hi & ~(a > hi));
-                    lo = (a & (a < lo)) | (lo & ~(a < lo));
+                    const v16i above = dr_vgt(a, hi), below = dr_vlt(a, lo);
+                    hi = (a & above) | (hi & ~above);
+                    lo = (a & below) | (lo & ~below);
                 }
                 const v16i m = (lo & falling) | (hi & ~falling);
                 act_codes16(VALUES16(&m, mul, add), cabs, lv, dst);

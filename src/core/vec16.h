@@ -1,0 +1,46 @@
+/* 16-lane vectors (GCC vector extensions) and their lane-wise comparisons,
+ * for the loops written once for every target: 16 floats or int32 are one
+ * AVX-512 register, two AVX ones, four NEON ones.
+ *
+ * The comparisons return all-ones (-1) where true, 0 where false, as the
+ * extension's operators do. GCC 12 compiles a comparison of vectors wider
+ * than the target's widest (NEON: 128 bits) lane by lane in scalar code
+ * (cmp + csetm per lane); on aarch64 these split the vectors into 128-bit
+ * quarters, which compile to cmge/cmgt/fcmgt. Elsewhere they are the
+ * operators themselves. */
+#ifndef DR_VEC16_H
+#define DR_VEC16_H
+
+#include <stdint.h>
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+#if defined(__aarch64__)
+typedef float dr_v4f __attribute__((vector_size(16)));
+typedef int32_t dr_v4i __attribute__((vector_size(16)));
+#define DR_VCMP16(name, type, quarter, op)                                                             \
+    static inline __attribute__((always_inline)) v16i name(type a, type b)                             \
+    {                                                                                                  \
+        union { type w; quarter q[4]; } x = {a}, y = {b};                                              \
+        union { v16i w; dr_v4i q[4]; } r;                                                              \
+        for (int i = 0; i < 4; i++) r.q[i] = x.q[i] op y.q[i];                                         \
+        return r.w;                                                                                    \
+    }
+#else
+#define DR_VCMP16(name, type, quarter, op)                                                             \
+    static inline __attribute__((always_inline)) v16i name(type a, type b) { return a op b; }
+#endif
+
+/* Vector arguments and returns change no ABI here: the helpers are always
+ * inlined (the warning comes at each use, so it stays off for the includer). */
+#pragma GCC diagnostic ignored "-Wpsabi"
+DR_VCMP16(dr_vgt, v16i, dr_v4i, >)
+DR_VCMP16(dr_vge, v16i, dr_v4i, >=)
+DR_VCMP16(dr_vlt, v16i, dr_v4i, <)
+DR_VCMP16(dr_vle, v16i, dr_v4i, <=)
+DR_VCMP16(dr_vgtf, v16, dr_v4f, >)
+DR_VCMP16(dr_vltf, v16, dr_v4f, <)
+#undef DR_VCMP16
+
+#endif
