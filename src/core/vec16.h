@@ -7,7 +7,7 @@
  * than the target's widest (NEON: 128 bits) lane by lane in scalar code
  * (cmp + csetm per lane); on aarch64 these split the vectors into 128-bit
  * quarters, which compile to cmge/cmgt/fcmgt. Elsewhere they are the
- * operators themselves. */
+ * operators themselves. dr_vbytes narrows 16 lanes to bytes likewise. */
 #ifndef DR_VEC16_H
 #define DR_VEC16_H
 
@@ -15,8 +15,10 @@
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
+typedef uint8_t v16b __attribute__((vector_size(16)));
 
 #if defined(__aarch64__)
+#include <arm_neon.h>
 typedef float dr_v4f __attribute__((vector_size(16)));
 typedef int32_t dr_v4i __attribute__((vector_size(16)));
 #define DR_VCMP16(name, type, quarter, op)                                                             \
@@ -42,5 +44,20 @@ DR_VCMP16(dr_vle, v16i, dr_v4i, <=)
 DR_VCMP16(dr_vgtf, v16, dr_v4f, >)
 DR_VCMP16(dr_vltf, v16, dr_v4f, <)
 #undef DR_VCMP16
+
+/* The low bytes of the 16 lanes (values 0..255). On aarch64 two narrowing
+ * steps (xtn), where GCC 12 would move the bytes one by one. */
+static inline __attribute__((always_inline)) v16b dr_vbytes(v16i a)
+{
+#if defined(__aarch64__)
+    union { v16i w; int32x4_t q[4]; } x = {a};
+    const int16x8_t lo = vcombine_s16(vmovn_s32(x.q[0]), vmovn_s32(x.q[1]));
+    const int16x8_t hi = vcombine_s16(vmovn_s32(x.q[2]), vmovn_s32(x.q[3]));
+    union { int8x16_t q; v16b b; } r = {vcombine_s8(vmovn_s16(lo), vmovn_s16(hi))};
+    return r.b;
+#else
+    return __builtin_convertvector(a, v16b);
+#endif
+}
 
 #endif

@@ -12,7 +12,6 @@
 #include "../core/vec16.h"
 
 typedef int32_t v16i_u __attribute__((vector_size(64), aligned(4))); /* unaligned loads */
-typedef uint8_t v16b __attribute__((vector_size(16)));
 #define load16(p) (*(const v16i_u *)(p))
 
 /* The helpers below return vectors but are always inlined into the clones. */
@@ -85,7 +84,7 @@ static inline __attribute__((always_inline)) void block_rows(const dr_epilogue *
             for (int k = 0; k < nout; k++) cnt -= dr_vge(v, NOUT ? up[k] : load16(t->up + (size_t)k * t->oc_pad + c0));
             if (t->cabs)
                 for (int k = 0; k < nout; k++) cnt -= dr_vle(v, NOUT ? lo[k] : load16(t->lo + (size_t)k * t->oc_pad + c0));
-            const v16b codes = __builtin_convertvector(cnt, v16b);
+            const v16b codes = dr_vbytes(cnt);
             if (keep == 16) memcpy(dst, &codes, 16); /* one store */
             else memcpy(dst, &codes, (size_t)keep);
         }

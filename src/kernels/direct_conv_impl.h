@@ -28,7 +28,12 @@ static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
     __asm__("" : "+m"(p));
     p = (p + 12582912.0f) - 12582912.0f;
     const v16i q = __builtin_convertvector(p, v16i);
-    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o];
+#if defined(__aarch64__)
+    const v16b b = dr_vbytes(q);
+    memcpy(dst, &b, 16);
+#else
+    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o]; /* vpmovdb in the AVX-512 clones */
+#endif
 }
 
 /* The clone running has AVX-512's 32 vector registers (the clones follow the
