@@ -2,7 +2,8 @@
 #   make train   install what is missing, build, train the default network on Fashion-MNIST
 #   make test    install what is missing, build, run the whole test suite (also under ASan+UBSan,
 #                every fuzz target for a few seconds from its corpus, and the kernel and
-#                deployment tests cross-built for aarch64 under qemu-user)
+#                deployment tests cross-built for aarch64 under qemu-user, and a model
+#                exported on x86 giving the same outputs there)
 #   make test-arm64  the whole suite cross-built for aarch64, under qemu-user (slow: emulated)
 BUILD    ?= build
 ASAN     ?= build-asan
@@ -50,8 +51,9 @@ test-arm64: build-arm64
 	cd $(ARM64) && ctest --output-on-failure --timeout 3000
 
 ARM64_QUICK = test_products|test_layers|test_quant|test_bitkernels|test_int8_conv|test_deploy
-test-arm64-kernels: build-arm64
+test-arm64-kernels: build build-arm64
 	cd $(ARM64) && ctest --output-on-failure -R '$(ARM64_QUICK)'
+	sh tests/cross_outputs.sh $(BUILD) $(ARM64)
 
 test: test-fast test-asan test-fuzz test-arm64-kernels
 

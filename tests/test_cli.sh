@@ -128,6 +128,22 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
         "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" "$TMP/q8.dorefa" --data "$IDX" --limit 100
     expect eval-model-agrees 0 "q.dorefa on .*the class of .*last.ckpt for 100.00% of the images" -- \
         "$DOREFA" eval "$TMP/drun/last.ckpt" "$TMP/q.dorefa" --data "$IDX" --limit 100
+    # outputs saved and compared: the same run gives the same probabilities; a different file, the classes' share
+    expect outputs-save 0 "written to .*q.out" -- "$DOREFA" eval "$TMP/q.dorefa" --data "$IDX" --limit 100 --save-outputs "$TMP/q.out"
+    expect outputs-format 0 "^dorefa-outputs 100 10$" -- head -1 "$TMP/q.out"
+    expect outputs-same 0 "the same class for 100.00% of the images, the same probabilities for 100.00%; largest difference of a probability 0 " -- \
+        "$DOREFA" eval "$TMP/q.dorefa" --data "$IDX" --limit 100 --compare-outputs "$TMP/q.out"
+    expect outputs-other 0 "q8.dorefa against .*q.out: the same class for [0-9.]*% of the images, the same probabilities for [0-9.]*%; largest difference of a probability [0-9.]*[1-9]" -- \
+        "$DOREFA" eval "$TMP/q8.dorefa" --data "$IDX" --limit 100 --compare-outputs "$TMP/q.out"
+    expect outputs-count 1 "q.out: 100 images of 10 classes, this run has 50 of 10" -- \
+        "$DOREFA" eval "$TMP/q.dorefa" --data "$IDX" --limit 50 --compare-outputs "$TMP/q.out"
+    expect outputs-not 1 "drun/last.ckpt: not a file of 'dorefa eval --save-outputs'" -- \
+        "$DOREFA" eval "$TMP/q.dorefa" --data "$IDX" --limit 50 --compare-outputs "$TMP/drun/last.ckpt"
+    head -c 2000 "$TMP/q.out" >"$TMP/cut.out"
+    expect outputs-cut 1 "cut.out: line [0-9]*: ends early" -- \
+        sh -c "sed -i '1s/.*/dorefa-outputs 100 10/' '$TMP/cut.out' && '$DOREFA' eval '$TMP/q.dorefa' --data '$IDX' --limit 100 --compare-outputs '$TMP/cut.out'"
+    expect outputs-unwritable 1 "nodir/x.out: cannot write" -- \
+        "$DOREFA" eval "$TMP/q.dorefa" --data "$IDX" --limit 10 --save-outputs "$TMP/nodir/x.out"
     printf 'input size=14\nconv filters=4 size=3 bias=1\nact fn=relu\nmaxpool size=2\nfc outputs=10\nsoftmax\n' >"$TMP/small.net"
     expect train-small 0 "test accuracy" -- "$DOREFA" train --model "$TMP/small.net" --data "$IDX" \
         --limit-train 100 --limit-test 50 --epochs 1 --batch 32 -o "$TMP/small" -q

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <omp.h>
 #include <cblas.h>
 
@@ -81,7 +82,8 @@ int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, in
     return 0;
 }
 
-void cli_classify(dr_engine *e, dr_net *net, const dr_dataset *ds, int batch, int *pred, double *acc, double *loss)
+void cli_classify(dr_engine *e, dr_net *net, const dr_dataset *ds, int batch, int *pred, double *acc, double *loss,
+                  float *out)
 {
     const dr_net *shape = e ? dr_engine_net(e) : net;
     const int C = dr_net_classes(shape);
@@ -106,6 +108,7 @@ void cli_classify(dr_engine *e, dr_net *net, const dr_dataset *ds, int batch, in
             int best = 0;
             for (int c = 1; c < C; c++) best = p[i * C + c] > p[i * C + best] ? c : best;
             if (pred) pred[s + i] = best;
+            if (out) memcpy(out + (size_t)(s + i) * C, p + (size_t)i * C, sizeof(float) * C);
             correct += best == y[i];
             total -= log(fmax(p[i * C + y[i]], 1e-30));
         }

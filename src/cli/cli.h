@@ -37,11 +37,27 @@ void cli_set_threads(int n);
 
 /* Classes pred[ds->n] (may be NULL), accuracy and mean loss (-log p of the
  * label) of the images of ds run by an engine (e) or a network in evaluation
- * mode (net), in batches of at most `batch` (the runner's max_batch). */
+ * mode (net), in batches of at most `batch` (the runner's max_batch); probs
+ * (may be NULL): the class probabilities [ds->n][classes]. */
 struct dr_engine;
 struct dr_net;
 void cli_classify(struct dr_engine *e, struct dr_net *net, const dr_dataset *ds, int batch, int *pred, double *acc,
-                  double *loss);
+                  double *loss, float *probs);
+
+/* Each image's label, class and class probabilities (probs[n][classes]) to a
+ * text file (eval_outputs.c gives the format), and a run's against such a
+ * file: on how many images the class is the same, how many give the same
+ * probabilities bit for bit, the largest difference of one probability and
+ * where. -1 with a message naming the file when it cannot be written or read,
+ * or does not hold these images (sizes, labels). */
+int cli_save_outputs(const char *path, int n, int classes, const int *labels, const int *pred, const float *probs);
+typedef struct {
+    long same_class, identical;
+    double max_diff;
+    int worst_image;
+} cli_output_diff;
+int cli_compare_outputs(const char *path, int n, int classes, const int *labels, const int *pred, const float *probs,
+                        cli_output_diff *d);
 
 /* Loads one split at the model's input size (h x w), keeping the first `limit` images. */
 int cli_load_split(const char *path, int split, int h, int w, int svhn_extra, int limit,

@@ -159,7 +159,7 @@ static int infer_dataset(dr_engine *e, const char *path, int B, int limit)
         return cli_error();
     }
     double acc, loss, t0 = dr_now();
-    cli_classify(e, NULL, &ds, B, NULL, &acc, &loss);
+    cli_classify(e, NULL, &ds, B, NULL, &acc, &loss, NULL);
     double secs = dr_now() - t0;
     printf("%s on %s (test, %d images): accuracy %.2f%%  (%.0f images/s at batch %d)\n",
            net->path, path, ds.n, 100.0 * acc, ds.n / secs, B);

@@ -27,6 +27,10 @@ static const char USAGE[] =
     "      --limit N       use only the first N images\n"
     "  -b, --batch N       batch size (default: 256)\n"
     "      --threads N     worker threads (default: all cores)\n"
+    "      --save-outputs FILE     write each image's label, class and class probabilities,\n"
+    "                              as the first file gives them, to FILE (text)\n"
+    "      --compare-outputs FILE  compare the first file's outputs with those saved in FILE\n"
+    "                              (same images): same classes, largest difference\n"
     "  -h, --help          this help\n";
 
 #define MAX_FILES 8
@@ -99,9 +103,10 @@ int cmd_eval(int argc, char **argv)
 {
     static const struct option LONG[] = {{"data", 1, 0, 'd'},  {"split", 1, 0, 's'},
                                          {"limit", 1, 0, 'l'}, {"batch", 1, 0, 'b'},
-                                         {"threads", 1, 0, 't'}, {"help", 0, 0, 'h'},
+                                         {"threads", 1, 0, 't'}, {"save-outputs", 1, 0, 'S'},
+                                         {"compare-outputs", 1, 0, 'C'}, {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *data = NULL;
+    const char *data = NULL, *save = NULL, *compare = NULL;
     int split = DR_SPLIT_TEST, c;
     long limit = 0, batch = 256, threads = 0;
     optind = 1;
@@ -116,6 +121,8 @@ int cmd_eval(int argc, char **argv)
         case 'l': if (cli_int("eval", "limit", optarg, 1, 1 << 30, &limit)) return EXIT_USAGE; break;
         case 'b': if (cli_int("eval", "batch", optarg, 1, 65536, &batch)) return EXIT_USAGE; break;
         case 't': if (cli_int("eval", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
+        case 'S': save = optarg; break;
+        case 'C': compare = optarg; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: return cli_usage_error("eval", "unknown option");
         }
@@ -126,6 +133,7 @@ int cmd_eval(int argc, char **argv)
     cli_set_threads((int)threads);
     model m[MAX_FILES];
     int opened = 0, rc = EXIT_FAIL, *pred = NULL;
+    float *probs = NULL;
     dr_dataset ds = {0};
     for (; opened < nf; opened++)
         if (open_model(&m[opened], argv[optind + opened], (int)batch)) {
@@ -153,9 +161,11 @@ int cmd_eval(int argc, char **argv)
             goto fail;
         }
     pred = dr_xmalloc(sizeof(int) * (size_t)ds.n * nf);
+    const int classes = dr_net_classes(net_of(&m[0]));
+    if (save || compare) probs = dr_xmalloc(sizeof(float) * (size_t)ds.n * classes);
     for (int k = 0; k < nf; k++) {
         double acc, loss, t0 = dr_now();
-        cli_classify(m[k].e, m[k].net, &ds, (int)batch, pred + (size_t)k * ds.n, &acc, &loss);
+        cli_classify(m[k].e, m[k].net, &ds, (int)batch, pred + (size_t)k * ds.n, &acc, &loss, k ? NULL : probs);
         const double secs = dr_now() - t0;
         printf("%s on %s (%s, %d images): accuracy %.2f%%  loss %.4f  (%.0f images/s)", m[k].path, data,
                split == DR_SPLIT_TEST ? "test" : "train", ds.n, 100 * acc, loss, ds.n / secs);
@@ -166,13 +176,22 @@ int cmd_eval(int argc, char **argv)
         }
         printf("\n");
     }
+    if (save && cli_save_outputs(save, ds.n, classes, ds.labels, pred, probs)) goto fail;
+    if (save) printf("outputs of %s written to %s\n", m[0].path, save);
+    if (compare) {
+        cli_output_diff d;
+        if (cli_compare_outputs(compare, ds.n, classes, ds.labels, pred, probs, &d)) goto fail;
+        printf("outputs of %s against %s: the same class for %.2f%% of the images, the same probabilities for "
+               "%.2f%%; largest difference of a probability %.3g (image %d)\n",
+               m[0].path, compare, 100.0 * d.same_class / ds.n, 100.0 * d.identical / ds.n, d.max_diff, d.worst_image);
+    }
     rc = EXIT_OK;
     goto done;
 fail:
     rc = cli_error();
 done:
     for (int k = 0; k < opened; k++) dr_net_free(m[k].net), dr_engine_free(m[k].e);
-    free(pred);
+    free(pred), free(probs);
     dr_dataset_free(&ds);
     return rc;
 }
