@@ -209,6 +209,81 @@ static void test_first_conv_with_its_pool_matches_layers_apart(void **s)
     dr_net_free(b);
 }
 
+/* A bn read only by an act runs it in its own passes: outputs, loss and
+ * every gradient bit for bit those of the layers apart, in float and with
+ * 1,2,4 bit kernels (the act quantizing), cabs and crelu, training and
+ * evaluation; a bn whose output is read from outside keeps its own. */
+static const char BN_ACT_MODEL[] = "input size=8\n"
+                                   "conv name=c0 filters=6 size=3 pad=same bias=1\n"
+                                   "maxpool size=2\n"
+                                   "act fn=cabs\n"
+                                   "conv name=c1 filters=20 size=3 pad=same\n"
+                                   "bn name=b1 momentum=0.9 eps=1e-4\n"
+                                   "act name=a1 fn=cabs\n"
+                                   "conv name=c2 filters=12 size=3 pad=valid\n"
+                                   "bn name=b2\n"
+                                   "act name=a2 fn=crelu\n"
+                                   "dropout rate=0.25\n"
+                                   "fc outputs=3\n"
+                                   "softmax\n";
+
+static void test_bn_with_its_act_matches_layers_apart(void **s)
+{
+    (void)s;
+    for (int quantized = 0; quantized < 2; quantized++) {
+        dr_net *a = tu_net(BN_ACT_MODEL, 3, 5), *b = tu_net(BN_ACT_MODEL, 3, 5);
+        const dr_bits bits = {.w = 1, .a = 2, .g = 4};
+        if (quantized) {
+            assert_int_equal(dr_net_apply_bits(a, &bits), 0);
+            assert_int_equal(dr_net_apply_bits(b, &bits), 0);
+            a->pass.bit_kernels = b->pass.bit_kernels = 1;
+        }
+        dr_layer *b1 = dr_net_find(a, "b1"), *a1 = dr_net_find(a, "a1"), *b2 = dr_net_find(a, "b2");
+        assert_ptr_equal(b1->plan.fused_act, a1);
+        assert_ptr_equal(a1->plan.normed_by, b1);
+        assert_non_null(b2->plan.fused_act);
+        dr_net_keep_output(b, dr_net_find(b, "b1")->index);
+        dr_net_keep_output(b, dr_net_find(b, "b2")->index);
+        assert_null(dr_net_find(b, "b1")->plan.fused_act);
+        assert_null(dr_net_find(b, "a2")->plan.normed_by);
+        dr_net_init(a, 7);
+        dr_net_init(b, 7);
+        for (int l = 0; l < a->n_layers; l++) /* gamma, beta away from 1, 0: h' and the clip both cut */
+            if (a->layers[l].ops == &dr_bn_ops)
+                for (int k = 0; k < a->layers[l].in_shape.c; k++) {
+                    a->layers[l].params[0].value[k] = b->layers[l].params[0].value[k] = 0.5f + 0.1f * (float)k;
+                    a->layers[l].params[1].value[k] = b->layers[l].params[1].value[k] = 0.3f - 0.05f * (float)k;
+                }
+        float x[5 * 8 * 8 * 3];
+        int y[5] = {0, 1, 2, 1, 0};
+        for (int step = 0; step < 2; step++) {
+            tu_fill(x, sizeof x / sizeof x[0], 0, 1, 11 + step);
+            for (int train = 1; train >= 0; train--) {
+                dr_net_forward(a, x, y, 5, train);
+                dr_net_forward(b, x, y, 5, train);
+                for (int l = 0; l < a->n_layers; l++)
+                    if (a->layers[l].ops == &dr_act_ops)
+                        assert_memory_equal(a->layers[l].out, b->layers[l].out,
+                                            5 * dr_shape_size(a->layers[l].out_shape) * sizeof(float));
+                assert_true(a->pass.loss == b->pass.loss);
+            }
+            dr_net_forward(a, x, y, 5, 1);
+            dr_net_forward(b, x, y, 5, 1);
+            dr_net_backward(a, 5);
+            dr_net_backward(b, 5);
+            for (int p = 0; p < dr_net_param_count(a); p++) {
+                const dr_param *pa = dr_net_param(a, p), *pb = dr_net_param(b, p);
+                for (size_t i = 0; i < pa->size; i++)
+                    if (pa->grad[i] != pb->grad[i])
+                        fail_msg("bits %s: %s[%zu]: %.9g fused, %.9g apart", quantized ? "1,2,4" : "float", pa->name,
+                                 i, pa->grad[i], pb->grad[i]);
+            }
+        }
+        dr_net_free(a);
+        dr_net_free(b);
+    }
+}
+
 /* ---- batch norm semantics --------------------------------------------------- */
 
 static const char BN_MODEL[] = "input size=3\n"
@@ -415,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_grad_residual_add),
         cmocka_unit_test(test_grad_first_conv_with_its_pool),
         cmocka_unit_test(test_first_conv_with_its_pool_matches_layers_apart),
+        cmocka_unit_test(test_bn_with_its_act_matches_layers_apart),
         cmocka_unit_test(test_bn_training_uses_batch_statistics),
         cmocka_unit_test(test_bn_evaluation_uses_running_averages),
         cmocka_unit_test(test_softmax_loss_value),

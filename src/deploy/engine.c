@@ -405,8 +405,9 @@ dr_engine *dr_engine_load(const char *path, int max_batch)
     dr_net *net = e->net;
     net->pass.bit_kernels = 0; /* layers outside fused blocks compute in float */
     const int L = net->n_layers;
-    for (int i = 0; i < L; i++) /* the engine computes convs itself: a max-pool after one computes its own */
-        if (net->layers[i].plan.fused_pool) dr_net_keep_output(net, i);
+    for (int i = 0; i < L; i++) /* the engine computes convs itself: a max-pool after one computes its own; */
+        if (net->layers[i].plan.fused_pool || net->layers[i].plan.fused_act) /* it reads a bn's out */
+            dr_net_keep_output(net, i);
     e->blocks = dr_xcalloc((size_t)L, sizeof *e->blocks);
     e->codes = dr_xcalloc((size_t)L, sizeof *e->codes);
     e->levels = dr_xcalloc((size_t)L, sizeof *e->levels);

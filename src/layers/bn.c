@@ -3,14 +3,24 @@
  * r = momentum * r + (1 - momentum) * batch (unbiased batch variance).
  * Evaluation: running averages. In data-parallel training the statistics
  * are those of the global batch: the ranks sum their per-channel sums
- * (forward: x, x^2; backward: dy, dy * xhat), unless the pass says bn_local. */
+ * (forward: x, x^2; backward: dy, dy * xhat), unless the pass says bn_local.
+ *
+ * With an activation fused (plan.fused_act: the act is the bn's only reader)
+ * the forward pass writes h(y) and its quantization f_a to the act's out, and
+ * the backward pass makes the gradient of y, dy = h'(y) d(act out) with y
+ * recomputed from xhat, block by block while summing it: each tensor is read
+ * and written once per pass, and the results are the unfused layers', bit
+ * for bit. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
+#include "../quant/quantize.h"
 #include "layer.h"
+
+#define ROWS 32 /* rows per block of the fused forward pass */
 
 typedef struct {
     float momentum, eps;
@@ -87,14 +97,38 @@ static void bn_forward(dr_layer *l, dr_pass *p, int n)
         }
     }
     const float *invstd = b->invstd;
-    float *xhat = b->xhat, *y = l->out;
+    const dr_layer *a = l->plan.fused_act;
+    float *xhat = b->xhat, *y = a ? a->out : l->out;
 #pragma omp parallel for schedule(static) if (R * C >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
-    for (size_t r = 0; r < R; r++)
-        for (int k = 0; k < C; k++) {
-            float h = (x[r * C + k] - mean[k]) * invstd[k];
-            xhat[r * C + k] = h;
-            y[r * C + k] = gamma[k] * h + beta[k];
+    for (size_t r0 = 0; r0 < R; r0 += ROWS) {
+        const size_t r1 = r0 + ROWS < R ? r0 + ROWS : R;
+        for (size_t r = r0; r < r1; r++)
+            for (int k = 0; k < C; k++) {
+                float h = (x[r * C + k] - mean[k]) * invstd[k];
+                xhat[r * C + k] = h;
+                y[r * C + k] = gamma[k] * h + beta[k];
+            }
+        if (a) { /* the act's forward on the block, in cache */
+            dr_act_span(a->plan.act_fn, y + r0 * C, y + r0 * C, (r1 - r0) * C);
+            dr_quantize_activations_span(y + r0 * C, (r1 - r0) * C, a->plan.abits);
         }
+    }
+}
+
+/* The fused act's backward on rows [r0, r1): dy = d(act out) h'(gamma xhat + beta). */
+typedef struct {
+    const dr_layer *l, *act;
+    const float *xhat, *gamma, *beta;
+} act_grad_rows;
+
+static void make_act_grad(void *ctx, size_t r0, size_t r1)
+{
+    const act_grad_rows *g = ctx;
+    const int C = g->l->in_shape.c;
+    float *dy = g->l->dout;
+    for (size_t r = r0; r < r1; r++)
+        for (int k = 0; k < C; k++) dy[r * C + k] = g->gamma[k] * g->xhat[r * C + k] + g->beta[k];
+    dr_act_grad_span(g->act->plan.act_fn, dy + r0 * C, g->act->dout + r0 * C, dy + r0 * C, (r1 - r0) * C);
 }
 
 static void bn_backward(dr_layer *l, dr_pass *p, int n)
@@ -103,7 +137,12 @@ static void bn_backward(dr_layer *l, dr_pass *p, int n)
     const int C = l->in_shape.c;
     const size_t R = (size_t)n * l->in_shape.h * l->in_shape.w, RS = stat_rows(l, p, n);
     const float *dy = l->dout, *xhat = b->xhat, *gamma = l->params[0].value;
-    dr_sum_rows2(dy, xhat, R, C, b->s1, b->s2);
+    if (l->plan.fused_act) {
+        act_grad_rows g = {l, l->plan.fused_act, xhat, gamma, l->params[1].value};
+        dr_sum_rows2_made(dy, xhat, R, C, make_act_grad, &g, b->s1, b->s2);
+    } else {
+        dr_sum_rows2(dy, xhat, R, C, b->s1, b->s2);
+    }
     for (int k = 0; k < C; k++) { /* this rank's part: the gradient exchange sums the ranks' */
         l->params[1].grad[k] += (float)b->s1[k];
         l->params[0].grad[k] += (float)b->s2[k];

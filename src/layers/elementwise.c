@@ -1,5 +1,6 @@
 /* Element-wise layers: activations, dropout, residual add. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,44 +51,50 @@ static int act_parse(dr_layer *l, dr_kv *kv)
 int dr_act_file_fn(const dr_layer *l) { return ((const act_priv *)l->priv)->fn; }
 
 /* h(x) and h'(x). relu: max(0,x); crelu: min(1, max(0,x)); cabs: min(1,|x|).
- * One loop per function, so that each vectorizes. */
-static void act_apply(int fn, const float *restrict x, float *restrict y, size_t n)
+ * One loop per function, so that each vectorizes. Spans run on the calling
+ * thread (y may be x); the layer splits its tensor into one span per thread. */
+void dr_act_span(int fn, const float *x, float *y, size_t n)
 {
     switch (fn) {
     case ACT_RELU:
-#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
+#pragma omp simd
         for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
         break;
     case ACT_CRELU:
-#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP)
+#pragma omp simd
         for (size_t i = 0; i < n; i++) {
             float v = x[i] > 0 ? x[i] : 0.0f; /* ternaries compile to min/max instructions; */
             y[i] = v < 1 ? v : 1.0f;          /* fminf would be a library call            */
         }
         break;
     case ACT_CABS:
-#pragma omp parallel for simd schedule(static) if (n >= DR_SMALL_LOOP)
+#pragma omp simd
         for (size_t i = 0; i < n; i++) {
             float a = fabsf(x[i]);
             y[i] = a < 1 ? a : 1.0f;
         }
         break;
     default:
-        memcpy(y, x, n * sizeof(float));
+        if (y != x) memcpy(y, x, n * sizeof(float));
     }
 }
 
-/* One parallel, vectorised loop storing or adding dx[i] = expr. */
-#define GRAD_LOOP(store, n, expr)                                          \
-    do {                                                                   \
-        if (store) {                                                       \
-            _Pragma("omp parallel for simd schedule(static)")              \
-            for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
-        } else {                                                           \
-            _Pragma("omp parallel for simd schedule(static)")              \
-            for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
-        }                                                                  \
-    } while (0)
+/* This thread's share [*i0, *i1) of n elements in a parallel region. */
+static void thread_span(size_t n, size_t *i0, size_t *i1)
+{
+    const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+    *i0 = n * id / nt, *i1 = n * (id + 1) / nt;
+}
+
+static void act_apply(int fn, const float *x, float *y, size_t n)
+{
+#pragma omp parallel if (n >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
+    {
+        size_t i0, i1;
+        thread_span(n, &i0, &i1);
+        dr_act_span(fn, x + i0, y + i0, i1 - i0);
+    }
+}
 
 /* h'(x) as products of 0/1 selections, one statement each: GCC vectorizes
  * `c ? 1.0f : 0.0f` (branches on the random signs of x would mispredict). */
@@ -107,29 +114,65 @@ static inline float d_cabs(float x)
     return inside * (pos - neg);
 }
 
-/* dx (+)= dy * h'(x) */
-static void act_grad(int fn, const float *restrict x, const float *restrict dy, float *restrict dx, size_t n,
-                     int store)
+/* One vectorised loop over a span storing or adding dx[i] = expr. */
+#define GRAD_SPAN(store, n, expr)                                          \
+    do {                                                                   \
+        if (store) {                                                       \
+            _Pragma("omp simd")                                            \
+            for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
+        } else {                                                           \
+            _Pragma("omp simd")                                            \
+            for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
+        }                                                                  \
+    } while (0)
+
+/* dx (+)= dy * h'(x) over a span (dx may be x). */
+static void act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n, int store)
 {
     switch (fn) {
     case ACT_RELU:
-        GRAD_LOOP(store, n, dy[i] * d_relu(x[i]));
+        GRAD_SPAN(store, n, dy[i] * d_relu(x[i]));
         break;
     case ACT_CRELU:
-        GRAD_LOOP(store, n, dy[i] * d_crelu(x[i]));
+        GRAD_SPAN(store, n, dy[i] * d_crelu(x[i]));
         break;
     case ACT_CABS:
-        GRAD_LOOP(store, n, dy[i] * d_cabs(x[i]));
+        GRAD_SPAN(store, n, dy[i] * d_cabs(x[i]));
         break;
     default:
-        GRAD_LOOP(store, n, dy[i]);
+        GRAD_SPAN(store, n, dy[i]);
     }
 }
+
+void dr_act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n) { act_grad_span(fn, x, dy, dx, n, 1); }
+
+static void act_grad(int fn, const float *x, const float *dy, float *dx, size_t n, int store)
+{
+#pragma omp parallel
+    {
+        size_t i0, i1;
+        thread_span(n, &i0, &i1);
+        act_grad_span(fn, x + i0, dy + i0, dx + i0, i1 - i0, store);
+    }
+}
+
+/* One parallel, vectorised loop storing or adding dx[i] = expr. */
+#define GRAD_LOOP(store, n, expr)                                          \
+    do {                                                                   \
+        if (store) {                                                       \
+            _Pragma("omp parallel for simd schedule(static)")              \
+            for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
+        } else {                                                           \
+            _Pragma("omp parallel for simd schedule(static)")              \
+            for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
+        }                                                                  \
+    } while (0)
 
 /* The function is the plan's (act_fn): the run's bounded activation, and
  * min(1, max(0, x)) for a ReLU whose output is quantized. */
 static void act_forward(dr_layer *l, dr_pass *p, int n)
 {
+    if (l->plan.normed_by) return; /* the bn before it computed out */
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
     act_apply(l->plan.act_fn, dr_input(l, p, 0), l->out, total);
     dr_quantize_activations(l->out, total, l->plan.abits); /* f_a; straight-through backward */
@@ -137,6 +180,7 @@ static void act_forward(dr_layer *l, dr_pass *p, int n)
 
 static void act_backward(dr_layer *l, dr_pass *p, int n)
 {
+    if (l->plan.normed_by) return; /* the bn before it takes h' in its own backward */
     float *dx = dr_input_grad(l, 0);
     if (!dx) return;
     act_grad(l->plan.act_fn, dr_input(l, p, 0), l->dout, dx, (size_t)n * dr_shape_size(l->out_shape),

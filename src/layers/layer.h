@@ -123,6 +123,11 @@ typedef struct {
      * gradient and no input gradient, computes that pool (the pool layer's
      * out, dout and winners); both name the other. */
     dr_layer *fused_pool, *pooled_by;
+    /* A bn whose output only a bounded activation reads (and nothing from
+     * outside) runs that activation and its quantizer in its own passes:
+     * forward to the act's out, backward from the act's dout; both name the
+     * other, and the bn's own out is not made. */
+    dr_layer *fused_act, *normed_by;
 
     /* Inference (deploy/engine.c). A head is a quantized products layer whose
      * input are codes (from infer_src, an act or a max-pool of one past
@@ -192,6 +197,11 @@ void dr_sum_rows(const float *x, size_t rows, int c_count, float *acc);
  * in double precision and the same fixed order. */
 void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, double *sum_a,
                   double *sum_ab);
+/* The same, where each block of rows [r0, r1) of a is first written by
+ * make(ctx, r0, r1) on the thread that sums it, and summed while in cache:
+ * the sums are those of dr_sum_rows2 over the finished a. */
+void dr_sum_rows2_made(const float *a, const float *b, size_t rows, int c_count, void (*make)(void *ctx, size_t r0, size_t r1),
+                       void *ctx, double *sum_a, double *sum_ab);
 
 /* ---- what the layer types tell the planning pass and the engine ---------- */
 
@@ -204,6 +214,9 @@ int dr_act_parse_name(const char *name); /* -1 when unknown */
 const char *dr_act_name(int fn);
 /* The function a bounded activation's model-file line names (fn=). */
 int dr_act_file_fn(const dr_layer *l);
+/* y = h(x) and dx = dy h'(x) over n elements on the calling thread (y, dx may be x). */
+void dr_act_span(int fn, const float *x, float *y, size_t n);
+void dr_act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n);
 /* Keep probability of a dropout layer (1 - rate). */
 float dr_dropout_keep(const dr_layer *l);
 /* Epsilon of a bn layer. */

@@ -23,8 +23,10 @@ void dr_sum_rows(const float *x, size_t rows, int c_count, float *acc)
     free(part);
 }
 
-void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, double *sum_a,
-                  double *sum_ab)
+#define MADE_ROWS 32 /* rows made, then summed, at a time: in cache between the two */
+
+static void sum_rows2(const float *a, const float *b, size_t rows, int c_count,
+                      void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
 {
     int chunks = rows < SUM_CHUNKS ? (int)(rows ? rows : 1) : SUM_CHUNKS;
     double *part = dr_xcalloc((size_t)chunks * c_count * 2, sizeof(double));
@@ -32,11 +34,15 @@ void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, doub
     for (int ch = 0; ch < chunks; ch++) {
         size_t r0 = rows * ch / chunks, r1 = rows * (ch + 1) / chunks;
         double *pa = part + (size_t)ch * c_count * 2, *pab = pa + c_count;
-        for (size_t r = r0; r < r1; r++) {
-            const float *ar = a + r * c_count, *br = (b ? b : a) + r * c_count;
-            for (int k = 0; k < c_count; k++) {
-                pa[k] += ar[k];
-                pab[k] += (double)ar[k] * br[k];
+        for (size_t m0 = r0; m0 < r1; m0 += MADE_ROWS) {
+            const size_t m1 = m0 + MADE_ROWS < r1 ? m0 + MADE_ROWS : r1;
+            if (make) make(ctx, m0, m1);
+            for (size_t r = m0; r < m1; r++) {
+                const float *ar = a + r * c_count, *br = (b ? b : a) + r * c_count;
+                for (int k = 0; k < c_count; k++) {
+                    pa[k] += ar[k];
+                    pab[k] += (double)ar[k] * br[k];
+                }
             }
         }
     }
@@ -49,4 +55,15 @@ void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, doub
         }
     }
     free(part);
+}
+
+void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, double *sum_a, double *sum_ab)
+{
+    sum_rows2(a, b, rows, c_count, NULL, NULL, sum_a, sum_ab);
+}
+
+void dr_sum_rows2_made(const float *a, const float *b, size_t rows, int c_count,
+                       void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
+{
+    sum_rows2(a, b, rows, c_count, make, ctx, sum_a, sum_ab);
 }

@@ -142,6 +142,21 @@ static void plan_fused_pools(dr_net *net, const int *readers)
     }
 }
 
+/* A bn read only by a bounded activation (and not from outside) runs the
+ * activation and its quantizer in its own passes (layer.h: fused_act). */
+static void plan_fused_acts(dr_net *net, const int *readers)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        dr_layer *a = &net->layers[i];
+        const int src = a->src[0];
+        if (!has(a, DR_ROLE_BOUNDED_ACT) || a->n_in != 1 || src < 0 || readers[src] != 1) continue;
+        dr_layer *b = &net->layers[src];
+        if (!has(b, DR_ROLE_NORM) || b->keep_output) continue;
+        b->plan.fused_act = a;
+        a->plan.normed_by = b;
+    }
+}
+
 /* ---- deployment ------------------------------------------------------------ */
 
 /* The layer whose codes feed a quantized products layer: its input past
@@ -270,6 +285,7 @@ void dr_net_plan(dr_net *net, const unsigned char *keep)
     plan_activations(net);
     plan_inputs(net);
     plan_fused_pools(net, readers);
+    plan_fused_acts(net, readers);
     plan_inference(net, readers, reader);
     free(readers);
 }

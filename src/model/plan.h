@@ -12,7 +12,8 @@
  *   unless asked for (Table 3); model-file keys quant=, wbits=, gbits=, abits=
  *   override per layer;
  * - each products layer's input codes: their bits and scale;
- * - a float first conv read only by a max-pool computes that pool;
+ * - a float first conv read only by a max-pool computes that pool, and a
+ *   bn read only by a bounded activation runs it and its quantizer;
  * - deployment: which layers fuse into bit-kernel blocks, which run in float. */
 #ifndef DR_PLAN_H
 #define DR_PLAN_H

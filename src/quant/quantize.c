@@ -113,6 +113,14 @@ void dr_quantize_activations(float *x, size_t n, int k)
     for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }
 
+void dr_quantize_activations_span(float *x, size_t n, int k)
+{
+    if (k >= DR_FLOAT_BITS) return;
+    const float levels = dr_levels(k);
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels;
+}
+
 /* Eq. 12 on count elements of one sample, u[i] its uniforms in [0, 1): a plain
  * loop the compiler vectorises (no contraction in ISO C mode, so every clone
  * rounds as the scalar code does). */

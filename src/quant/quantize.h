@@ -32,6 +32,8 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
 
 /* Activation quantizer f_a^k, in place; x must already lie in [0, 1]. */
 void dr_quantize_activations(float *x, size_t n, int k);
+/* The same on the calling thread (a span of a tensor one pass computes). */
+void dr_quantize_activations_span(float *x, size_t n, int k);
 
 /* Gradient quantizer f_g^k (Eq. 12), backward only: per sample i of the
  * batch, m_i = max |dr_i|, x = dr / (2 m_i) + 1/2 + N, N ~ U(-1/2, 1/2) / n_k,
