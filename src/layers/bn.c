@@ -20,7 +20,7 @@
 #include "../quant/quantize.h"
 #include "layer.h"
 
-#define ROWS 32 /* rows per block of the fused forward pass */
+#define ROWS 32 /* rows per block of the passes (in cache between the fused steps) */
 
 typedef struct {
     float momentum, eps;
@@ -71,6 +71,46 @@ static size_t stat_rows(const dr_layer *l, const dr_pass *p, int n)
     return (size_t)(shared_stats(p) && p->n_global ? p->n_global : n) * l->in_shape.h * l->in_shape.w;
 }
 
+/* xhat = (x - mean) invstd and y = gamma xhat + beta on `rows` rows of C
+ * channels; vectorised per clone, the same roundings in each (ISO C: no
+ * contraction). */
+DR_SIMD_CLONES static void normalize_rows(const float *restrict x, const float *restrict mean,
+                                          const float *restrict invstd, const float *restrict gamma,
+                                          const float *restrict beta, size_t rows, int C, float *restrict xhat,
+                                          float *restrict y)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int k = 0; k < C; k++) {
+            const float h = (x[r * C + k] - mean[k]) * invstd[k];
+            xhat[r * C + k] = h;
+            y[r * C + k] = gamma[k] * h + beta[k];
+        }
+}
+
+/* y = gamma xhat + beta on `rows` rows (the fused backward's y). */
+DR_SIMD_CLONES static void affine_rows(const float *restrict xhat, const float *restrict gamma,
+                                       const float *restrict beta, size_t rows, int C, float *restrict y)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int k = 0; k < C; k++) y[r * C + k] = gamma[k] * xhat[r * C + k] + beta[k];
+}
+
+/* dx (+)= scale (dy - mdy - xhat mdyx) on `rows` rows. */
+DR_SIMD_CLONES static void input_grad_rows(const float *restrict dy, const float *restrict xhat,
+                                           const float *restrict scale, const float *restrict mdy,
+                                           const float *restrict mdyx, size_t rows, int C, int store,
+                                           float *restrict dx)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *d = dx + r * C;
+        const float *g = dy + r * C, *xh = xhat + r * C;
+        if (store)
+            for (int k = 0; k < C; k++) d[k] = scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
+        else
+            for (int k = 0; k < C; k++) d[k] += scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
+    }
+}
+
 static void bn_forward(dr_layer *l, dr_pass *p, int n)
 {
     bn_priv *b = l->priv;
@@ -102,12 +142,7 @@ static void bn_forward(dr_layer *l, dr_pass *p, int n)
 #pragma omp parallel for schedule(static) if (R * C >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
     for (size_t r0 = 0; r0 < R; r0 += ROWS) {
         const size_t r1 = r0 + ROWS < R ? r0 + ROWS : R;
-        for (size_t r = r0; r < r1; r++)
-            for (int k = 0; k < C; k++) {
-                float h = (x[r * C + k] - mean[k]) * invstd[k];
-                xhat[r * C + k] = h;
-                y[r * C + k] = gamma[k] * h + beta[k];
-            }
+        normalize_rows(x + r0 * C, mean, invstd, gamma, beta, r1 - r0, C, xhat + r0 * C, y + r0 * C);
         if (a) { /* the act's forward on the block, in cache */
             dr_act_span(a->plan.act_fn, y + r0 * C, y + r0 * C, (r1 - r0) * C);
             dr_quantize_activations_span(y + r0 * C, (r1 - r0) * C, a->plan.abits);
@@ -126,8 +161,7 @@ static void make_act_grad(void *ctx, size_t r0, size_t r1)
     const act_grad_rows *g = ctx;
     const int C = g->l->in_shape.c;
     float *dy = g->l->dout;
-    for (size_t r = r0; r < r1; r++)
-        for (int k = 0; k < C; k++) dy[r * C + k] = g->gamma[k] * g->xhat[r * C + k] + g->beta[k];
+    affine_rows(g->xhat + r0 * C, g->gamma, g->beta, r1 - r0, C, dy + r0 * C);
     dr_act_grad_span(g->act->plan.act_fn, dy + r0 * C, g->act->dout + r0 * C, dy + r0 * C, (r1 - r0) * C);
 }
 
@@ -159,13 +193,9 @@ static void bn_backward(dr_layer *l, dr_pass *p, int n)
     }
     const int store = dr_grad_store(p, l, 0);
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < R; r++) {
-        float *d = dx + r * C;
-        const float *g = dy + r * C, *xh = xhat + r * C;
-        if (store)
-            for (int k = 0; k < C; k++) d[k] = scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
-        else
-            for (int k = 0; k < C; k++) d[k] += scale[k] * (g[k] - mdy[k] - xh[k] * mdyx[k]);
+    for (size_t r0 = 0; r0 < R; r0 += ROWS) {
+        const size_t r1 = r0 + ROWS < R ? r0 + ROWS : R;
+        input_grad_rows(dy + r0 * C, xhat + r0 * C, scale, mdy, mdyx, r1 - r0, C, store, dx + r0 * C);
     }
 }
 

@@ -53,7 +53,7 @@ int dr_act_file_fn(const dr_layer *l) { return ((const act_priv *)l->priv)->fn; 
 /* h(x) and h'(x). relu: max(0,x); crelu: min(1, max(0,x)); cabs: min(1,|x|).
  * One loop per function, so that each vectorizes. Spans run on the calling
  * thread (y may be x); the layer splits its tensor into one span per thread. */
-void dr_act_span(int fn, const float *x, float *y, size_t n)
+DR_SIMD_CLONES void dr_act_span(int fn, const float *x, float *y, size_t n)
 {
     switch (fn) {
     case ACT_RELU:
@@ -127,7 +127,7 @@ static inline float d_cabs(float x)
     } while (0)
 
 /* dx (+)= dy * h'(x) over a span (dx may be x). */
-static void act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n, int store)
+DR_SIMD_CLONES static void act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n, int store)
 {
     switch (fn) {
     case ACT_RELU:

@@ -25,6 +25,20 @@ void dr_sum_rows(const float *x, size_t rows, int c_count, float *acc)
 
 #define MADE_ROWS 32 /* rows made, then summed, at a time: in cache between the two */
 
+/* pa[k] += a[r][k] and pab[k] += a[r][k] b[r][k] over `rows` rows, rows in
+ * order (vectorised across k, per clone). */
+DR_SIMD_CLONES static void add_rows2(const float *a, const float *b, size_t rows, int c_count, double *restrict pa,
+                                     double *restrict pab)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *ar = a + r * c_count, *br = b + r * c_count;
+        for (int k = 0; k < c_count; k++) {
+            pa[k] += ar[k];
+            pab[k] += (double)ar[k] * br[k];
+        }
+    }
+}
+
 static void sum_rows2(const float *a, const float *b, size_t rows, int c_count,
                       void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
 {
@@ -37,13 +51,7 @@ static void sum_rows2(const float *a, const float *b, size_t rows, int c_count,
         for (size_t m0 = r0; m0 < r1; m0 += MADE_ROWS) {
             const size_t m1 = m0 + MADE_ROWS < r1 ? m0 + MADE_ROWS : r1;
             if (make) make(ctx, m0, m1);
-            for (size_t r = m0; r < m1; r++) {
-                const float *ar = a + r * c_count, *br = (b ? b : a) + r * c_count;
-                for (int k = 0; k < c_count; k++) {
-                    pa[k] += ar[k];
-                    pab[k] += (double)ar[k] * br[k];
-                }
-            }
+            add_rows2(a + m0 * c_count, (b ? b : a) + m0 * c_count, m1 - m0, c_count, pa, pab);
         }
     }
     for (int k = 0; k < c_count; k++) sum_a[k] = sum_ab[k] = 0;

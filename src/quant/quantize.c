@@ -2,6 +2,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,17 +109,20 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
 void dr_quantize_activations(float *x, size_t n, int k)
 {
     if (k >= DR_FLOAT_BITS) return;
-    const float levels = dr_levels(k);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
+#pragma omp parallel /* one span per thread */
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        const size_t i0 = n * id / nt, i1 = n * (id + 1) / nt;
+        dr_quantize_activations_span(x + i0, i1 - i0, k);
+    }
 }
 
-void dr_quantize_activations_span(float *x, size_t n, int k)
+DR_SIMD_CLONES void dr_quantize_activations_span(float *x, size_t n, int k)
 {
     if (k >= DR_FLOAT_BITS) return;
     const float levels = dr_levels(k);
 #pragma omp simd
-    for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels;
+    for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }
 
 /* Eq. 12 on count elements of one sample, u[i] its uniforms in [0, 1): a plain
