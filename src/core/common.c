@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,12 @@ const char *dr_format_bytes(double bytes, char *buf, size_t cap)
     else if (bytes >= 1048576.0) snprintf(buf, cap, "%.1f MiB", bytes / 1048576.0);
     else snprintf(buf, cap, "%.0f bytes", bytes);
     return buf;
+}
+
+void dr_thread_span(size_t n, size_t *i0, size_t *i1)
+{
+    const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+    *i0 = n * id / nt, *i1 = n * (id + 1) / nt;
 }
 
 double dr_now(void)

@@ -38,6 +38,10 @@ const char *dr_format_bytes(double bytes, char *buf, size_t cap);
 /* Monotonic clock in seconds. */
 double dr_now(void);
 
+/* The calling thread's share [*i0, *i1) of n elements, in an OpenMP
+ * parallel region (all of them outside one). */
+void dr_thread_span(size_t n, size_t *i0, size_t *i1);
+
 /* Reads a whole file into memory (NUL-terminated); NULL + error on failure. */
 char *dr_read_file(const char *path, size_t *len_out);
 

@@ -1,6 +1,5 @@
 /* Element-wise layers: activations, dropout, residual add. */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,19 +78,12 @@ DR_SIMD_CLONES void dr_act_span(int fn, const float *x, float *y, size_t n)
     }
 }
 
-/* This thread's share [*i0, *i1) of n elements in a parallel region. */
-static void thread_span(size_t n, size_t *i0, size_t *i1)
-{
-    const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
-    *i0 = n * id / nt, *i1 = n * (id + 1) / nt;
-}
-
 static void act_apply(int fn, const float *x, float *y, size_t n)
 {
 #pragma omp parallel if (n >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
     {
         size_t i0, i1;
-        thread_span(n, &i0, &i1);
+        dr_thread_span(n, &i0, &i1);
         dr_act_span(fn, x + i0, y + i0, i1 - i0);
     }
 }
@@ -114,17 +106,21 @@ static inline float d_cabs(float x)
     return inside * (pos - neg);
 }
 
-/* One vectorised loop over a span storing or adding dx[i] = expr. */
-#define GRAD_SPAN(store, n, expr)                                          \
+/* One vectorised loop storing or adding dx[i] = expr, under the OpenMP
+ * directive OMP: "omp simd" over a span on the calling thread, "omp parallel
+ * for simd schedule(static)" over a whole tensor. */
+#define GRAD_LOOP(OMP, store, n, expr)                                     \
     do {                                                                   \
         if (store) {                                                       \
-            _Pragma("omp simd")                                            \
+            _Pragma(OMP)                                                   \
             for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
         } else {                                                           \
-            _Pragma("omp simd")                                            \
+            _Pragma(OMP)                                                   \
             for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
         }                                                                  \
     } while (0)
+#define GRAD_SPAN(store, n, expr) GRAD_LOOP("omp simd", store, n, expr)
+#define GRAD_TENSOR(store, n, expr) GRAD_LOOP("omp parallel for simd schedule(static)", store, n, expr)
 
 /* dx (+)= dy * h'(x) over a span (dx may be x). */
 DR_SIMD_CLONES static void act_grad_span(int fn, const float *x, const float *dy, float *dx, size_t n, int store)
@@ -151,22 +147,10 @@ static void act_grad(int fn, const float *x, const float *dy, float *dx, size_t 
 #pragma omp parallel
     {
         size_t i0, i1;
-        thread_span(n, &i0, &i1);
+        dr_thread_span(n, &i0, &i1);
         act_grad_span(fn, x + i0, dy + i0, dx + i0, i1 - i0, store);
     }
 }
-
-/* One parallel, vectorised loop storing or adding dx[i] = expr. */
-#define GRAD_LOOP(store, n, expr)                                          \
-    do {                                                                   \
-        if (store) {                                                       \
-            _Pragma("omp parallel for simd schedule(static)")              \
-            for (size_t i = 0; i < (n); i++) dx[i] = (expr);               \
-        } else {                                                           \
-            _Pragma("omp parallel for simd schedule(static)")              \
-            for (size_t i = 0; i < (n); i++) dx[i] += (expr);              \
-        }                                                                  \
-    } while (0)
 
 /* The function is the plan's (act_fn): the run's bounded activation, and
  * min(1, max(0, x)) for a ReLU whose output is quantized. */
@@ -265,12 +249,12 @@ static void dropout_backward(dr_layer *l, dr_pass *p, int n)
     const float *dy = l->dout;
     const int store = dr_grad_store(p, l, 0);
     if (!p->train || d->rate == 0) {
-        GRAD_LOOP(store, total, dy[i]);
+        GRAD_TENSOR(store, total, dy[i]);
         return;
     }
     const float scale = 1.0f / (1.0f - d->rate);
     const uint8_t *mask = d->mask;
-    GRAD_LOOP(store, total, mask[i] ? dy[i] * scale : 0.0f);
+    GRAD_TENSOR(store, total, mask[i] ? dy[i] * scale : 0.0f);
 }
 
 static void dropout_destroy(dr_layer *l)

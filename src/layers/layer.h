@@ -199,7 +199,8 @@ void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, doub
                   double *sum_ab);
 /* The same, where each block of rows [r0, r1) of a is first written by
  * make(ctx, r0, r1) on the thread that sums it, and summed while in cache:
- * the sums are those of dr_sum_rows2 over the finished a. */
+ * the sums are those of dr_sum_rows2 over the finished a (make NULL: it is
+ * dr_sum_rows2). */
 void dr_sum_rows2_made(const float *a, const float *b, size_t rows, int c_count, void (*make)(void *ctx, size_t r0, size_t r1),
                        void *ctx, double *sum_a, double *sum_ab);
 

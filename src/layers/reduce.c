@@ -39,8 +39,8 @@ DR_SIMD_CLONES static void add_rows2(const float *a, const float *b, size_t rows
     }
 }
 
-static void sum_rows2(const float *a, const float *b, size_t rows, int c_count,
-                      void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
+void dr_sum_rows2_made(const float *a, const float *b, size_t rows, int c_count,
+                       void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
 {
     int chunks = rows < SUM_CHUNKS ? (int)(rows ? rows : 1) : SUM_CHUNKS;
     double *part = dr_xcalloc((size_t)chunks * c_count * 2, sizeof(double));
@@ -67,11 +67,5 @@ static void sum_rows2(const float *a, const float *b, size_t rows, int c_count,
 
 void dr_sum_rows2(const float *a, const float *b, size_t rows, int c_count, double *sum_a, double *sum_ab)
 {
-    sum_rows2(a, b, rows, c_count, NULL, NULL, sum_a, sum_ab);
-}
-
-void dr_sum_rows2_made(const float *a, const float *b, size_t rows, int c_count,
-                       void (*make)(void *ctx, size_t r0, size_t r1), void *ctx, double *sum_a, double *sum_ab)
-{
-    sum_rows2(a, b, rows, c_count, make, ctx, sum_a, sum_ab);
+    dr_sum_rows2_made(a, b, rows, c_count, NULL, NULL, sum_a, sum_ab);
 }

@@ -2,7 +2,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +110,8 @@ void dr_quantize_activations(float *x, size_t n, int k)
     if (k >= DR_FLOAT_BITS) return;
 #pragma omp parallel /* one span per thread */
     {
-        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
-        const size_t i0 = n * id / nt, i1 = n * (id + 1) / nt;
+        size_t i0, i1;
+        dr_thread_span(n, &i0, &i1);
         dr_quantize_activations_span(x + i0, i1 - i0, k);
     }
 }
