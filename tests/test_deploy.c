@@ -147,8 +147,13 @@ static void test_engine_matches_training_graph(void **s)
     (void)s;
     const int N = 24;
     const int wa[][2] = {{1, 1}, {1, 2}, {2, 2}, {1, 4}, {3, 5}, {8, 8}, {4, 3}, {2, 8}};
+    const char *const *kernels = dr_bitgemm_available();
+    int nk = 0;
+    while (kernels[nk]) nk++;
     for (int m = 0; m < (int)(sizeof NETS / sizeof NETS[0]); m++)
         for (int k = 0; k < 8; k++) {
+            /* every bit kernel in turn, and with it its epilogue's loops (16 or 8 channels wide) */
+            assert_int_equal(dr_bitgemm_select(kernels[(m + k) % nk]), 0);
             dr_net *net = tu_net(NETS[m], 3, N);
             dr_net_init(net, (uint64_t)(10 * m + k + 1));
             randomize_bn(net, (uint64_t)k);
@@ -170,6 +175,7 @@ static void test_engine_matches_training_graph(void **s)
             dr_engine_free(e);
             dr_net_free(net);
         }
+    dr_bitgemm_select(kernels[0]);
 }
 
 /* A real test slice through Model D at (1,2) with the bounded activation

@@ -16,6 +16,11 @@
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef uint8_t v16b __attribute__((vector_size(16)));
+/* 8 lanes, one AVX2 register: for loops compiled for AVX2 without AVX-512,
+ * where GCC 12 keeps 64-byte vectors in memory and compares them lane by
+ * lane in scalar code (setcc), as it does on aarch64. */
+typedef int32_t dr_v8i __attribute__((vector_size(32)));
+typedef uint8_t dr_v32b __attribute__((vector_size(32)));
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
