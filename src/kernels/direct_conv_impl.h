@@ -15,26 +15,27 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
 
 #define PIX 8
 
-/* Codes of 16 values (pooled or not): rint(levels min(1, act(m))), ties to even as
- * dr_rint rounds; the product goes through memory first so that no
- * multiply-add contraction can change the rounding. */
-static inline void act_codes16(v16 m, int cabs, float levels, uint8_t *dst)
-{
-    const v16 zero = {0}, one = zero + 1.0f;
-    v16 v = cabs ? (v16)((v16i)m & 0x7fffffff) : (v16)((v16i)m & dr_vgtf(m, zero));
-    const v16i below = dr_vltf(v, one);
-    v = (v16)(((v16i)v & below) | ((v16i)one & ~below));
-    v16 p = v * levels;
-    __asm__("" : "+m"(p));
-    p = (p + 12582912.0f) - 12582912.0f;
-    const v16i q = __builtin_convertvector(p, v16i);
+/* act_codes16(m, cabs, levels, dst): the codes of 16 values (act_codes.h). */
+#define AC_LANES 16
+#define AC_GT dr_vgtf
+#define AC_LT dr_vltf
 #if defined(__aarch64__)
-    const v16b b = dr_vbytes(q);
-    memcpy(dst, &b, 16);
+#define AC_STORE(dst, q)                                                                                \
+    do {                                                                                                \
+        const v16b b_ = dr_vbytes(q);                                                                   \
+        memcpy(dst, &b_, 16);                                                                           \
+    } while (0)
 #else
-    for (int o = 0; o < 16; o++) dst[o] = (uint8_t)q[o]; /* vpmovdb in the AVX-512 clones */
+#define AC_STORE(dst, q)                                                                                \
+    for (int o_ = 0; o_ < 16; o_++) (dst)[o_] = (uint8_t)(q)[o_] /* vpmovdb in the AVX-512 clones */
 #endif
-}
+#define AC_NAME(x) x##16
+#include "act_codes.h"
+#undef AC_LANES
+#undef AC_GT
+#undef AC_LT
+#undef AC_STORE
+#undef AC_NAME
 
 /* The clone running has AVX-512's 32 vector registers (the clones follow the
  * CPU): 16-float accumulators then; else 8-float ones, as AVX holds 16. */

@@ -27,6 +27,7 @@
 #endif
 
 #define TPIX 8 /* pixels per tile */
+#define WIDE DR_INT8_MAX_K /* int16 per pixel in the AVX2 kernel's widened windows */
 
 /* Where a tile's windows are read: pixel j's window row ky at src[j] + ky rs. */
 typedef struct {
@@ -36,7 +37,8 @@ typedef struct {
 
 int dr_int8_conv_suits(const dr_conv_geom *g)
 {
-    return g->groups == 1 && dr_conv_k(g) <= DR_INT8_MAX_K && g->oc <= DR_INT8_MAX_OC;
+    const int row4 = (g->kw * g->ic + 3) / 4 * 4; /* as dr_int8_conv_init pads a window row */
+    return g->groups == 1 && (long)g->kh * row4 <= DR_INT8_MAX_K && g->oc <= DR_INT8_MAX_OC;
 }
 
 void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q)
@@ -158,28 +160,57 @@ VNNI_TARGET static void tile_vnni(const dr_int8_conv *c, const tile_rows *r, int
     for (; b < nb; b++) vnni_blocks(c, r, t, b, 1);
 }
 
-/* Blocks of 8 channels: 8 accumulators; the windows widened to int16 once
- * per tile, two pixels per broadcast. */
+/* 4 pixels (j0 ..) x NB blocks of 8 channels from block b0: 4 x NB
+ * accumulators (12 of the 16 registers for NB = 3), NB weight vectors per
+ * pair of products, one broadcast per pixel and pair. */
+__attribute__((target("avx2"), always_inline)) static inline void avx2_blocks(const dr_int8_conv *c,
+                                                                             const int16_t *wide, int j0,
+                                                                             int32_t *t, int b0, const int NB)
+{
+    const int P = c->oc_pad, pairs = c->g.kh * c->row4 / 2;
+    __m256i acc[4][3];
+    for (int j = 0; j < 4; j++)
+        for (int b = 0; b < NB; b++) acc[j][b] = _mm256_setzero_si256();
+    const int16_t *w = c->w2 + (size_t)b0 * 16;
+    for (int pi = 0; pi < pairs; pi++, w += (size_t)P * 2) {
+        __m256i wv[3];
+        for (int b = 0; b < NB; b++) wv[b] = _mm256_load_si256((const __m256i *)(w + b * 16));
+        for (int j = 0; j < 4; j++) {
+            int32_t two;
+            memcpy(&two, wide + (size_t)(j0 + j) * WIDE + 2 * pi, 4);
+            const __m256i x = _mm256_set1_epi32(two);
+            for (int b = 0; b < NB; b++) acc[j][b] = _mm256_add_epi32(acc[j][b], _mm256_madd_epi16(x, wv[b]));
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        for (int b = 0; b < NB; b++) _mm256_storeu_si256((__m256i *)(t + (j0 + j) * P + (b0 + b) * 8), acc[j][b]);
+}
+
+/* Blocks of 8 channels, pixels and weights as int16 (vpmaddwd: two products
+ * per lane): the windows widened once per tile (16, 8 or 4 bytes at a time). */
 __attribute__((target("avx2"))) static void tile_avx2(const dr_int8_conv *c, const tile_rows *r, int32_t *t)
 {
-    const int P = c->oc_pad, kh = c->g.kh, row4 = c->row4, pairs = kh * row4 / 2;
-    int16_t wide[TPIX][DR_INT8_MAX_K + 3 * 16];
+    const int kh = c->g.kh, row4 = c->row4, nb = c->oc_pad / 8;
+    int16_t wide[TPIX * WIDE] __attribute__((aligned(32)));
     for (int j = 0; j < TPIX; j++)
-        for (int ky = 0; ky < kh; ky++)
-            for (int b = 0; b < row4; b++) wide[j][ky * row4 + b] = r->src[j][ky * r->rs + b];
-    for (int b = 0; b < P / 8; b++) {
-        __m256i acc[TPIX];
-        for (int j = 0; j < TPIX; j++) acc[j] = _mm256_setzero_si256();
-        const int16_t *w = c->w2 + (size_t)b * 16;
-        for (int pi = 0; pi < pairs; pi++, w += (size_t)P * 2) {
-            const __m256i wv = _mm256_load_si256((const __m256i *)w);
-            for (int j = 0; j < TPIX; j++) {
-                int32_t two;
-                memcpy(&two, &wide[j][2 * pi], 4);
-                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_set1_epi32(two), wv));
+        for (int ky = 0; ky < kh; ky++) {
+            const uint8_t *src = r->src[j] + ky * r->rs;
+            int16_t *d = wide + (size_t)j * WIDE + ky * row4;
+            int b = 0;
+            for (; b + 16 <= row4; b += 16)
+                _mm256_storeu_si256((__m256i *)(d + b), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + b))));
+            if (b + 8 <= row4)
+                _mm_storeu_si128((__m128i *)(d + b), _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(src + b)))), b += 8;
+            if (b < row4) { /* 4 bytes */
+                int32_t four;
+                memcpy(&four, src + b, 4);
+                _mm_storel_epi64((__m128i *)(d + b), _mm_cvtepu8_epi16(_mm_cvtsi32_si128(four)));
             }
         }
-        for (int j = 0; j < TPIX; j++) _mm256_storeu_si256((__m256i *)(t + j * P + b * 8), acc[j]);
+    for (int j0 = 0; j0 < TPIX; j0 += 4) {
+        int b = 0;
+        for (; b + 3 <= nb; b += 3) avx2_blocks(c, wide, j0, t, b, 3);
+        for (; b < nb; b++) avx2_blocks(c, wide, j0, t, b, 1);
     }
 }
 
@@ -409,57 +440,64 @@ typedef struct {
     float *mul, *add; /* [oc_pad], zeros past oc */
 } padded_epilogue;
 
-/* v of 16 channels from their sums t. */
-#define VALUES16(t, mul, add) (__builtin_convertvector(*(const v16i_u *)(t), v16) * (mul) + (add))
-typedef int32_t v16i_u __attribute__((vector_size(64), aligned(4)));
+#pragma GCC diagnostic ignored "-Wpsabi" /* vector helpers, always inlined */
+#define TC_LANES 16
+#define TC_GT dr_vgt
+#define TC_LT dr_vlt
+#define TC_LTF dr_vltf
+#define TC_NAME(x) x##16
+#include "int8_codes.h"
+#undef TC_LANES
+#undef TC_GT
+#undef TC_LT
+#undef TC_LTF
+#undef TC_NAME
 
-/* A tile's codes: per pixel (no pool) or per pooling window (pixels 2h,
- * 2h + 1, 2h + 4, 2h + 5 of window h): the code of the largest v, or the
- * largest code when the pool comes after the act. v = acc mul + add is
- * monotone in acc (rising for mul >= 0, falling for mul < 0), so the largest
- * v is that of the largest or the smallest sum: pooled in integers, one
- * conversion per window. tc: [8][oc_pad] bytes. */
-DR_SIMD_CLONES static void tile_codes(const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+#if defined(DR_X86) && !defined(DR_NO_CLONES)
+typedef uint8_t v8b __attribute__((vector_size(8)));
+#define AC_LANES 8
+#define AC_GT(a, b) ((a) > (b))
+#define AC_LT(a, b) ((a) < (b))
+#define AC_STORE(dst, q)                                                                                \
+    do {                                                                                                \
+        const dr_v32b w_ = (dr_v32b)(q);                                                                \
+        const v8b b_ = __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                    \
+        memcpy(dst, &b_, 8);                                                                            \
+    } while (0)
+#define AC_NAME(x) x##8
+#include "act_codes.h"
+#define TC_LANES 8
+#define TC_GT(a, b) ((a) > (b))
+#define TC_LT(a, b) ((a) < (b))
+#define TC_LTF(a, b) ((a) < (b))
+#define TC_NAME(x) x##8
+#include "int8_codes.h"
+
+__attribute__((target("avx512f"))) static void codes_avx512(const padded_epilogue *pe, const int32_t *t, int P,
+                                                            int pooled, uint8_t *tc)
 {
-    const dr_int8_epilogue *ep = pe->ep;
-    const int cabs = ep->cabs;
-    const float lv = ep->levels;
-    const v16 zero = {0};
-    for (int b = 0; b < P; b += 16) {
-        v16 mul, add;
-        memcpy(&mul, pe->mul + b, sizeof mul);
-        memcpy(&add, pe->add + b, sizeof add);
-        if (!pooled) {
-            for (int j = 0; j < TPIX; j++) act_codes16(VALUES16(t + j * P + b, mul, add), cabs, lv, tc + j * P + b);
-            continue;
-        }
-        const v16i falling = dr_vltf(mul, zero);
-        for (int h = 0; h < 2; h++) {
-            const int32_t *w = t + 2 * h * P + b;
-            uint8_t *dst = tc + h * P + b;
-            if (!ep->pool_after_act) {
-                v16i hi = *(const v16i_u *)w, lo = hi;
-                const int32_t *const more[3] = {w + P, w + 4 * P, w + 5 * P};
-                for (int k = 0; k < 3; k++) {
-                    const v16i a = *(const v16i_u *)more[k];
-                    const v16i above = dr_vgt(a, hi), below = dr_vlt(a, lo);
-                    hi = (a & above) | (hi & ~above);
-                    lo = (a & below) | (lo & ~below);
-                }
-                const v16i m = (lo & falling) | (hi & ~falling);
-                act_codes16(VALUES16(&m, mul, add), cabs, lv, dst);
-                continue;
-            }
-            uint8_t c[4][16];
-            const int32_t *const four[4] = {w, w + P, w + 4 * P, w + 5 * P};
-            for (int k = 0; k < 4; k++) act_codes16(VALUES16(four[k], mul, add), cabs, lv, c[k]);
-            for (int o = 0; o < 16; o++) {
-                const uint8_t m0 = c[0][o] > c[1][o] ? c[0][o] : c[1][o], m1 = c[2][o] > c[3][o] ? c[2][o] : c[3][o];
-                dst[o] = m0 > m1 ? m0 : m1;
-            }
-        }
-    }
+    tile_codes16(pe, t, P, pooled, tc);
 }
+__attribute__((target("avx2"))) static void codes_avx2(const padded_epilogue *pe, const int32_t *t, int P,
+                                                       int pooled, uint8_t *tc)
+{
+    tile_codes8(pe, t, P, pooled, tc);
+}
+
+/* The copy for the tile kernel in use: AVX-512 with vnni, AVX2 with avx2, else plain. */
+static void tile_codes(tile_fn *fn, const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+{
+    if (fn == tile_vnni) codes_avx512(pe, t, P, pooled, tc);
+    else if (fn == tile_avx2) codes_avx2(pe, t, P, pooled, tc);
+    else tile_codes16(pe, t, P, pooled, tc);
+}
+#else
+static void tile_codes(tile_fn *fn, const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+{
+    (void)fn;
+    tile_codes16(pe, t, P, pooled, tc);
+}
+#endif
 
 void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
                         const dr_int8_epilogue *ep, uint8_t *codes)
@@ -481,7 +519,7 @@ void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const 
         for (int tile = 0; tile < n * rows * cols; tile++) {
             const int s = tile / (rows * cols), r = tile / cols % rows, q = tile % cols;
             tile_sums(c, fn, px, n, s, 2 * r, 4 * q, patch, t);
-            tile_codes(&pe, t, P, pool != NULL, tc);
+            tile_codes(fn, &pe, t, P, pool != NULL, tc);
             if (pool) {
                 for (int h = 0; h < 2 && 2 * q + h < pool->ow; h++)
                     memcpy(codes + (((size_t)s * pool->oh + r) * pool->ow + 2 * q + h) * oc, tc + h * P, (size_t)oc);

@@ -46,7 +46,8 @@ typedef struct {
     float levels;             /* 2^A - 1                                                   */
 } dr_int8_epilogue;
 
-/* Whether the kernels handle g: groups 1, kh kw ic <= DR_INT8_MAX_K, oc <= DR_INT8_MAX_OC. */
+/* Whether the kernels handle g: groups 1, kh row4 <= DR_INT8_MAX_K (row4: kw ic
+ * rounded up to 4), oc <= DR_INT8_MAX_OC. */
 int dr_int8_conv_suits(const dr_conv_geom *g);
 /* Prepares the kernels' weight layouts from q[oc][K] (copied). */
 void dr_int8_conv_init(dr_int8_conv *c, const dr_conv_geom *g, const int8_t *q);
