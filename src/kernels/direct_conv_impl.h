@@ -37,6 +37,27 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
 #undef AC_STORE
 #undef AC_NAME
 
+#if defined(__x86_64__)
+/* act_codes8: the same for 8 values, for loops compiled for AVX2. */
+typedef uint8_t dr_v8b __attribute__((vector_size(8)));
+#define AC_LANES 8
+#define AC_GT(a, b) ((a) > (b))
+#define AC_LT(a, b) ((a) < (b))
+#define AC_STORE(dst, q)                                                                                \
+    do {                                                                                                \
+        const dr_v32b w_ = (dr_v32b)(q);                                                                \
+        const dr_v8b b_ = __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                 \
+        memcpy(dst, &b_, 8);                                                                            \
+    } while (0)
+#define AC_NAME(x) x##8
+#include "act_codes.h"
+#undef AC_LANES
+#undef AC_GT
+#undef AC_LT
+#undef AC_STORE
+#undef AC_NAME
+#endif
+
 /* The clone running has AVX-512's 32 vector registers (the clones follow the
  * CPU): 16-float accumulators then; else 8-float ones, as AVX holds 16. */
 static inline int dr_wide_registers(void)

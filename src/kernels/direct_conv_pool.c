@@ -92,13 +92,34 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
         c = dr_vgtf(a[j + 5][b], m); m = (v16)(((v16i)a[j + 5][b] & c) | ((v16i)m & ~c));                       \
         act_codes16(m, cabs, levels, tc[h] + (blk) * 16);                                               \
     }
+/* The same for one block by halves of 8 channels (AVX2: GCC 12 compares
+ * 16-float vectors lane by lane in scalar code where the target has no AVX-512). */
+#if defined(__x86_64__)
+#define CODES_EPILOGUE_HALVES(a, b, blk)                                                                \
+    for (int h = 0; h < 2; h++)                                                                         \
+        for (int q = 0; q < 2; q++) {                                                                   \
+            const int j = 2 * h;                                                                        \
+            v8 m, x;                                                                                    \
+            dr_v8i c;                                                                                   \
+            memcpy(&m, (const float *)&a[j][b] + 8 * q, sizeof m);                                      \
+            memcpy(&x, (const float *)&a[j + 1][b] + 8 * q, sizeof x), c = x > m;                        \
+            m = (v8)(((dr_v8i)x & c) | ((dr_v8i)m & ~c));                                               \
+            memcpy(&x, (const float *)&a[j + 4][b] + 8 * q, sizeof x), c = x > m;                        \
+            m = (v8)(((dr_v8i)x & c) | ((dr_v8i)m & ~c));                                               \
+            memcpy(&x, (const float *)&a[j + 5][b] + 8 * q, sizeof x), c = x > m;                        \
+            m = (v8)(((dr_v8i)x & c) | ((dr_v8i)m & ~c));                                               \
+            act_codes8(m, cabs, levels, tc[h] + (blk) * 16 + 8 * q);                                    \
+        }
+#else
+#define CODES_EPILOGUE_HALVES CODES_EPILOGUE
+#endif
 /* The four sums of each window, for dr_max4. */
 #define SUMS_EPILOGUE(a, b, blk)                                                                        \
     for (int h = 0; h < 2; h++)                                                                         \
         for (int i = 0; i < 4; i++) memcpy(four[h][i] + (blk) * 16, &a[2 * h + i % 2 + i / 2 * 4][b], sizeof(v16));
 
-/* The tiles: pooled row py, column pairs; TILE_LOOP(STORE) runs the blocks of
- * one tile with STORE. */
+/* The tiles: pooled row py, column pairs; TILE_BLOCKS(STORE, STORE_HALVES) runs
+ * the blocks of one tile with STORE (STORE_HALVES after block_sums_halves). */
 #define TILE_SETUP                                                                                      \
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;         \
     const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;                                       \
@@ -110,14 +131,14 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
     const float *src[PIX][DR_DIRECT_MAX_KH];                                                            \
     float edge[PIX][DR_DIRECT_MAX_K];                                                                   \
     tile_windows(g, in, off, s, py, px, two, src, edge)
-#define TILE_BLOCKS(STORE)                                                                              \
+#define TILE_BLOCKS(STORE, STORE_HALVES)                                                                \
     do {                                                                                                \
         int b0blk = 0;                                                                                  \
         if (dr_wide_registers()) { /* 3 x 8 accumulators fill AVX-512's 32 registers */                   \
             for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                    \
             for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                            \
         } else                                                                                          \
-            for (; b0blk < nb; b0blk++) POOL_TILE_HALVES(STORE);                                        \
+            for (; b0blk < nb; b0blk++) POOL_TILE_HALVES(STORE_HALVES);                                 \
     } while (0)
 
 DR_FMA_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_conv_geom *pool, int n, const float *in,
@@ -129,7 +150,7 @@ DR_FMA_CLONES void dr_direct_conv_pool_codes(const dr_conv_geom *g, const dr_con
     for (int tile = 0; tile < n * ph * pairs; tile++) {
         TILE_BEGIN;
         uint8_t tc[2][DR_DIRECT_MAX_OC + 16]; /* the tile's codes */
-        TILE_BLOCKS(CODES_EPILOGUE);
+        TILE_BLOCKS(CODES_EPILOGUE, CODES_EPILOGUE_HALVES);
         for (int h = 0; h < 1 + two; h++) memcpy(codes + (((size_t)s * ph + py) * pw + px + h) * oc, tc[h], (size_t)oc);
     }
 }
@@ -143,7 +164,7 @@ DR_FMA_CLONES void dr_direct_conv_pool(const dr_conv_geom *g, const dr_conv_geom
     for (int tile = 0; tile < n * ph * pairs; tile++) {
         TILE_BEGIN;
         float four[2][4][DR_DIRECT_MAX_OC + 16]; /* per window: top left, top right, bottom left, bottom right */
-        TILE_BLOCKS(SUMS_EPILOGUE);
+        TILE_BLOCKS(SUMS_EPILOGUE, SUMS_EPILOGUE);
         for (int h = 0; h < 1 + two; h++) {
             const size_t r = (((size_t)s * ph + py) * pw + px + h) * oc;
             const int32_t base = (2 * py * g->ow + 2 * (px + h)) * oc;

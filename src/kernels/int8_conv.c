@@ -454,18 +454,6 @@ typedef struct {
 #undef TC_NAME
 
 #if defined(DR_X86) && !defined(DR_NO_CLONES)
-typedef uint8_t v8b __attribute__((vector_size(8)));
-#define AC_LANES 8
-#define AC_GT(a, b) ((a) > (b))
-#define AC_LT(a, b) ((a) < (b))
-#define AC_STORE(dst, q)                                                                                \
-    do {                                                                                                \
-        const dr_v32b w_ = (dr_v32b)(q);                                                                \
-        const v8b b_ = __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                    \
-        memcpy(dst, &b_, 8);                                                                            \
-    } while (0)
-#define AC_NAME(x) x##8
-#include "act_codes.h"
 #define TC_LANES 8
 #define TC_GT(a, b) ((a) > (b))
 #define TC_LT(a, b) ((a) < (b))
