@@ -97,7 +97,12 @@ static void test_conv_pool_pass_matches_steps(void **state)
     (void)state;
     dr_rng r;
     dr_rng_seed(&r, 5, DR_RNG_TEST, 0, 0);
+    const char *const *kernels = dr_bitgemm_available();
+    int nk = 0;
+    while (kernels[nk]) nk++;
     for (int trial = 0; trial < 24; trial++) {
+        /* each bit kernel in turn: below the CPU's best, the 8-float loops (AVX2's) run */
+        assert_int_equal(dr_bitgemm_select(kernels[trial % nk]), 0);
         const int k = trial % 3 == 2 ? 7 : 3 + 2 * (trial % 2), stride = 1 + (trial % 4 == 3);
         dr_conv_geom g = {.ih = 8 + (int)dr_rng_below(&r, 9), .iw = 8 + (int)dr_rng_below(&r, 9),
                           .ic = 1 + (int)dr_rng_below(&r, 3), .oc = 1 + (int)dr_rng_below(&r, 70),
@@ -162,6 +167,7 @@ static void test_conv_pool_pass_matches_steps(void **state)
         free(in), free(w), free(wt), free(bias), free(out), free(pooled), free(dpool), free(dw), free(db), free(am);
         free(dense), free(rout), free(rdin), free(rdw), free(rdb), free(scratch);
     }
+    dr_bitgemm_select(kernels[0]);
 }
 
 /* The direct convolution's sums are one fused multiply-add chain per output,

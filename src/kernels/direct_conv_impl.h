@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/vec16.h"
+#include "bitgemm.h"
 #include "direct_conv.h"
 
 typedef float v8 __attribute__((vector_size(32))); /* AVX: 8 pixels x 8 channels of accumulators fit its 16 registers */
@@ -58,12 +59,14 @@ typedef uint8_t dr_v8b __attribute__((vector_size(8)));
 #undef AC_NAME
 #endif
 
-/* The clone running has AVX-512's 32 vector registers (the clones follow the
- * CPU): 16-float accumulators then; else 8-float ones, as AVX holds 16. */
+/* The CPU has AVX-512's 32 vector registers (the clones follow the CPU):
+ * 16-float accumulators then; else 8-float ones, as AVX holds 16. A bit
+ * kernel below the CPU's best (DOREFA_KERNEL=avx2 or c where avx512 runs)
+ * takes the 8-float loops too, so that one CPU runs both. */
 static inline int dr_wide_registers(void)
 {
 #if defined(__x86_64__)
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") && (!dr_cpu_avx512_popcnt() || !strcmp(dr_bitgemm_kernel(), "avx512"));
 #else
     return 0;
 #endif
@@ -101,8 +104,6 @@ static inline void bias_block(const float *bias, int b, int oc, float *b0)
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
-
-#include "bitgemm.h"
 
 /* block_sums_halves in NEON: per pass of 8 channels, 8 pixels x 2 vectors of
  * accumulators (16 of the 32 registers); four inputs of a pixel in one load,

@@ -260,53 +260,23 @@ static inline void by_channel(const dr_conv_geom *g, const dr_conv_geom *pool, i
         }
 }
 
-/* part[o][K + 1] = the weight gradient sums of channel o and, last, its bias
- * gradient. KH kernel rows of L vectors, known at compile time in each
- * instance so that the accumulators stay in registers; two sets of them
- * (even and odd p) where they fit, to hide the multiply-add latency. */
-__attribute__((always_inline)) static inline void sample_sums(const dr_conv_geom *g, const dr_conv_geom *pool,
-                                                              const int KH, const int L, const float *frame, int fw,
-                                                              const float *gt, const int32_t *wt, float *part)
-{
-    enum { MAXV2 = 2 * MAXV };
-    const int oc = g->oc, PP = pool->oh * pool->ow, span = g->kw * g->ic, K = dr_conv_k(g);
-    const int V = KH * L, two = 2 * V <= 12; /* two sets fit the 32 vector registers with room */
-    const size_t fwic = (size_t)fw * g->ic;
-    for (int o = 0; o < oc; o++, gt += PP, wt += PP) {
-        v16 acc[MAXV2] = {{0}};
-        float bsum = 0;
-        int p = 0;
-        if (two)
-            for (; p + 1 < PP; p += 2) {
-                const float g0 = gt[p], g1 = gt[p + 1];
-                const float *r0 = frame + wt[p], *r1 = frame + wt[p + 1];
-                for (int ky = 0; ky < KH; ky++, r0 += fwic, r1 += fwic)
-                    for (int l = 0; l < L; l++) {
-                        acc[ky * L + l] += g0 * *(const v16u *)(r0 + 16 * l);
-                        acc[V + ky * L + l] += g1 * *(const v16u *)(r1 + 16 * l);
-                    }
-                bsum += g0 + g1;
-            }
-        for (; p < PP; p++) {
-            const float *r = frame + wt[p];
-            for (int ky = 0; ky < KH; ky++, r += fwic)
-                for (int l = 0; l < L; l++) acc[ky * L + l] += gt[p] * *(const v16u *)(r + 16 * l);
-            bsum += gt[p];
-        }
-        if (two)
-            for (int v = 0; v < V; v++) acc[v] += acc[V + v];
-        float *po = part + (size_t)o * (K + 1);
-        for (int ky = 0; ky < KH; ky++)
-            for (int t = 0; t < span; t++) po[ky * span + t] = acc[ky * L + t / 16][t % 16];
-        po[K] = bsum;
-    }
-}
+#define PS_LANES 16
+#define PS_NAME(x) x##16
+#include "direct_pool_sums.h"
+#undef PS_LANES
+#undef PS_NAME
+#define PS_LANES 8
+#define PS_NAME(x) x##8
+#include "direct_pool_sums.h"
+#undef PS_LANES
+#undef PS_NAME
 
 DR_FMA_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const dr_conv_geom *pool, int n,
                                                    const float *dpool, const int32_t *argmax, const float *in,
                                                    float *dw, float *db, float *scratch)
 {
     const int oc = g->oc, K = dr_conv_k(g), PP = pool->oh * pool->ow, L = row_vectors(g);
+    const int wide = dr_wide_registers(); /* else AVX's 16 registers: vectors of 8 */
     const frame_geom f = frame_of(g);
     const size_t fsize = (size_t)f.fh * f.fw * g->ic + f.slack, per_thread = thread_floats(g, pool);
     float *part = scratch, *frames = scratch + (size_t)n * oc * (K + 1);
@@ -330,8 +300,11 @@ DR_FMA_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const d
             float *ps = part + (size_t)s * oc * (K + 1);
             by_channel(g, pool, f.fw, dp, am, base, woff, gt, wt);
             switch (L * 100 + g->kh) { /* one instance per shape of the accumulators */
-#define CASE(l, kh) \
-    case l * 100 + kh: sample_sums(g, pool, kh, l, frame, f.fw, gt, wt, ps); break;
+#define CASE(l, kh)                                                                                     \
+    case l * 100 + kh:                                                                                  \
+        if (wide) sample_sums16(g, pool, kh, l, frame, f.fw, gt, wt, ps);                               \
+        else sample_sums8(g, pool, kh, l, frame, f.fw, gt, wt, ps);                                     \
+        break;
                 CASE(1, 1) CASE(1, 2) CASE(1, 3) CASE(1, 4) CASE(1, 5) CASE(1, 6) CASE(1, 7) CASE(1, 8)
                 CASE(1, 9) CASE(1, 10) CASE(1, 11) CASE(1, 12) CASE(1, 13) CASE(1, 14) CASE(1, 15) CASE(1, 16)
                 CASE(2, 1) CASE(2, 2) CASE(2, 3) CASE(2, 4) CASE(2, 5) CASE(2, 6) CASE(2, 7) CASE(2, 8)
