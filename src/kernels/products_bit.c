@@ -185,6 +185,12 @@ DR_SIMD_CLONES static void store_bracket(float *restrict o, const int32_t *restr
  * output pixels fill whole 64-bit words, and each of its column blocks pays
  * the bracket, so short reductions stay far from the AND+popcount ceiling. */
 #define BIT_OVER_FLOAT 12.0
+/* With the AVX2 kernel (nibble lookups, a quarter of that peak on a 2-core
+ * Zen 3) the bit work pays far less: on the same shapes backward-weight ran
+ * at 0.5x sgemm (conv1, ratio 9.5), 0.2x (conv3/4, 10.4), 0.1x (conv5,
+ * 20.5). Ratios up to 4 (a layer of 128 or more output pixels per sample at
+ * G4 A1) are left to the bits there; the scalar "c" kernel likewise. */
+#define BIT_OVER_FLOAT_AVX2 4.0
 
 /* Backward-weight reduces over each sample's output pixels alone (the gradient
  * scale m_i is per sample), so a layer with few output pixels fills 64-bit
@@ -197,7 +203,9 @@ static int backward_weight_pays(const dr_conv_geom *g, int gbits, int abits)
 {
     const int P = dr_conv_p(g);
     if (always_bits) return 1;
-    return 64.0 * nwords(P) * gbits * abits / P <= BIT_OVER_FLOAT;
+    const char *k = dr_bitgemm_kernel();
+    const double crossover = !strcmp(k, "avx2") || !strcmp(k, "c") ? BIT_OVER_FLOAT_AVX2 : BIT_OVER_FLOAT;
+    return 64.0 * nwords(P) * gbits * abits / P <= crossover;
 }
 
 static void bit_forward(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias,
