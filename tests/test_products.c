@@ -69,7 +69,12 @@ static void test_float_products_match_direct_loops(void **state)
         {3, 11, 10, 3, 37, 5, 1, DR_PAD_SAME, 1}, {2, 9, 9, 2, 70, 3, 2, DR_PAD_SAME, 1},
         {2, 6, 6, 40, 20, 3, 1, DR_PAD_SAME, 1}, /* K = 360: im2col + sgemm */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    /* with every bit kernel in turn: below the CPU's best, the direct loops' 8-float forms (AVX2's) */
+    for (const char *const *k = dr_bitgemm_available(); *k; k++) {
+        assert_int_equal(dr_bitgemm_select(*k), 0);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    }
+    dr_bitgemm_select(dr_bitgemm_available()[0]);
 }
 
 static void test_same_padding_follows_tensorflow(void **state)
