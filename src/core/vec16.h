@@ -21,6 +21,7 @@ typedef uint8_t v16b __attribute__((vector_size(16)));
  * lane in scalar code (setcc), as it does on aarch64. */
 typedef int32_t dr_v8i __attribute__((vector_size(32)));
 typedef uint8_t dr_v32b __attribute__((vector_size(32)));
+typedef uint8_t dr_v8b __attribute__((vector_size(8)));
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -63,6 +64,14 @@ static inline __attribute__((always_inline)) v16b dr_vbytes(v16i a)
 #else
     return __builtin_convertvector(a, v16b);
 #endif
+}
+
+/* The low bytes of 8 lanes (values 0..255), for the AVX2 loops: one byte
+ * shuffle (vpshufb + vpermq), where the conversion goes lane by lane. */
+static inline __attribute__((always_inline)) dr_v8b dr_vbytes8(dr_v8i a)
+{
+    const dr_v32b w = (dr_v32b)a;
+    return __builtin_shufflevector(w, w, 0, 4, 8, 12, 16, 20, 24, 28);
 }
 
 #endif

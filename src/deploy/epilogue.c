@@ -37,7 +37,6 @@
 #undef EP_NAME
 
 #if defined(__x86_64__) && !defined(DR_NO_CLONES)
-typedef uint8_t v8b __attribute__((vector_size(8)));
 #define EP_LANES 8
 #define EP_VI dr_v8i
 #define EP_GT(a, b) ((a) > (b))
@@ -45,8 +44,7 @@ typedef uint8_t v8b __attribute__((vector_size(8)));
 #define EP_LE(a, b) ((a) <= (b))
 #define EP_STORE_BYTES(dst, v, n)                                                                       \
     do {                                                                                                \
-        const dr_v32b w_ = (dr_v32b)(v);                                                                \
-        const v8b b_ = __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                    \
+        const dr_v8b b_ = dr_vbytes8(v);                                                                \
         memcpy(dst, &b_, (size_t)(n));                                                                  \
     } while (0)
 #define EP_NAME(x) x##8
@@ -56,14 +54,12 @@ __attribute__((target("avx512f"))) static void rows_avx512(const dr_epilogue *e,
 __attribute__((target("avx2"))) static void rows_avx2(const dr_epilogue *e, int y0, int y1) { rows8(e, y0, y1); }
 static void rows_plain(const dr_epilogue *e, int y0, int y1) { rows16(e, y0, y1); }
 
-/* The copy that goes with the bit kernel in use (DOREFA_KERNEL can choose a
- * lesser one, so the tests run each on a CPU that has them all). */
+/* The width dr_wide_vectors() says; the plain copy with the c kernel. */
 void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1)
 {
-    const char *k = dr_bitgemm_kernel();
-    if (!strcmp(k, "avx512")) rows_avx512(e, y0, y1);
-    else if (!strcmp(k, "avx2")) rows_avx2(e, y0, y1);
-    else rows_plain(e, y0, y1);
+    if (!strcmp(dr_bitgemm_kernel(), "c")) rows_plain(e, y0, y1);
+    else if (dr_wide_vectors()) rows_avx512(e, y0, y1);
+    else rows_avx2(e, y0, y1);
 }
 #else
 void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1) { rows16(e, y0, y1); }

@@ -308,6 +308,15 @@ static int has_popcnt(void) { return __builtin_cpu_supports("popcnt"); }
 static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
+int dr_wide_vectors(void)
+{
+#ifdef DR_X86
+    return __builtin_cpu_supports("avx512f") && (!dr_cpu_avx512_popcnt() || !strcmp(dr_bitgemm_kernel(), "avx512"));
+#else
+    return 0;
+#endif
+}
+
 int dr_cpu_avx512_popcnt(void)
 {
 #ifdef DR_X86

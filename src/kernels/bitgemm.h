@@ -90,6 +90,12 @@ void dr_bytes_to_planes(const uint8_t codes[64], int planes, uint64_t *words);
 /* Whether the CPU has AVX-512F and VPOPCNTDQ (the "avx512" kernel's needs). */
 int dr_cpu_avx512_popcnt(void);
 
+/* Whether loops written for 16 lanes run their AVX-512 forms (16-lane vectors,
+ * 32 registers) rather than their AVX2 ones (8 lanes): the CPU has AVX-512F
+ * and no lesser bit kernel was chosen where avx512 runs (DOREFA_KERNEL=avx2
+ * or c take the 8-lane forms, so that one CPU runs both). 0 off x86. */
+int dr_wide_vectors(void);
+
 /* Kernel selection: "avx512" (AVX-512 VPOPCNTDQ), "avx2", "c" (scalar popcount).
  * Chosen from the CPU at first use; DOREFA_KERNEL=c|avx2|avx512 forces one. */
 const char *dr_bitgemm_kernel(void);

@@ -33,7 +33,7 @@ DR_FMA_CLONES void dr_direct_conv(const dr_conv_geom *g, int n, const float *in,
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, P = g->oh * g->ow, rows = n * P;
     const int span = g->kw * g->ic; /* one kernel row of one pixel: contiguous in NHWC */
-    const int wide = dr_wide_registers();
+    const int wide = dr_wide_vectors();
 #pragma omp parallel for schedule(static)
     for (int r0 = 0; r0 < rows; r0 += PIX) {
         const float *src[PIX][DR_DIRECT_MAX_KH];
@@ -114,7 +114,7 @@ DR_FMA_CLONES void dr_direct_backward_weight(const dr_conv_geom *g, int n, const
                                               float *dw, float *scratch)
 {
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, K = g->kh * g->kw * g->ic;
-    const int kp = grad_kp(g), span = g->kw * g->ic, P = g->oh * g->ow, wide = dr_wide_registers();
+    const int kp = grad_kp(g), span = g->kw * g->ic, P = g->oh * g->ow, wide = dr_wide_vectors();
     float *part = scratch, *bufs = scratch + (size_t)n * kp * oc_pad;
     bufs += (16 - ((uintptr_t)bufs / sizeof(float)) % 16) % 16; /* 64-byte aligned rows of dy */
 #pragma omp parallel

@@ -40,14 +40,12 @@ typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned lo
 
 #if defined(__x86_64__)
 /* act_codes8: the same for 8 values, for loops compiled for AVX2. */
-typedef uint8_t dr_v8b __attribute__((vector_size(8)));
 #define AC_LANES 8
 #define AC_GT(a, b) ((a) > (b))
 #define AC_LT(a, b) ((a) < (b))
 #define AC_STORE(dst, q)                                                                                \
     do {                                                                                                \
-        const dr_v32b w_ = (dr_v32b)(q);                                                                \
-        const dr_v8b b_ = __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                 \
+        const dr_v8b b_ = dr_vbytes8(q);                                                                \
         memcpy(dst, &b_, 8);                                                                            \
     } while (0)
 #define AC_NAME(x) x##8
@@ -58,19 +56,6 @@ typedef uint8_t dr_v8b __attribute__((vector_size(8)));
 #undef AC_STORE
 #undef AC_NAME
 #endif
-
-/* The CPU has AVX-512's 32 vector registers (the clones follow the CPU):
- * 16-float accumulators then; else 8-float ones, as AVX holds 16. A bit
- * kernel below the CPU's best (DOREFA_KERNEL=avx2 or c where avx512 runs)
- * takes the 8-float loops too, so that one CPU runs both. */
-static inline int dr_wide_registers(void)
-{
-#if defined(__x86_64__)
-    return __builtin_cpu_supports("avx512f") && (!dr_cpu_avx512_popcnt() || !strcmp(dr_bitgemm_kernel(), "avx512"));
-#else
-    return 0;
-#endif
-}
 
 /* Points src[ky] at the kh input rows of output pixel (s, oy, ox): into the
  * input where the window lies inside it, else into edge[] gathered with

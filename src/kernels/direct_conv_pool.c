@@ -122,7 +122,7 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
  * the blocks of one tile with STORE (STORE_HALVES after block_sums_halves). */
 #define TILE_SETUP                                                                                      \
     const int oc = g->oc, oc_pad = (oc + 15) / 16 * 16, nb = oc_pad / 16, span = g->kw * g->ic;         \
-    const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2;                                       \
+    const int ph = pool->oh, pw = pool->ow, pairs = (pw + 1) / 2, wide = dr_wide_vectors();             \
     size_t off[PIX]; /* pixel j of a tile: its window's offset from the tile's corner */               \
     for (int j = 0; j < PIX; j++) off[j] = ((size_t)(j / 4) * g->sh * g->iw + (size_t)(j % 4) * g->sw) * g->ic
 #define TILE_BEGIN                                                                                      \
@@ -134,7 +134,7 @@ static inline void tile_windows(const dr_conv_geom *g, const float *in, const si
 #define TILE_BLOCKS(STORE, STORE_HALVES)                                                                \
     do {                                                                                                \
         int b0blk = 0;                                                                                  \
-        if (dr_wide_registers()) { /* 3 x 8 accumulators fill AVX-512's 32 registers */                   \
+        if (wide) { /* 3 x 8 accumulators fill AVX-512's 32 registers */                               \
             for (; b0blk + 3 <= nb; b0blk += 3) POOL_TILE(3, STORE);                                    \
             for (; b0blk < nb; b0blk++) POOL_TILE(1, STORE);                                            \
         } else                                                                                          \
@@ -276,7 +276,7 @@ DR_FMA_CLONES void dr_direct_pool_backward_weight(const dr_conv_geom *g, const d
                                                    float *dw, float *db, float *scratch)
 {
     const int oc = g->oc, K = dr_conv_k(g), PP = pool->oh * pool->ow, L = row_vectors(g);
-    const int wide = dr_wide_registers(); /* else AVX's 16 registers: vectors of 8 */
+    const int wide = dr_wide_vectors(); /* else AVX's 16 registers: vectors of 8 */
     const frame_geom f = frame_of(g);
     const size_t fsize = (size_t)f.fh * f.fw * g->ic + f.slack, per_thread = thread_floats(g, pool);
     float *part = scratch, *frames = scratch + (size_t)n * oc * (K + 1);

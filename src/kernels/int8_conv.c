@@ -453,6 +453,14 @@ typedef struct {
 #undef TC_LTF
 #undef TC_NAME
 
+/* One copy of a tile's codes (int8_codes.h) for the target it was compiled for. */
+typedef void codes_fn(const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc);
+
+static void codes_plain(const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+{
+    tile_codes16(pe, t, P, pooled, tc);
+}
+
 #if defined(DR_X86) && !defined(DR_NO_CLONES)
 #define TC_LANES 8
 #define TC_GT(a, b) ((a) > (b))
@@ -472,18 +480,16 @@ __attribute__((target("avx2"))) static void codes_avx2(const padded_epilogue *pe
     tile_codes8(pe, t, P, pooled, tc);
 }
 
-/* The copy for the tile kernel in use: AVX-512 with vnni, AVX2 with avx2, else plain. */
-static void tile_codes(tile_fn *fn, const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+/* The width dr_wide_vectors() says; the plain copy with the c tile kernel. */
+static codes_fn *codes_for(tile_fn *fn)
 {
-    if (fn == tile_vnni) codes_avx512(pe, t, P, pooled, tc);
-    else if (fn == tile_avx2) codes_avx2(pe, t, P, pooled, tc);
-    else tile_codes16(pe, t, P, pooled, tc);
+    return fn == tile_c ? codes_plain : dr_wide_vectors() ? codes_avx512 : codes_avx2;
 }
 #else
-static void tile_codes(tile_fn *fn, const padded_epilogue *pe, const int32_t *t, int P, int pooled, uint8_t *tc)
+static codes_fn *codes_for(tile_fn *fn)
 {
     (void)fn;
-    tile_codes16(pe, t, P, pooled, tc);
+    return codes_plain;
 }
 #endif
 
@@ -492,6 +498,7 @@ void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const 
 {
     const dr_conv_geom *g = &c->g, *pool = ep->pool;
     tile_fn *fn = kernel_fn(kernel);
+    codes_fn *tile_codes = codes_for(fn);
     const int oc = g->oc, P = c->oc_pad;
     padded_epilogue pe = {ep, dr_xcalloc((size_t)P, sizeof(float)), dr_xcalloc((size_t)P, sizeof(float))};
     memcpy(pe.mul, ep->mul, sizeof(float) * oc);
@@ -507,7 +514,7 @@ void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const 
         for (int tile = 0; tile < n * rows * cols; tile++) {
             const int s = tile / (rows * cols), r = tile / cols % rows, q = tile % cols;
             tile_sums(c, fn, px, n, s, 2 * r, 4 * q, patch, t);
-            tile_codes(fn, &pe, t, P, pool != NULL, tc);
+            tile_codes(&pe, t, P, pool != NULL, tc);
             if (pool) {
                 for (int h = 0; h < 2 && 2 * q + h < pool->ow; h++)
                     memcpy(codes + (((size_t)s * pool->oh + r) * pool->ow + 2 * q + h) * oc, tc + h * P, (size_t)oc);
