@@ -118,6 +118,15 @@ static void test_sums_longest_reduction(void **st)
     }
     dr_int8_conv_free(&c);
     free(px), free(q);
+    /* the bound is on the padded rows (kw ic rounded up to 4, kh of them): a
+     * tall one-channel column of 300 taps has K = 300 but 1,200 padded bytes */
+    dr_conv_geom tall = {.ih = 300, .iw = 1, .ic = 1, .oc = 4, .kh = 300, .kw = 1, .sh = 1, .sw = 1, .groups = 1};
+    dr_conv_geom_resolve(&tall, DR_PAD_VALID);
+    assert_true(dr_conv_k(&tall) <= DR_INT8_MAX_K);
+    assert_false(dr_int8_conv_suits(&tall));
+    tall.kh = tall.ih = DR_INT8_MAX_K / 4; /* 256 rows of 4 padded bytes: exactly the bound */
+    dr_conv_geom_resolve(&tall, DR_PAD_VALID);
+    assert_true(dr_int8_conv_suits(&tall));
 }
 
 /* Codes: of each kernel, equal to the integer loops' sums through
