@@ -50,8 +50,11 @@ char *dr_read_file(const char *path, size_t *len_out);
 #if defined(__x86_64__) && !defined(DR_NO_CLONES)
 #define DR_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 /* Float multiply-add loops: "avx2" alone leaves FMA out (a multiply and an add
- * each), so these take "fma" (AVX's 256-bit floats and FMA; every AVX2 CPU has it). */
-#define DR_FMA_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+ * each), so these take "fma" (AVX's 256-bit floats and FMA; every AVX2 CPU has
+ * it); and "avx512f" alone leaves out the 256-bit FMA that their 8-lane loops
+ * (run there under DOREFA_KERNEL=avx2) need to give the same fused sums, so
+ * their AVX-512 copy is x86-64-v4 (AVX-512 F/BW/DQ/VL with AVX2 and FMA). */
+#define DR_FMA_CLONES __attribute__((target_clones("arch=x86-64-v4", "fma", "default")))
 #define DR_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #else
 #define DR_SIMD_CLONES
