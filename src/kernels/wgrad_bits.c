@@ -9,16 +9,40 @@
 
 static inline int nwords(int bits) { return (bits + 63) / 64; }
 
-/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. */
-static void transpose64(uint64_t a[64])
+/* 64x64 bit-matrix transpose: bit c of a[j] becomes bit j of a[c]. The
+ * classic six swap stages (block size j = 32 .. 1 words and bits) on eight
+ * vectors of 8 words: for j >= 8 the partners a[k], a[k | j] sit in different
+ * vectors, for j < 8 in lanes of the same vector (a lane shuffle brings them
+ * together). */
+typedef uint64_t v8u64 __attribute__((vector_size(64)));
+
+DR_SIMD_CLONES static void transpose64(uint64_t a[64])
 {
+    v8u64 v[8];
+    memcpy(v, a, sizeof v);
     uint64_t m = 0x00000000FFFFFFFFull;
-    for (int j = 32; j; j >>= 1, m ^= m << j)
-        for (int k = 0; k < 64; k = ((k | j) + 1) & ~j) {
-            uint64_t t = ((a[k] >> j) ^ a[k | j]) & m;
-            a[k] ^= t << j;
-            a[k | j] ^= t;
-        }
+    for (int j = 32; j >= 8; j >>= 1, m ^= m << j) {
+        const int d = j / 8; /* vectors apart */
+        for (int r = 0; r < 8; r++)
+            if (!(r & d)) {
+                const v8u64 t = ((v[r] >> j) ^ v[r + d]) & m;
+                v[r] ^= t << j;
+                v[r + d] ^= t;
+            }
+    }
+    /* j = 4, 2, 1 within each vector: lane l (bit j of l clear) pairs with l + j */
+    static const v8u64 lo4 = {~0ull, ~0ull, ~0ull, ~0ull, 0, 0, 0, 0}, lo2 = {~0ull, ~0ull, 0, 0, ~0ull, ~0ull, 0, 0},
+                       lo1 = {~0ull, 0, ~0ull, 0, ~0ull, 0, ~0ull, 0};
+#define TRANSPOSE_LANES(J, LO, M, ...)                                                                  \
+    for (int r = 0; r < 8; r++) {                                                                       \
+        const v8u64 p = __builtin_shufflevector(v[r], v[r], __VA_ARGS__), t = ((v[r] >> (J)) ^ p) & (M); \
+        v[r] = ((v[r] ^ (t << (J))) & LO) | ((v[r] ^ __builtin_shufflevector(t, t, __VA_ARGS__)) & ~LO); \
+    }
+    TRANSPOSE_LANES(4, lo4, 0x0F0F0F0F0F0F0F0Full, 4, 5, 6, 7, 0, 1, 2, 3)
+    TRANSPOSE_LANES(2, lo2, 0x3333333333333333ull, 2, 3, 0, 1, 6, 7, 4, 5)
+    TRANSPOSE_LANES(1, lo1, 0x5555555555555555ull, 1, 0, 3, 2, 5, 4, 7, 6)
+#undef TRANSPOSE_LANES
+    memcpy(a, v, sizeof v);
 }
 
 /* Offset in grid positions (pixels, one bit each) of tap (ky, kx) from an output pixel's position. */
