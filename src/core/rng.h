@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vec16.h"
+
 typedef struct { uint64_t s[4]; } dr_rng; /* xoshiro256** */
 
 enum {
@@ -41,7 +43,6 @@ static inline uint64_t dr_rng_u64(dr_rng *r)
 /* Eight xoshiro256** streams side by side, in GCC vector types (lane l of
  * s[j] is state word j of stream l), for bulk draws: one step of all eight is
  * a handful of vector instructions on any target. */
-typedef uint64_t dr_v8u64 __attribute__((vector_size(64)));
 typedef struct { dr_v8u64 s[4]; } dr_rng8;
 
 /* Lane l is seeded as dr_rng_seed with purpose | (l + 1) << 32. */

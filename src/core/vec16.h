@@ -22,6 +22,8 @@ typedef uint8_t v16b __attribute__((vector_size(16)));
 typedef int32_t dr_v8i __attribute__((vector_size(32)));
 typedef uint8_t dr_v32b __attribute__((vector_size(32)));
 typedef uint8_t dr_v8b __attribute__((vector_size(8)));
+/* 8 x 64-bit words, one AVX-512 register: bulk random draws (rng.h), bit transposes. */
+typedef uint64_t dr_v8u64 __attribute__((vector_size(64)));
 
 #if defined(__aarch64__)
 #include <arm_neon.h>

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/vec16.h"
 #include "bitgemm.h"
 
 static inline int nwords(int bits) { return (bits + 63) / 64; }
@@ -14,28 +15,26 @@ static inline int nwords(int bits) { return (bits + 63) / 64; }
  * vectors of 8 words: for j >= 8 the partners a[k], a[k | j] sit in different
  * vectors, for j < 8 in lanes of the same vector (a lane shuffle brings them
  * together). */
-typedef uint64_t v8u64 __attribute__((vector_size(64)));
-
 DR_SIMD_CLONES static void transpose64(uint64_t a[64])
 {
-    v8u64 v[8];
+    dr_v8u64 v[8];
     memcpy(v, a, sizeof v);
     uint64_t m = 0x00000000FFFFFFFFull;
     for (int j = 32; j >= 8; j >>= 1, m ^= m << j) {
         const int d = j / 8; /* vectors apart */
         for (int r = 0; r < 8; r++)
             if (!(r & d)) {
-                const v8u64 t = ((v[r] >> j) ^ v[r + d]) & m;
+                const dr_v8u64 t = ((v[r] >> j) ^ v[r + d]) & m;
                 v[r] ^= t << j;
                 v[r + d] ^= t;
             }
     }
     /* j = 4, 2, 1 within each vector: lane l (bit j of l clear) pairs with l + j */
-    static const v8u64 lo4 = {~0ull, ~0ull, ~0ull, ~0ull, 0, 0, 0, 0}, lo2 = {~0ull, ~0ull, 0, 0, ~0ull, ~0ull, 0, 0},
+    static const dr_v8u64 lo4 = {~0ull, ~0ull, ~0ull, ~0ull, 0, 0, 0, 0}, lo2 = {~0ull, ~0ull, 0, 0, ~0ull, ~0ull, 0, 0},
                        lo1 = {~0ull, 0, ~0ull, 0, ~0ull, 0, ~0ull, 0};
 #define TRANSPOSE_LANES(J, LO, M, ...)                                                                  \
     for (int r = 0; r < 8; r++) {                                                                       \
-        const v8u64 p = __builtin_shufflevector(v[r], v[r], __VA_ARGS__), t = ((v[r] >> (J)) ^ p) & (M); \
+        const dr_v8u64 p = __builtin_shufflevector(v[r], v[r], __VA_ARGS__), t = ((v[r] >> (J)) ^ p) & (M); \
         v[r] = ((v[r] ^ (t << (J))) & LO) | ((v[r] ^ __builtin_shufflevector(t, t, __VA_ARGS__)) & ~LO); \
     }
     TRANSPOSE_LANES(4, lo4, 0x0F0F0F0F0F0F0F0Full, 4, 5, 6, 7, 0, 1, 2, 3)
