@@ -74,7 +74,7 @@ static const shape SHAPES[] = {
 
 /* Random quantized operands and their dequantized floats. */
 static void make_operands(const dr_conv_geom *g, int n, int A, int W, int G, float ascale, uint64_t seed,
-                          float *in, float *w, float *dout, float *gscale, float *wscale)
+                          float *in, float *w, float *dout, float *gscale, float *wscale, uint8_t *gcodes)
 {
     dr_rng r;
     dr_rng_seed(&r, seed, DR_RNG_TEST, (uint64_t)(A * 100 + W * 10 + G), 1);
@@ -88,8 +88,11 @@ static void make_operands(const dr_conv_geom *g, int n, int A, int W, int G, flo
     size_t per = (size_t)g->oh * g->ow * g->oc;
     for (int s = 0; s < n; s++) {
         gscale[s] = s == 1 ? 0.0f : 1e-3f + dr_rng_uniform(&r); /* sample 1: an all-zero gradient */
-        for (size_t i = 0; i < per; i++)
-            dout[s * per + i] = gscale[s] * (2.0f * (float)dr_rng_below(&r, (uint32_t)nG + 1) - nG) / nG;
+        for (size_t i = 0; i < per; i++) {
+            const uint32_t q = dr_rng_below(&r, (uint32_t)nG + 1);
+            dout[s * per + i] = gscale[s] * (2.0f * (float)q - nG) / nG;
+            gcodes[s * per + i] = gscale[s] == 0 ? 0 : (uint8_t)q; /* as the gradient quantizer writes them */
+        }
     }
 }
 
@@ -114,11 +117,13 @@ static void check_products(const shape *sh, int A, int W, int G, float ascale)
     float *in = malloc(in_n * 4), *w = malloc(w_n * 4), *dout = malloc(out_n * 4), *gs = malloc(n * 4), ws_e;
     float *out = malloc(out_n * 4), *din = calloc(in_n, 4), *dw = calloc(w_n, 4);
     double *rout = calloc(out_n, 8), *rmag = calloc(out_n, 8), *rdin = calloc(in_n, 8), *rdw = calloc(w_n, 8);
-    make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e);
+    uint8_t *gcodes = malloc(out_n);
+    make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e, gcodes);
     tu_conv_reference(&g, n, in, w, dout, rout, rdin, rdw, rmag);
     dr_bitbuf *buf = NULL;
-    /* half the cases share packing between the products of one pass, as a layer does */
-    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf, (uint64_t)((A + W) % 2 ? 0 : 1 + A)};
+    /* half the cases share packing between the products of one pass, as a layer does, and
+     * half (another half) take the gradient's codes from its quantizer, as a layer does */
+    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf, (uint64_t)((A + W) % 2 ? 0 : 1 + A), (A + G) % 2 ? gcodes : NULL};
     dr_workspace wsp = {0};
     for (size_t i = 0; i < out_n; i++) out[i] = NAN; /* every output must be written */
     float *bias = NULL; /* a third of the cases: a bias folded into the forward epilogue */
@@ -144,7 +149,7 @@ static void check_products(const shape *sh, int A, int W, int G, float ascale)
     dr_bitbuf_free(buf);
     dr_workspace_free(&wsp);
     free(in), free(w), free(dout), free(gs), free(out), free(din), free(dw), free(rout), free(rmag), free(rdin), free(rdw);
-    free(mag_in), free(mag_w), free(dummy), free(aw), free(aa), free(ad);
+    free(mag_in), free(mag_w), free(dummy), free(aw), free(aa), free(ad), free(gcodes);
 }
 
 static void test_products_all_bitwidths(void **s)
@@ -193,7 +198,7 @@ static void test_products_beyond_int32(void **s)
         for (size_t i = 0; i < w_n; i++) w[i] = 1.0f;   /* code 255 */
         for (size_t i = 0; i < out_n; i++) dout[i] = gs; /* code 255 of a scale 0.5 */
         dr_bitbuf *buf = NULL;
-        dr_qinfo q = {8, 8, 8, 1.0f / 255, 0, &gs, &buf, 1};
+        dr_qinfo q = {8, 8, 8, 1.0f / 255, 0, &gs, &buf, 1, NULL};
         dr_workspace wsp = {0};
         dr_products_bit.forward(&g, 1, in, w, NULL, out, &wsp, &q);
         dr_products_bit.backward_input(&g, 1, dout, w, din, &wsp, &q);

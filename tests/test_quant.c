@@ -164,6 +164,17 @@ static void test_gradient_quantizer_scaling_grid_zero_and_seed(void **s)
         }
         dr_quantize_gradients(g, 3, P, k, 1, 2, 3, q2, NULL);
         assert_memory_equal(q, q2, sizeof q); /* same (seed, step, layer): same draw */
+        /* the codes written beside dq: the same draw, dq = m (2 c / n_k - 1) */
+        uint8_t codes[3 * P];
+        memset(codes, 0xff, sizeof codes);
+        dr_quantize_gradients_at(g, 3, P, k, 1, 2, 3, 0, q2, NULL, codes);
+        assert_memory_equal(q, q2, sizeof q);
+        const float nk = (float)((1u << k) - 1);
+        for (int i = 0; i < 3 * P; i++) {
+            assert_true(codes[i] <= nk);
+            if (i / P == 1) assert_int_equal(codes[i], 0);
+            else assert_true(fabsf(scales[i / P] * (2 * codes[i] / nk - 1) - q[i]) <= 1e-6f * scales[i / P]);
+        }
         dr_quantize_gradients(g, 3, P, k, 1, 3, 3, q2, NULL);
         assert_memory_not_equal(q, q2, sizeof q);
     }

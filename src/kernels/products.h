@@ -37,6 +37,8 @@ typedef struct {
     dr_bitbuf **buf;      /* the layer's scratch (created on use) */
     uint64_t pass;        /* nonzero: the forward and backward products of one
                            * pass over the same tensors share their packing */
+    const uint8_t *gcodes; /* backward: the gradient's codes q_g, made by its
+                            * quantizer (NULL: derived from the float gradient) */
 } dr_qinfo;
 
 typedef struct dr_products {

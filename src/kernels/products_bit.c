@@ -136,6 +136,7 @@ static dr_pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n
 static const uint8_t *gradient_codes_of(dr_bitbuf *b, const dr_conv_geom *g, int n, const float *dout, const dr_qinfo *q)
 {
     const size_t per = (size_t)dr_conv_p(g) * g->oc;
+    if (q->gcodes) return q->gcodes;
     if (q->pass && b->g_pass == q->pass) return b->gcodes;
     uint8_t *gc = GROW(b, gcodes, 2, (size_t)n * per);
     gradient_codes(dout, n, per, q->gbits, q->gscale, gc);

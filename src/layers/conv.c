@@ -172,12 +172,15 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
             c->dq = dr_xalign((size_t)p->max_batch * out_per * sizeof(float));
             c->gscale = dr_xalign((size_t)p->max_batch * sizeof(float));
         }
-        dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0, c->dq, c->gscale);
+        if (p->bit_kernels && !c->gcodes) c->gcodes = dr_xalign((size_t)p->max_batch * out_per);
+        dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0, c->dq, c->gscale,
+                                 p->bit_kernels ? c->gcodes : NULL);
         dout = c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
     dr_qinfo q;
     const dr_products *prod = products(l, p, &q);
+    if (gbits < DR_FLOAT_BITS && p->bit_kernels) q.gcodes = c->gcodes;
     if (wbits < DR_FLOAT_BITS) {
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
@@ -197,6 +200,7 @@ static void linear_destroy(dr_layer *l)
     free(c->dwq);
     free(c->dq);
     free(c->gscale);
+    free(c->gcodes);
     dr_bitbuf_free(c->bits);
 }
 

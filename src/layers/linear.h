@@ -16,6 +16,7 @@ typedef struct {
     float *dwq;      /* dL/dW_q before the f_w backward             */
     float *dq;       /* f_g(dL/dY), the gradient the products see   */
     float *gscale;   /* per-sample gradient scales m_i             */
+    uint8_t *gcodes; /* f_g's integer codes of dq, for the bit products */
     dr_wq_state wst;
     dr_bitbuf *bits; /* scratch of the bit products */
     uint64_t pass;   /* forward passes so far: keys the bit products' shared packing */

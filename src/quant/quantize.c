@@ -138,14 +138,36 @@ DR_SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t 
     }
 }
 
+/* The same, and the integers levels quantize_k(x) beside it (the bit products'
+ * codes; a NaN, from a diverged run, gives 0 rather than an undefined cast),
+ * for count <= GRAD_CHUNK. The codes go through int32 lanes first: GCC does
+ * not vectorise the loop when it stores bytes itself. */
+enum { GRAD_CHUNK = 512 }; /* a multiple of 16 */
+DR_SIMD_CLONES static void quantize_span_codes(const float *restrict g, const float *restrict u, size_t count,
+                                               float inv2m, float two_m, float levels, float *restrict q,
+                                               uint8_t *restrict codes)
+{
+    const float step = 1.0f / levels;
+    int32_t c[GRAD_CHUNK];
+    for (size_t i = 0; i < count; i++) {
+        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
+        x = x < 0 ? 0 : (x > 1 ? 1 : x);
+        const float r = dr_rint(levels * x);
+        q[i] = two_m * (r / levels - 0.5f);
+        c[i] = (int32_t)(r > 0 ? r : 0.0f);
+    }
+    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
+}
+
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
 {
-    dr_quantize_gradients_at(dr, n_samples, per_sample, k, seed, step, layer, 0, dq, scales);
+    dr_quantize_gradients_at(dr, n_samples, per_sample, k, seed, step, layer, 0, dq, scales, NULL);
 }
 
 void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample, int k, uint64_t seed,
-                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales)
+                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales,
+                              uint8_t *codes)
 {
     if (k >= DR_FLOAT_BITS) {
         if (dq != dr)
@@ -167,16 +189,20 @@ void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample,
         if (scales) scales[s] = m;
         if (m == 0) {
             for (size_t i = 0; i < per_sample; i++) q[i] = 0;
+            if (codes) memset(codes + (size_t)s * per_sample, 0, per_sample);
             continue;
         }
         dr_rng8 rng; /* one set of streams per (step, layer, sample): thread-count independent */
         dr_rng8_seed(&rng, seed, DR_RNG_GRADQ, step, ((uint64_t)(uint32_t)layer << 32) | (uint32_t)(first_sample + (uint64_t)s));
-        enum { CHUNK = 512 }; /* a multiple of 16 */
-        float u[CHUNK];
-        for (size_t i0 = 0; i0 < per_sample; i0 += CHUNK) {
-            const size_t count = per_sample - i0 < CHUNK ? per_sample - i0 : CHUNK;
+        float u[GRAD_CHUNK];
+        for (size_t i0 = 0; i0 < per_sample; i0 += GRAD_CHUNK) {
+            const size_t count = per_sample - i0 < GRAD_CHUNK ? per_sample - i0 : GRAD_CHUNK;
             dr_rng8_uniforms(&rng, u, count);
-            quantize_span(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0);
+            if (codes)
+                quantize_span_codes(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0,
+                                    codes + (size_t)s * per_sample + i0);
+            else
+                quantize_span(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0);
         }
     }
 }

@@ -44,8 +44,11 @@ void dr_quantize_activations_span(float *x, size_t n, int k);
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales);
 /* The same for samples first_sample.. of a larger batch (data-parallel training):
- * sample i draws the noise of sample first_sample + i. */
+ * sample i draws the noise of sample first_sample + i. codes (may be NULL)
+ * receives the integers n_k quantize_k(x) in 0..n_k (0 for a sample whose m_i
+ * is 0), so that dq = m_i (2 codes / n_k - 1): the bit products' operand. */
 void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample, int k, uint64_t seed,
-                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales);
+                              uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales,
+                              uint8_t *codes);
 
 #endif
