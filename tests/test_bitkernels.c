@@ -74,12 +74,16 @@ static const shape SHAPES[] = {
 
 /* Random quantized operands and their dequantized floats. */
 static void make_operands(const dr_conv_geom *g, int n, int A, int W, int G, float ascale, uint64_t seed,
-                          float *in, float *w, float *dout, float *gscale, float *wscale, uint8_t *gcodes)
+                          float *in, float *w, float *dout, float *gscale, float *wscale, uint8_t *acodes,
+                          uint8_t *gcodes)
 {
     dr_rng r;
     dr_rng_seed(&r, seed, DR_RNG_TEST, (uint64_t)(A * 100 + W * 10 + G), 1);
     const float nA = (float)((1u << A) - 1), nW = (float)((1u << W) - 1), nG = (float)((1u << G) - 1);
-    for (size_t i = 0; i < (size_t)n * g->ih * g->iw * g->ic; i++) in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) * ascale;
+    for (size_t i = 0; i < (size_t)n * g->ih * g->iw * g->ic; i++) {
+        acodes[i] = (uint8_t)dr_rng_below(&r, (uint32_t)nA + 1);
+        in[i] = (float)acodes[i] * ascale;
+    }
     *wscale = 0.05f + dr_rng_uniform(&r);
     for (size_t i = 0; i < (size_t)g->oc * dr_conv_k(g); i++) {
         uint32_t q = dr_rng_below(&r, (uint32_t)nW + 1);
@@ -117,13 +121,14 @@ static void check_products(const shape *sh, int A, int W, int G, float ascale)
     float *in = malloc(in_n * 4), *w = malloc(w_n * 4), *dout = malloc(out_n * 4), *gs = malloc(n * 4), ws_e;
     float *out = malloc(out_n * 4), *din = calloc(in_n, 4), *dw = calloc(w_n, 4);
     double *rout = calloc(out_n, 8), *rmag = calloc(out_n, 8), *rdin = calloc(in_n, 8), *rdw = calloc(w_n, 8);
-    uint8_t *gcodes = malloc(out_n);
-    make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e, gcodes);
+    uint8_t *acodes = malloc(in_n), *gcodes = malloc(out_n);
+    make_operands(&g, n, A, W, G, ascale, 9, in, w, dout, gs, &ws_e, acodes, gcodes);
     tu_conv_reference(&g, n, in, w, dout, rout, rdin, rdw, rmag);
     dr_bitbuf *buf = NULL;
-    /* half the cases share packing between the products of one pass, as a layer does, and
-     * half (another half) take the gradient's codes from its quantizer, as a layer does */
-    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf, (uint64_t)((A + W) % 2 ? 0 : 1 + A), (A + G) % 2 ? gcodes : NULL};
+    /* as a layer does, half the cases share packing between the products of one pass, and
+     * (other halves) take the gradient's and the input's codes from their quantizers */
+    dr_qinfo q = {A, W, G, ascale, ws_e, gs, &buf, (uint64_t)((A + W) % 2 ? 0 : 1 + A), (A + G) % 2 ? gcodes : NULL,
+                  (W + G) % 2 ? acodes : NULL};
     dr_workspace wsp = {0};
     for (size_t i = 0; i < out_n; i++) out[i] = NAN; /* every output must be written */
     float *bias = NULL; /* a third of the cases: a bias folded into the forward epilogue */
@@ -149,7 +154,7 @@ static void check_products(const shape *sh, int A, int W, int G, float ascale)
     dr_bitbuf_free(buf);
     dr_workspace_free(&wsp);
     free(in), free(w), free(dout), free(gs), free(out), free(din), free(dw), free(rout), free(rmag), free(rdin), free(rdw);
-    free(mag_in), free(mag_w), free(dummy), free(aw), free(aa), free(ad), free(gcodes);
+    free(mag_in), free(mag_w), free(dummy), free(aw), free(aa), free(ad), free(acodes), free(gcodes);
 }
 
 static void test_products_all_bitwidths(void **s)
@@ -198,7 +203,7 @@ static void test_products_beyond_int32(void **s)
         for (size_t i = 0; i < w_n; i++) w[i] = 1.0f;   /* code 255 */
         for (size_t i = 0; i < out_n; i++) dout[i] = gs; /* code 255 of a scale 0.5 */
         dr_bitbuf *buf = NULL;
-        dr_qinfo q = {8, 8, 8, 1.0f / 255, 0, &gs, &buf, 1, NULL};
+        dr_qinfo q = {8, 8, 8, 1.0f / 255, 0, &gs, &buf, 1, NULL, NULL};
         dr_workspace wsp = {0};
         dr_products_bit.forward(&g, 1, in, w, NULL, out, &wsp, &q);
         dr_products_bit.backward_input(&g, 1, dout, w, din, &wsp, &q);

@@ -41,6 +41,15 @@ static void test_quantize_k_values(void **s)
             assert_true(on_grid(x[i], k));
             assert_true(fabsf(x[i] - i / 100.0f) <= 0.5f / ((1 << k) - 1) + 1e-6f);
         }
+        /* with codes (past one chunk of 512): the same values, and codes n_k f_a(x) */
+        enum { N = 1300 };
+        float a[N], b[N];
+        uint8_t codes[N];
+        for (int i = 0; i < N; i++) a[i] = b[i] = (float)((i * 37) % N) / (N - 1);
+        dr_quantize_activations(a, N, k);
+        dr_quantize_activations_codes(b, N, k, codes);
+        assert_memory_equal(a, b, sizeof a);
+        for (int i = 0; i < N; i++) assert_true(codes[i] == a[i] * (float)((1 << k) - 1));
     }
     float y[3] = {0.25f, 0.5f, 0.9f};
     dr_quantize_activations(y, 3, 32); /* 32 bits: untouched */

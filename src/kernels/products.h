@@ -39,6 +39,8 @@ typedef struct {
                            * pass over the same tensors share their packing */
     const uint8_t *gcodes; /* backward: the gradient's codes q_g, made by its
                             * quantizer (NULL: derived from the float gradient) */
+    const uint8_t *acodes; /* the input's codes q_a, made by its quantizer
+                            * (NULL: derived from the float input) */
 } dr_qinfo;
 
 typedef struct dr_products {

@@ -102,6 +102,15 @@ static void gradient_codes(const float *dq, int n, size_t per, int bits, const f
     }
 }
 
+/* The input's codes: its quantizer's, or made from the float input. */
+static const uint8_t *input_codes(dr_bitbuf *b, const float *in, size_t count, const dr_qinfo *q)
+{
+    if (q->acodes) return q->acodes;
+    uint8_t *ac = GROW(b, acodes, 0, count);
+    activation_codes(in, count, q->ascale, ac);
+    return ac;
+}
+
 /* The weights as w = u (2 q - nw). */
 static void weight_form(const dr_qinfo *q, float *u, int *nw)
 {
@@ -123,8 +132,7 @@ static dr_pixel_map activation_pixels(dr_bitbuf *b, const dr_conv_geom *g, int n
                               b->conv.hp * b->conv.wp};
     const dr_pixel_map plain = {b->xpix, (size_t)g->ih * g->iw * pw, g->iw, 0, 0, g->ih * g->iw};
     if (q->pass && b->a_pass == q->pass) return plain;
-    uint8_t *ac = GROW(b, acodes, 0, pixels * g->ic);
-    activation_codes(in, pixels * g->ic, q->ascale, ac);
+    const uint8_t *ac = input_codes(b, in, pixels * g->ic, q);
     uint64_t *xpix = GROW(b, xpix, 3, pixels * q->abits * cw);
     dr_pack_rows(ac, (int)pixels, g->ic, q->abits, cw, xpix);
     b->a_pass = q->pass;
@@ -234,8 +242,7 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
          * for backward-weight) and its product and epilogue stay in cache */
         dr_bitconv_ensure(&b->conv, g, A, n);
         dr_bitconv *c = &b->conv;
-        uint8_t *ac = GROW(b, acodes, 0, (size_t)n * g->ih * g->iw * g->ic);
-        activation_codes(in, (size_t)n * g->ih * g->iw * g->ic, q->ascale, ac);
+        const uint8_t *ac = input_codes(b, in, (size_t)n * g->ih * g->iw * g->ic, q);
         const size_t per_thread = (size_t)c->rows_pad * oc_pad;
         int32_t *sbuf = GROW(b, s, 6, (size_t)omp_get_max_threads() * per_thread);
 #pragma omp parallel for schedule(dynamic)

@@ -145,7 +145,8 @@ static void bn_forward(dr_layer *l, dr_pass *p, int n)
         normalize_rows(x + r0 * C, mean, invstd, gamma, beta, r1 - r0, C, xhat + r0 * C, y + r0 * C);
         if (a) { /* the act's forward on the block, in cache */
             dr_act_span(a->plan.act_fn, y + r0 * C, y + r0 * C, (r1 - r0) * C);
-            dr_quantize_activations_span(y + r0 * C, (r1 - r0) * C, a->plan.abits);
+            dr_quantize_activations_span(y + r0 * C, (r1 - r0) * C, a->plan.abits,
+                                         a->plan.writes_codes ? a->codes + r0 * C : NULL);
         }
     }
 }

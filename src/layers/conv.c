@@ -120,7 +120,8 @@ static const dr_products *products(dr_layer *l, const dr_pass *p, dr_qinfo *q)
     dr_linear *c = l->priv;
     *q = (dr_qinfo){.abits = l->plan.in_bits, .wbits = l->plan.wbits, .gbits = l->plan.gbits,
                     .ascale = p->train ? l->plan.in_scale_train : l->plan.in_scale, .wscale = c->wst.scale,
-                    .gscale = c->gscale, .buf = &c->bits, .pass = c->pass};
+                    .gscale = c->gscale, .buf = &c->bits, .pass = c->pass,
+                    .acodes = l->plan.in_codes ? l->from[0]->codes : NULL};
     return p->bit_kernels ? &dr_products_bit : &dr_products_float;
 }
 

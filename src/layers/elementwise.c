@@ -159,7 +159,8 @@ static void act_forward(dr_layer *l, dr_pass *p, int n)
     if (l->plan.normed_by) return; /* the bn before it computed out */
     size_t total = (size_t)n * dr_shape_size(l->out_shape);
     act_apply(l->plan.act_fn, dr_input(l, p, 0), l->out, total);
-    dr_quantize_activations(l->out, total, l->plan.abits); /* f_a; straight-through backward */
+    /* f_a; straight-through backward */
+    dr_quantize_activations_codes(l->out, total, l->plan.abits, l->plan.writes_codes ? l->codes : NULL);
 }
 
 static void act_backward(dr_layer *l, dr_pass *p, int n)

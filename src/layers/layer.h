@@ -116,6 +116,10 @@ typedef struct {
      * 32: float input). in_scale_train holds the dropouts' 1/keep as well. */
     int in_act, in_bits;
     float in_scale, in_scale_train;
+    /* A quantized products layer reading its bounded activation directly takes
+     * that act's codes (in_codes); the act writes them beside its output
+     * (writes_codes: into its `codes`, n_A f_a(x) in 0..n_A). */
+    int in_codes, writes_codes;
     /* Bounded activation: the function it applies (DR_ACT_*): the run's choice
      * for cabs/crelu layers, crelu for a quantized relu or identity. */
     int act_fn;
@@ -160,6 +164,7 @@ struct dr_layer {
     dr_shape in_shape;      /* shape of the first input */
     dr_shape out_shape;
     float *out, *dout;
+    uint8_t *codes; /* a bounded activation's output as integer codes (plan.writes_codes) */
     dr_param params[DR_MAX_PARAMS];
     int n_params;
     float *state; /* saved, untrained state (BN running mean and variance): a view into the network's state arena */

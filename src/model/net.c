@@ -137,6 +137,7 @@ static int parse_layer_line(dr_net *net, const char *type, dr_kv *kv)
     size_t sz = (size_t)net->max_batch * dr_shape_size(o);
     l->out = dr_xalign(sz * sizeof(float));
     l->dout = dr_xalign(sz * sizeof(float));
+    if (l->ops->roles & DR_ROLE_BOUNDED_ACT) l->codes = dr_xalign(sz); /* for plan.writes_codes */
     return 0;
 }
 
@@ -291,6 +292,7 @@ void dr_net_free(dr_net *net)
         free(l->priv);
         free(l->out);
         free(l->dout);
+        free(l->codes);
     }
     free(net->layers);
     free(net->params), free(net->grads), free(net->state);

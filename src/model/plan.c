@@ -102,7 +102,7 @@ static void plan_activations(dr_net *net)
 
 /* A products layer's input activation: the bounded activation's k-bit codes,
  * through max-pooling (stays on the grid) and dropout (scales by 1/keep while
- * training). */
+ * training); read directly, the act's codes themselves. */
 static void plan_inputs(dr_net *net)
 {
     for (int i = 0; i < net->n_layers; i++) {
@@ -117,6 +117,7 @@ static void plan_inputs(dr_net *net)
         p->in_scale = p->in_scale_train = 1.0f / dr_levels(p->in_bits);
         for (int j = l->src[0]; j != p->in_act; j = net->layers[j].src[0])
             if (has(&net->layers[j], DR_ROLE_DROPOUT)) p->in_scale_train /= dr_dropout_keep(&net->layers[j]);
+        if (l->src[0] == p->in_act) p->in_codes = net->layers[p->in_act].plan.writes_codes = 1;
     }
 }
 

@@ -105,21 +105,44 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
 }
 
-void dr_quantize_activations(float *x, size_t n, int k)
+void dr_quantize_activations(float *x, size_t n, int k) { dr_quantize_activations_codes(x, n, k, NULL); }
+
+void dr_quantize_activations_codes(float *x, size_t n, int k, uint8_t *codes)
 {
     if (k >= DR_FLOAT_BITS) return;
 #pragma omp parallel /* one span per thread */
     {
         size_t i0, i1;
         dr_thread_span(n, &i0, &i1);
-        dr_quantize_activations_span(x + i0, i1 - i0, k);
+        dr_quantize_activations_span(x + i0, i1 - i0, k, codes ? codes + i0 : NULL);
     }
 }
 
-DR_SIMD_CLONES void dr_quantize_activations_span(float *x, size_t n, int k)
+/* f_a with codes on at most ACT_CHUNK values; the codes go through int32 lanes
+ * (GCC does not vectorise the loop that stores bytes itself), and a NaN gives
+ * 0 rather than an undefined cast. */
+enum { ACT_CHUNK = 512 };
+DR_SIMD_CLONES static void quantize_activations_codes(float *restrict x, size_t n, float levels,
+                                                      uint8_t *restrict codes)
+{
+    int32_t c[ACT_CHUNK];
+    for (size_t i = 0; i < n; i++) {
+        const float r = dr_rint(x[i] * levels);
+        x[i] = r / levels;
+        c[i] = (int32_t)(r > 0 ? r : 0.0f);
+    }
+    for (size_t i = 0; i < n; i++) codes[i] = (uint8_t)c[i];
+}
+
+DR_SIMD_CLONES void dr_quantize_activations_span(float *x, size_t n, int k, uint8_t *codes)
 {
     if (k >= DR_FLOAT_BITS) return;
     const float levels = dr_levels(k);
+    if (codes) {
+        for (size_t i0 = 0; i0 < n; i0 += ACT_CHUNK)
+            quantize_activations_codes(x + i0, DR_MIN(ACT_CHUNK, n - i0), levels, codes + i0);
+        return;
+    }
 #pragma omp simd
     for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
 }

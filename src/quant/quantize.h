@@ -32,8 +32,12 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
 
 /* Activation quantizer f_a^k, in place; x must already lie in [0, 1]. */
 void dr_quantize_activations(float *x, size_t n, int k);
-/* The same on the calling thread (a span of a tensor one pass computes). */
-void dr_quantize_activations_span(float *x, size_t n, int k);
+/* The same, with the codes as dr_quantize_activations_span writes them. */
+void dr_quantize_activations_codes(float *x, size_t n, int k, uint8_t *codes);
+/* The same on the calling thread (a span of a tensor one pass computes); codes
+ * (may be NULL) receives the integers n_k f_a(x) in 0..n_k, the codes the bit
+ * products take (k < 32). */
+void dr_quantize_activations_span(float *x, size_t n, int k, uint8_t *codes);
 
 /* Gradient quantizer f_g^k (Eq. 12), backward only: per sample i of the
  * batch, m_i = max |dr_i|, x = dr / (2 m_i) + 1/2 + N, N ~ U(-1/2, 1/2) / n_k,
