@@ -199,6 +199,12 @@ static void test_gradient_quantizer_scaling_grid_zero_and_seed(void **s)
     for (int i = 0; i < 4; i++) assert_true(out[i] == 0.0f);
     assert_true(sc[0] == 0.0f && sc[1] == 0.5f);
     for (int i = 4; i < 8; i++) assert_true(isfinite(out[i]));
+    /* m_i is the largest |g| that is not a NaN, past the 16 lanes of the vector maximum */
+    float odd[40], osc[1], oq[40];
+    for (int i = 0; i < 40; i++) odd[i] = (i % 3 ? 0.5f : -0.25f) * (float)(i % 7) / 7;
+    odd[17] = NAN, odd[33] = -0.875f, odd[39] = -NAN;
+    dr_quantize_gradients(odd, 1, 40, 4, 1, 1, 1, oq, osc);
+    assert_true(osc[0] == 0.875f);
 }
 
 /* ---- placement --------------------------------------------------------------- */

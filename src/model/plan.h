@@ -11,7 +11,8 @@
  *   the first layer (reading the image) and the last products layer stay float
  *   unless asked for (Table 3); model-file keys quant=, wbits=, gbits=, abits=
  *   override per layer;
- * - each products layer's input codes: their bits and scale;
+ * - each products layer's input codes: their bits and scale, and whether the
+ *   act it reads directly hands them over (writes_codes);
  * - a float first conv read only by a max-pool computes that pool, and a
  *   bn read only by a bounded activation runs it and its quantizer;
  * - deployment: which layers fuse into bit-kernel blocks, which run in float. */

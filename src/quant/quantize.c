@@ -182,6 +182,26 @@ DR_SIMD_CLONES static void quantize_span_codes(const float *restrict g, const fl
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
 }
 
+/* max(0, max_i |g_i|) over the values that are not NaN (NaN compares false
+ * in the scalar maximum this replaces). On the bits: non-negative floats
+ * order as their bit patterns do, and NaNs are the patterns above infinity's;
+ * an integer maximum vectorises, a float one written as a comparison does not. */
+DR_SIMD_CLONES static float max_abs(const float *restrict g, size_t n)
+{
+    const int32_t inf = 0x7f800000;
+    int32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t a;
+        memcpy(&a, g + i, sizeof a);
+        a &= 0x7fffffff;
+        a = a > inf ? 0 : a;
+        m = a > m ? a : m;
+    }
+    float f;
+    memcpy(&f, &m, sizeof f);
+    return f;
+}
+
 void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, int k,
                            uint64_t seed, uint64_t step, int layer, float *dq, float *scales)
 {
@@ -201,11 +221,7 @@ void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample,
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n_samples; s++) {
         const float *g = dr + (size_t)s * per_sample;
-        float *q = dq + (size_t)s * per_sample, m = 0;
-        for (size_t i = 0; i < per_sample; i++) {
-            float a = fabsf(g[i]);
-            m = a > m ? a : m; /* not fmaxf: that is a library call without -ffast-math */
-        }
+        float *q = dq + (size_t)s * per_sample, m = max_abs(g, per_sample);
         /* below float's normal range 0.5 / m overflows and 0 * inf is a NaN: such a
          * gradient is taken as zero (it is below 1e-38 everywhere) */
         if (!(m >= FLT_MIN)) m = 0;
