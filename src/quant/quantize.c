@@ -18,16 +18,26 @@ float dr_quantize_k(float r, int k)
  * chunk order, so the threads never change a sum. */
 enum { WCHUNK = 4096 };
 
+/* sum |w| over one chunk in double, in 8 lanes (element i in lane i % 8)
+ * added in lane order: a fixed order, so every clone gives the same sum. */
+DR_SIMD_CLONES static double chunk_sum_abs(const float *restrict w, size_t n)
+{
+    double lane[8] = {0}, p = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += fabsf(w[i + j]);
+    for (int j = 0; j < 8; j++) p += lane[j];
+    for (; i < n; i++) p += fabsf(w[i]);
+    return p;
+}
+
 static double sum_abs(const float *w, size_t n)
 {
     const size_t chunks = (n + WCHUNK - 1) / WCHUNK;
     double *part = dr_xmalloc(sizeof(double) * (chunks ? chunks : 1)), total = 0;
 #pragma omp parallel for schedule(static)
-    for (size_t c = 0; c < chunks; c++) {
-        double p = 0;
-        for (size_t i = c * WCHUNK; i < n && i < (c + 1) * WCHUNK; i++) p += fabsf(w[i]);
-        part[c] = p;
-    }
+    for (size_t c = 0; c < chunks; c++)
+        part[c] = chunk_sum_abs(w + c * WCHUNK, DR_MIN((size_t)WCHUNK, n - c * WCHUNK));
     for (size_t c = 0; c < chunks; c++) total += part[c];
     free(part);
     return total;
