@@ -228,7 +228,7 @@ static void run_product(void *p)
     kbench *b = p;
     dr_qinfo q = {b->A, b->W, b->G, 1.0f / (float)((1u << b->A) - 1), 0.5f, b->gscale, &b->buf, 0, NULL, NULL};
     if (b->which == 0) dr_products_bit.forward(b->g, b->n, b->in, b->w, NULL, b->out, &b->ws, &q);
-    if (b->which == 1) dr_products_bit.backward_input(b->g, b->n, b->dout, b->w, b->din, &b->ws, &q);
+    if (b->which == 1) dr_products_bit.backward_input(b->g, b->n, b->dout, b->w, b->din, 0, &b->ws, &q);
     if (b->which == 2) dr_products_bit.backward_weight(b->g, b->n, b->dout, b->in, b->dw, &b->ws, &q);
 }
 

@@ -56,9 +56,10 @@ typedef struct {
 
 int dr_bitconv_grad_suits(const dr_conv_geom *g);
 /* gcodes [n][oh][ow][oc] (g = m_i (2 q - n_G) / n_G per sample, m_i = gscale[i]),
- * wcodes [oc][kh][kw][ic] (w = u (2 q - nw)). */
+ * wcodes [oc][kh][kw][ic] (w = u (2 q - nw)); store: write din (else add to it). */
 void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, const uint8_t *gcodes, int G,
-                           const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din);
+                           const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din,
+                           int store);
 void dr_bitconv_grad_free(dr_bitconv_grad *b);
 
 #endif

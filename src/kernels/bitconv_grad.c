@@ -88,8 +88,15 @@ static void flip_weights(dr_bitconv_grad *b, const uint8_t *wcodes)
 
 /* d[c] += scale (4 s[c] - 2 nG wrect[c] + base), wrect from four prefix-sum rows (all modulo 2^32). */
 DR_SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restrict s, const int32_t *r11, const int32_t *r01,
-                        const int32_t *r10, const int32_t *r00, int n, uint32_t nG, uint32_t base, float scale)
+                        const int32_t *r10, const int32_t *r00, int n, uint32_t nG, uint32_t base, float scale, int store)
 {
+    if (store) { /* 0 + v: a zero is +0, as added to a zeroed d */
+        for (int c = 0; c < n; c++) {
+            const uint32_t wrect = (uint32_t)r11[c] - (uint32_t)r01[c] - (uint32_t)r10[c] + (uint32_t)r00[c];
+            d[c] = 0.0f + scale * (float)(int32_t)(4u * (uint32_t)s[c] - 2u * nG * wrect + base);
+        }
+        return;
+    }
     for (int c = 0; c < n; c++) {
         const uint32_t wrect = (uint32_t)r11[c] - (uint32_t)r01[c] - (uint32_t)r10[c] + (uint32_t)r00[c];
         d[c] += scale * (float)(int32_t)(4u * (uint32_t)s[c] - 2u * nG * wrect + base);
@@ -97,7 +104,8 @@ DR_SIMD_CLONES static void add_bracket(float *restrict d, const int32_t *restric
 }
 
 void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, const uint8_t *gcodes, int G,
-                           const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din)
+                           const float *gscale, const uint8_t *wcodes, int W, float u, int nw, float *din,
+                           int store)
 {
     setup(b, g, G, W, n);
     flip_weights(b, wcodes);
@@ -106,7 +114,10 @@ void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, con
     const int nG = (1 << G) - 1;
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
-        if (gscale[i] == 0) continue; /* an all-zero gradient adds nothing */
+        if (gscale[i] == 0) { /* an all-zero gradient adds nothing */
+            if (store) memset(din + (size_t)i * g->ih * g->iw * ic, 0, sizeof(float) * g->ih * g->iw * ic);
+            continue;
+        }
         int32_t *s = b->s + (size_t)omp_get_thread_num() * c->rows_pad * ic_pad;
         dr_bitconv_pack(c, gcodes, i, 1, 1);
         dr_bitconv_product(c, i, 1, b->y, W, ic_pad, s, 1);
@@ -120,7 +131,7 @@ void dr_bitconv_grad_input(dr_bitconv_grad *b, const dr_conv_geom *g, int n, con
                 const int32_t *r10 = b->pre + (ky1 * kw1 + kx0) * ic, *r00 = b->pre + (ky0 * kw1 + kx0) * ic;
                 const uint32_t base = (uint32_t)(nG * nw) * (uint32_t)(g->oc * (ky1 - ky0) * (kx1 - kx0)) - 2u * nw * (uint32_t)gwin[p];
                 add_bracket(din + ((size_t)i * g->ih * g->iw + p) * ic, s + (size_t)p * ic_pad, r11, r01, r10, r00, ic,
-                            (uint32_t)nG, base, scale);
+                            (uint32_t)nG, base, scale, store);
             }
         }
     }

@@ -2,7 +2,7 @@
  * separate, replaceable steps (Algorithm 1, lines 3, 13 and 14):
  *
  *   forward          Y[P, oc]  = A_col[P, K] · W[oc, K]^T
- *   backward_input   dA       += col2im(dY[P, oc] · W[oc, K])
+ *   backward_input   dA      (+)= col2im(dY[P, oc] · W[oc, K])
  *   backward_weight  dW[oc,K] += dY[P, oc]^T · A_col[P, K]
  *
  * The float implementation below uses im2col + OpenBLAS sgemm; quantized
@@ -48,8 +48,10 @@ typedef struct dr_products {
     /* out = conv(in, w) + bias (bias[oc], or NULL) */
     void (*forward)(const dr_conv_geom *g, int n, const float *in, const float *w, const float *bias, float *out,
                     dr_workspace *ws, const dr_qinfo *q);
+    /* store: 1 writes every element of din (as 0 + the sum, so a zero is +0
+     * as if added to a zeroed din), 0 adds to it */
     void (*backward_input)(const dr_conv_geom *g, int n, const float *dout, const float *w,
-                           float *din, dr_workspace *ws, const dr_qinfo *q);
+                           float *din, int store, dr_workspace *ws, const dr_qinfo *q);
     void (*backward_weight)(const dr_conv_geom *g, int n, const float *dout, const float *in,
                             float *dw, dr_workspace *ws, const dr_qinfo *q);
 } dr_products;

@@ -276,11 +276,11 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
 }
 
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,
-                               dr_workspace *ws, const dr_qinfo *q)
+                               int store, dr_workspace *ws, const dr_qinfo *q)
 {
     if (!q || g->groups != 1 || !bit_ok(q->gbits, q->wbits) ||
         !int_fits((double)g->oc * g->kh * g->kw, q->gbits, q->wbits)) {
-        dr_products_float.backward_input(g, n, dout, w, din, ws, q);
+        dr_products_float.backward_input(g, n, dout, w, din, store, ws, q);
         return;
     }
     dr_bitbuf *b = bitbuf(q);
@@ -292,9 +292,10 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     if (dr_bitconv_grad_suits(g)) { /* gather form: no column matrix, no scatter */
         if (!b->grad_input) b->grad_input = dr_xcalloc(1, sizeof *b->grad_input);
         dr_bitconv_grad_input(b->grad_input, g, n, gradient_codes_of(b, g, n, dout, q), G, q->gscale,
-                              weight_codes_of(b, g, w, q), W, u, nw, din);
+                              weight_codes_of(b, g, w, q), W, u, nw, din, store);
         return;
     }
+    if (store) memset(din, 0, sizeof(float) * (size_t)n * g->ih * g->iw * g->ic); /* the scatter adds */
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
     const uint8_t *wc = weight_codes_of(b, g, w, q);
     uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes, in 64x64 tiles */

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/common.h"
 #include "direct_conv.h"
@@ -77,11 +78,12 @@ static void float_forward(const dr_conv_geom *g, int n, const float *in, const f
 }
 
 static void float_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w,
-                                 float *din, dr_workspace *ws, const dr_qinfo *q)
+                                 float *din, int store, dr_workspace *ws, const dr_qinfo *q)
 {
     (void)q;
     const int K = dr_conv_k(g), P = dr_conv_p(g), ocg = g->oc / g->groups;
     const size_t in_stride = (size_t)g->ih * g->iw * g->ic, out_stride = (size_t)P * g->oc;
+    if (store) memset(din, 0, sizeof(float) * (size_t)n * in_stride);
     if (dr_conv_is_identity(g)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n * P, K, g->oc, 1.0f, dout, g->oc,
                     w, K, 1.0f, din, K);

@@ -190,7 +190,9 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
     } else {
         prod->backward_weight(&c->g, n, dout, in, w->grad, &p->ws, &q);
     }
-    if (din) prod->backward_input(&c->g, n, dout, wbits < DR_FLOAT_BITS ? c->wq : w->value, din, &p->ws, &q);
+    if (din)
+        prod->backward_input(&c->g, n, dout, wbits < DR_FLOAT_BITS ? c->wq : w->value, din, dr_grad_store(p, l, 0),
+                             &p->ws, &q);
 }
 
 static void linear_destroy(dr_layer *l)
@@ -224,6 +226,7 @@ const dr_layer_ops dr_conv_ops = {
     .backward = linear_backward,
     .destroy = linear_destroy,
     .describe = linear_describe,
+    .stores_input_grad = 1,
 };
 const dr_layer_ops dr_fc_ops = {
     .type = "fc",
@@ -235,4 +238,5 @@ const dr_layer_ops dr_fc_ops = {
     .backward = linear_backward,
     .destroy = linear_destroy,
     .describe = linear_describe,
+    .stores_input_grad = 1,
 };
