@@ -192,7 +192,7 @@ const dr_layer_ops dr_act_ops = {
 
 typedef struct {
     float rate;
-    uint8_t *mask;
+    float *mask; /* 1 kept, 0 dropped: floats, so that both passes' loops vectorise */
 } dropout_priv;
 
 float dr_dropout_keep(const dr_layer *l) { return 1.0f - ((const dropout_priv *)l->priv)->rate; }
@@ -207,8 +207,28 @@ static int dropout_setup(dr_layer *l, const dr_pass *p)
 {
     dropout_priv *d = l->priv;
     l->out_shape = l->in_shape;
-    d->mask = dr_xalign((size_t)p->max_batch * dr_shape_size(l->in_shape));
+    d->mask = dr_xalign((size_t)p->max_batch * dr_shape_size(l->in_shape) * sizeof(float));
     return 0;
+}
+
+/* mask = u < keep, out = x / keep where kept, else 0 (vectorised per clone). */
+DR_SIMD_CLONES static void dropout_span(const float *restrict u, const float *restrict x, size_t n, float keep,
+                                        float scale, float *restrict mask, float *restrict out)
+{
+    for (size_t j = 0; j < n; j++) {
+        mask[j] = u[j] < keep ? 1.0f : 0.0f;
+        out[j] = u[j] < keep ? x[j] * scale : 0.0f;
+    }
+}
+
+/* dx (+)= dy / keep where kept, else 0. */
+DR_SIMD_CLONES static void dropout_grad_span(const float *restrict mask, const float *restrict dy, size_t n,
+                                             float scale, int store, float *restrict dx)
+{
+    if (store)
+        for (size_t i = 0; i < n; i++) dx[i] = mask[i] != 0 ? dy[i] * scale : 0.0f;
+    else
+        for (size_t i = 0; i < n; i++) dx[i] += mask[i] != 0 ? dy[i] * scale : 0.0f;
 }
 
 static void dropout_forward(dr_layer *l, dr_pass *p, int n)
@@ -230,13 +250,7 @@ static void dropout_forward(dr_layer *l, dr_pass *p, int n)
         for (size_t i0 = (size_t)s * per; i0 < (size_t)(s + 1) * per; i0 += CHUNK) {
             const size_t count = DR_MIN(CHUNK, (size_t)(s + 1) * per - i0);
             dr_rng8_uniforms(&rng, u, count);
-            uint8_t *mask = d->mask + i0;
-            const float *xi = x + i0;
-            float *out = l->out + i0;
-            for (size_t j = 0; j < count; j++) {
-                mask[j] = u[j] < keep;
-                out[j] = u[j] < keep ? xi[j] * scale : 0.0f;
-            }
+            dropout_span(u, x + i0, count, keep, scale, d->mask + i0, l->out + i0);
         }
     }
 }
@@ -254,8 +268,12 @@ static void dropout_backward(dr_layer *l, dr_pass *p, int n)
         return;
     }
     const float scale = 1.0f / (1.0f - d->rate);
-    const uint8_t *mask = d->mask;
-    GRAD_TENSOR(store, total, mask[i] ? dy[i] * scale : 0.0f);
+#pragma omp parallel
+    {
+        size_t i0, i1;
+        dr_thread_span(total, &i0, &i1);
+        dropout_grad_span(d->mask + i0, dy + i0, i1 - i0, scale, store, dx + i0);
+    }
 }
 
 static void dropout_destroy(dr_layer *l)
