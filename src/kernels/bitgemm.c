@@ -163,8 +163,10 @@ __attribute__((target("avx2"))) static void block_avx2(const dr_bg_geom *geo, co
 /* The 16 accumulators = the block's whole product, rows r4[] of x against y. */
 #define AVX512_HORNER(x, r4, y)                                                                             \
     for (int d = xplanes + yplanes - 2; d >= 0; d--) {                                                      \
-        AVX512_DOUBLE(a00, a01, a02, a03); AVX512_DOUBLE(a10, a11, a12, a13);                               \
-        AVX512_DOUBLE(a20, a21, a22, a23); AVX512_DOUBLE(a30, a31, a32, a33);                               \
+        if (d < xplanes + yplanes - 2) { /* the accumulators are still 0 at the top d */                     \
+            AVX512_DOUBLE(a00, a01, a02, a03); AVX512_DOUBLE(a10, a11, a12, a13);                           \
+            AVX512_DOUBLE(a20, a21, a22, a23); AVX512_DOUBLE(a30, a31, a32, a33);                           \
+        }                                                                                                   \
         for (int m = d < yplanes ? 0 : d - yplanes + 1; m < xplanes && m <= d; m++) {                      \
             const size_t xm = (size_t)m * xplane;                                                           \
             const uint64_t *x0 = (x) + (r4)[0] + xm, *x1 = (x) + (r4)[1] + xm, *x2 = (x) + (r4)[2] + xm;    \
