@@ -216,6 +216,7 @@ typedef struct {
     const dr_conv_geom *g;
     int n, W, A, G, which; /* which: 0 forward, 1 backward-input, 2 backward-weight */
     float *in, *w, *dout, *out, *din, *dw, *gscale;
+    uint8_t *acodes, *gcodes; /* the operands' codes, as the quantizers hand them over in training */
     dr_bitbuf *buf;
     dr_workspace ws;
     dr_bitgemm_args kargs;
@@ -226,7 +227,7 @@ typedef struct {
 static void run_product(void *p)
 {
     kbench *b = p;
-    dr_qinfo q = {b->A, b->W, b->G, 1.0f / (float)((1u << b->A) - 1), 0.5f, b->gscale, &b->buf, 0, NULL, NULL};
+    dr_qinfo q = {b->A, b->W, b->G, 1.0f / (float)((1u << b->A) - 1), 0.5f, b->gscale, &b->buf, 0, b->gcodes, b->acodes};
     if (b->which == 0) dr_products_bit.forward(b->g, b->n, b->in, b->w, NULL, b->out, &b->ws, &q);
     if (b->which == 1) dr_products_bit.backward_input(b->g, b->n, b->dout, b->w, b->din, 0, &b->ws, &q);
     if (b->which == 2) dr_products_bit.backward_weight(b->g, b->n, b->dout, b->in, b->dw, &b->ws, &q);
@@ -300,6 +301,7 @@ static int bench_kernels(int argc, char **argv)
         b.in = dr_xalign(in_n * 4), b.w = dr_xalign(w_n * 4), b.dout = dr_xalign(out_n * 4);
         b.out = dr_xalign(out_n * 4), b.din = dr_xalign(in_n * 4), b.dw = dr_xalign(w_n * 4);
         b.gscale = dr_xalign((size_t)n * 4);
+        b.acodes = dr_xalign(in_n), b.gcodes = dr_xalign(out_n);
         for (int i = 0; i < n; i++) b.gscale[i] = 0.5f;
         for (size_t i = 0; i < w_n; i++) b.w[i] = dr_rng_uniform(&r) < 0.5f ? 0.5f : -0.5f; /* 1-bit, E = 0.5 */
         /* {product, W, A, G}: forward at four (W,A); both backward products at G = 4, 6, 8 */
@@ -310,8 +312,14 @@ static int bench_kernels(int argc, char **argv)
             const int which = configs[ci][0], W = configs[ci][1], A = configs[ci][2], G = configs[ci][3];
             b.W = W, b.A = A, b.G = G, b.which = which;
             const float nA = (float)((1u << A) - 1), nG = (float)((1u << (G < DR_FLOAT_BITS ? G : 1)) - 1);
-            for (size_t i = 0; i < in_n; i++) b.in[i] = (float)dr_rng_below(&r, (uint32_t)nA + 1) / nA;
-            for (size_t i = 0; i < out_n; i++) b.dout[i] = 0.5f * (2.0f * (float)dr_rng_below(&r, (uint32_t)nG + 1) - nG) / nG;
+            for (size_t i = 0; i < in_n; i++) {
+                b.acodes[i] = (uint8_t)dr_rng_below(&r, (uint32_t)nA + 1);
+                b.in[i] = (float)b.acodes[i] / nA;
+            }
+            for (size_t i = 0; i < out_n; i++) {
+                b.gcodes[i] = (uint8_t)dr_rng_below(&r, (uint32_t)nG + 1);
+                b.dout[i] = 0.5f * (2.0f * (float)b.gcodes[i] - nG) / nG;
+            }
             memset(b.din, 0, in_n * 4);
             /* the bit-GEMM alone, on random operands of the product's shape */
             int rows, xpl, ypl, words, cols_pad, per_sample = 0;
@@ -345,12 +353,14 @@ static int bench_kernels(int argc, char **argv)
             free(x), free(y), free(s), free(b.sa), free(b.sb), free(b.sc);
         }
         free(b.in), free(b.w), free(b.dout), free(b.out), free(b.din), free(b.dw), free(b.gscale);
+        free(b.acodes), free(b.gcodes);
         dr_bitbuf_free(b.buf);
         dr_workspace_free(&b.ws);
     }
     printf("kernel: binary MACs/s of the bit-GEMM alone (MACs x bit-plane pairs), as %% of the peak and\n"
-           "as a speed-up over sgemm on the same shape; product: the whole bit product (codes,\n"
-           "packing, corrections) and its speed-up over sgemm alone. Medians of %ld timings.\n", repeats);
+           "as a speed-up over sgemm on the same shape; product: the whole bit product as training\n"
+           "runs it (packing, corrections; the codes come from the quantizers) and its speed-up\n"
+           "over sgemm alone. Medians of %ld timings.\n", repeats);
     dr_products_bit_always(0);
     dr_net_free(net);
     return EXIT_OK;
