@@ -1,4 +1,5 @@
 /* DoReFa quantizers (spec section 1) and where they sit in a network. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,35 @@ static double surrogate(const double *w, const double *c, int n)
     for (int i = 0; i < n; i++) m = fmax(m, fabs(tanh(w[i])));
     for (int i = 0; i < n; i++) s += c[i] * tanh(w[i]) / m;
     return s;
+}
+
+/* tanh (the clone this CPU runs): the correctly rounded value (tanh in double, rounded
+ * once) on random floats of every magnitude, weight-sized ones, and the edges. */
+static void test_tanh_correctly_rounded(void **s)
+{
+    (void)s;
+    enum { N = 200000 };
+    static float x[N + 16], t[N + 16];
+    dr_rng r;
+    dr_rng_seed(&r, 5, DR_RNG_TEST, 0, 0);
+    for (int i = 0; i < N; i++) {
+        uint32_t b = (uint32_t)dr_rng_u64(&r);
+        memcpy(&x[i], &b, sizeof b); /* any bits: tiny, huge, subnormal, NaN */
+        if (i % 2) x[i] = (dr_rng_uniform(&r) - 0.5f) * (i % 4 == 1 ? 0.3f : 24.0f);
+    }
+    const float edges[16] = {0.0f, -0.0f, 1e-40f, -1e-30f, 0.5493061f, 9.0f, 9.1f, 9.2f,
+                             10.0f, -10.0f, 88.0f, 1e30f, INFINITY, -INFINITY, NAN, -FLT_MIN};
+    memcpy(x + N, edges, sizeof edges);
+    dr_tanh_span(x, t, N + 16);
+    for (int i = 0; i < N + 16; i++) {
+        if (isnan(x[i])) {
+            assert_true(isnan(t[i]));
+            continue;
+        }
+        const float want = (float)tanh((double)x[i]);
+        if (memcmp(&t[i], &want, sizeof want))
+            fail_msg("tanh(%.9g) = %.9g, correctly rounded %.9g", x[i], t[i], want);
+    }
 }
 
 static void test_weight_quantizer_gradient(void **s)
@@ -330,6 +360,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_k_values),
         cmocka_unit_test(test_weight_quantizer_values),
+        cmocka_unit_test(test_tanh_correctly_rounded),
         cmocka_unit_test(test_weight_quantizer_gradient),
         cmocka_unit_test(test_gradient_quantizer_unbiased),
         cmocka_unit_test(test_gradient_quantizer_scaling_grid_zero_and_seed),

@@ -43,6 +43,57 @@ static double sum_abs(const float *w, size_t n)
     return total;
 }
 
+/* tanh in double precision, rounded once to float: tanh |x| = e / (e + 2) with
+ * e = expm1(2|x|), 2|x| = j ln 2 + r (|r| <= ln2 / 2), expm1(r) by its Taylor
+ * polynomial to r^11 (error below 1e-11 relative) and e = 2^j expm1(r) +
+ * 2^j - 1. The selections are on the bits (GCC does not vectorise this loop
+ * with float or double ternaries); |x| is clamped at 10, beyond which tanh
+ * rounds to 1, and a NaN is passed through. */
+DR_SIMD_CLONES void dr_tanh_span(const float *restrict x, float *restrict t, size_t n)
+{
+    const double ln2 = 0x1.62e42fefa39efp-1, inv_ln2 = 0x1.71547652b82fep0, shift = 0x1.8p52;
+    for (size_t i = 0; i < n; i++) {
+        int32_t xb, ab;
+        memcpy(&xb, x + i, sizeof xb);
+        ab = xb & 0x7fffffff;
+        const int32_t nan = ab > 0x7f800000 ? -1 : 0, ten = 0x41200000; /* 10.0f */
+        ab = ab < ten ? ab : ten;
+        float af;
+        memcpy(&af, &ab, sizeof af);
+        const double a = 2.0 * (double)af, jd = (a * inv_ln2 + shift) - shift, r = a - jd * ln2;
+        double p = 1.0 / 39916800;
+        p = p * r + 1.0 / 3628800;
+        p = p * r + 1.0 / 362880;
+        p = p * r + 1.0 / 40320;
+        p = p * r + 1.0 / 5040;
+        p = p * r + 1.0 / 720;
+        p = p * r + 1.0 / 120;
+        p = p * r + 1.0 / 24;
+        p = p * r + 1.0 / 6;
+        p = p * r + 0.5;
+        p = p * r * r + r; /* expm1(r) */
+        const double jb = jd + shift; /* j in the low bits */
+        uint64_t sb;
+        memcpy(&sb, &jb, sizeof sb);
+        sb = (sb + 1023) << 52;
+        double s;
+        memcpy(&s, &sb, sizeof s); /* 2^j */
+        const double e = s * p + (s - 1.0);
+        const float th = (float)(e / (e + 2.0));
+        int32_t tb;
+        memcpy(&tb, &th, sizeof tb);
+        tb |= xb & (int32_t)0x80000000; /* the sign of x */
+        tb = (tb & ~nan) | (xb & nan);
+        memcpy(t + i, &tb, sizeof tb);
+    }
+}
+
+/* wq = 2 quantize_k(t inv + 1/2) - 1 in place (dr_rint is rintf on [0, n_k]). */
+DR_SIMD_CLONES static void weights_from_tanh(float *restrict wq, size_t n, float inv, float levels)
+{
+    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * (dr_rint(levels * (wq[i] * inv + 0.5f)) / levels) - 1.0f;
+}
+
 void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st)
 {
     if (k >= DR_FLOAT_BITS) {
@@ -62,10 +113,10 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
 #pragma omp parallel
     {
         float tm = 0;
-        size_t ta = 0;
-#pragma omp for schedule(static) nowait
-        for (size_t i = 0; i < n; i++) {
-            wq[i] = tanhf(w[i]);
+        size_t ta = 0, i0, i1;
+        dr_thread_span(n, &i0, &i1);
+        dr_tanh_span(w + i0, wq + i0, i1 - i0);
+        for (size_t i = i0; i < i1; i++) {
             const float a = fabsf(wq[i]);
             if (a > tm) tm = a, ta = i;
         }
@@ -75,8 +126,28 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
     st->scale = m;
     st->argmax = arg;
     const float inv = m > 0 ? 0.5f / m : 0.0f;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * dr_quantize_k(wq[i] * inv + 0.5f, k) - 1.0f;
+#pragma omp parallel
+    {
+        size_t i0, i1;
+        dr_thread_span(n, &i0, &i1);
+        weights_from_tanh(wq + i0, i1 - i0, inv, dr_levels(k));
+    }
+}
+
+/* One chunk of the f_w backward: dw = dwq inv (1 - t^2), and sum dwq t in
+ * double, in 8 lanes (element i in lane i % 8) added in lane order: a fixed
+ * order, the same in every clone. */
+DR_SIMD_CLONES static double tanh_backward_chunk(const float *restrict t, const float *restrict dwq, size_t n,
+                                                 float inv, float *restrict dw)
+{
+    for (size_t i = 0; i < n; i++) dw[i] = dwq[i] * inv * (1.0f - t[i] * t[i]);
+    double lane[8] = {0}, p = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] += (double)dwq[i + j] * t[i + j];
+    for (int j = 0; j < 8; j++) p += lane[j];
+    for (; i < n; i++) p += (double)dwq[i] * t[i];
+    return p;
 }
 
 void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
@@ -100,17 +171,15 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
     double *part = dr_xmalloc(sizeof(double) * chunks), dot = 0;
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < chunks; c++) {
-        double p = 0;
-        for (size_t i = c * WCHUNK; i < n && i < (c + 1) * WCHUNK; i++) {
-            const float t = tanhf(w[i]);
-            p += (double)dwq[i] * t;
-            dw[i] = dwq[i] * inv * (1.0f - t * t);
-        }
-        part[c] = p;
+        const size_t i0 = c * WCHUNK, m = DR_MIN((size_t)WCHUNK, n - i0);
+        float t[WCHUNK];
+        dr_tanh_span(w + i0, t, m);
+        part[c] = tanh_backward_chunk(t, dwq + i0, m, inv, dw + i0);
     }
     for (size_t c = 0; c < chunks; c++) dot += part[c];
     free(part);
-    float ta = tanhf(w[st->argmax]);
+    float ta;
+    dr_tanh_span(w + st->argmax, &ta, 1);
     float sign = ta > 0 ? 1.0f : (ta < 0 ? -1.0f : 0.0f);
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
 }
