@@ -132,9 +132,16 @@ static void test_weight_quantizer_gradient(void **s)
     tu_fill(w, N, -1.5f, 1.5f, 4);
     tu_fill(c, N, -1, 1, 5);
     for (int k = 1; k <= 8; k++) {
-        dr_wq_state st;
+        dr_wq_state st, st2;
         dr_quantize_weights(w, N, k, wq, &st);
         dr_quantize_weights_backward(w, c, N, k, &st, dw);
+        /* keeping tanh w from the forward: the same weights and gradient */
+        float t[N], wq2[N], dw2[N];
+        dr_quantize_weights_keep(w, N, k, wq2, &st2, t);
+        dr_quantize_weights_backward_kept(w, k > 1 ? t : NULL, c, N, k, &st2, dw2);
+        assert_memory_equal(wq, wq2, sizeof wq);
+        assert_memory_equal(dw, dw2, sizeof dw);
+        for (int i = 0; k > 1 && i < N; i++) assert_true(t[i] == (float)tanh((double)w[i]));
         for (int i = 0; i < N; i++) {
             if (k == 1) { /* identity (E is a constant) */
                 assert_true(dw[i] == c[i]);

@@ -102,7 +102,8 @@ static const float *layer_weights(dr_layer *l)
     dr_param *w = &l->params[0];
     if (l->plan.wbits >= DR_FLOAT_BITS) return w->value;
     if (!c->wq) c->wq = dr_xalign(w->size * sizeof(float));
-    dr_quantize_weights(w->value, w->size, l->plan.wbits, c->wq, &c->wst);
+    if (l->plan.wbits > 1 && !c->wt) c->wt = dr_xalign(w->size * sizeof(float));
+    dr_quantize_weights_keep(w->value, w->size, l->plan.wbits, c->wq, &c->wst, l->plan.wbits > 1 ? c->wt : NULL);
     return c->wq;
 }
 
@@ -186,7 +187,8 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
         prod->backward_weight(&c->g, n, dout, in, c->dwq, &p->ws, &q);
-        dr_quantize_weights_backward(w->value, c->dwq, w->size, wbits, &c->wst, w->grad);
+        dr_quantize_weights_backward_kept(w->value, wbits > 1 ? c->wt : NULL, c->dwq, w->size, wbits, &c->wst,
+                                          w->grad);
     } else {
         prod->backward_weight(&c->g, n, dout, in, w->grad, &p->ws, &q);
     }
@@ -200,6 +202,7 @@ static void linear_destroy(dr_layer *l)
     dr_linear *c = l->priv;
     if (!c) return;
     free(c->wq);
+    free(c->wt);
     free(c->dwq);
     free(c->dq);
     free(c->gscale);

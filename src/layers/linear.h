@@ -13,6 +13,7 @@ typedef struct {
     dr_conv_geom g;
     /* Quantized training buffers, allocated on first use. */
     float *wq;       /* f_w(W), what the products see              */
+    float *wt;       /* tanh W (W >= 2 bits), kept for the f_w backward */
     float *dwq;      /* dL/dW_q before the f_w backward             */
     float *dq;       /* f_g(dL/dY), the gradient the products see   */
     float *gscale;   /* per-sample gradient scales m_i             */

@@ -88,13 +88,19 @@ DR_SIMD_CLONES void dr_tanh_span(const float *restrict x, float *restrict t, siz
     }
 }
 
-/* wq = 2 quantize_k(t inv + 1/2) - 1 in place (dr_rint is rintf on [0, n_k]). */
-DR_SIMD_CLONES static void weights_from_tanh(float *restrict wq, size_t n, float inv, float levels)
+/* wq = 2 quantize_k(t inv + 1/2) - 1 (dr_rint is rintf on [0, n_k]); t may be wq. */
+DR_SIMD_CLONES static void weights_from_tanh(const float *t, float *wq, size_t n, float inv, float levels)
 {
-    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * (dr_rint(levels * (wq[i] * inv + 0.5f)) / levels) - 1.0f;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) wq[i] = 2.0f * (dr_rint(levels * (t[i] * inv + 0.5f)) / levels) - 1.0f;
 }
 
 void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st)
+{
+    dr_quantize_weights_keep(w, n, k, wq, st, NULL);
+}
+
+void dr_quantize_weights_keep(const float *w, size_t n, int k, float *wq, dr_wq_state *st, float *t)
 {
     if (k >= DR_FLOAT_BITS) {
         for (size_t i = 0; i < n; i++) wq[i] = w[i];
@@ -107,7 +113,8 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
         for (size_t i = 0; i < n; i++) wq[i] = w[i] >= 0 ? e : -e;
         return;
     }
-    /* Eq. 9: t = tanh(w), w_q = 2 quantize_k(t / (2M) + 1/2) - 1; wq holds t meanwhile */
+    /* Eq. 9: t = tanh(w), w_q = 2 quantize_k(t / (2M) + 1/2) - 1; wq holds t meanwhile unless kept */
+    float *tw = t ? t : wq;
     float m = 0;
     size_t arg = 0;
 #pragma omp parallel
@@ -115,9 +122,9 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
         float tm = 0;
         size_t ta = 0, i0, i1;
         dr_thread_span(n, &i0, &i1);
-        dr_tanh_span(w + i0, wq + i0, i1 - i0);
+        dr_tanh_span(w + i0, tw + i0, i1 - i0);
         for (size_t i = i0; i < i1; i++) {
-            const float a = fabsf(wq[i]);
+            const float a = fabsf(tw[i]);
             if (a > tm) tm = a, ta = i;
         }
 #pragma omp critical
@@ -130,7 +137,7 @@ void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state
     {
         size_t i0, i1;
         dr_thread_span(n, &i0, &i1);
-        weights_from_tanh(wq + i0, i1 - i0, inv, dr_levels(k));
+        weights_from_tanh(tw + i0, wq + i0, i1 - i0, inv, dr_levels(k));
     }
 }
 
@@ -153,6 +160,12 @@ DR_SIMD_CLONES static double tanh_backward_chunk(const float *restrict t, const 
 void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
                                   const dr_wq_state *st, float *dw)
 {
+    dr_quantize_weights_backward_kept(w, NULL, dwq, n, k, st, dw);
+}
+
+void dr_quantize_weights_backward_kept(const float *w, const float *t, const float *dwq, size_t n, int k,
+                                       const dr_wq_state *st, float *dw)
+{
     if (k == 1 || k >= DR_FLOAT_BITS) { /* E is treated as a constant */
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dw[i] = dwq[i];
@@ -172,14 +185,14 @@ void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, in
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < chunks; c++) {
         const size_t i0 = c * WCHUNK, m = DR_MIN((size_t)WCHUNK, n - i0);
-        float t[WCHUNK];
-        dr_tanh_span(w + i0, t, m);
-        part[c] = tanh_backward_chunk(t, dwq + i0, m, inv, dw + i0);
+        float tc[WCHUNK];
+        if (!t) dr_tanh_span(w + i0, tc, m);
+        part[c] = tanh_backward_chunk(t ? t + i0 : tc, dwq + i0, m, inv, dw + i0);
     }
     for (size_t c = 0; c < chunks; c++) dot += part[c];
     free(part);
     float ta;
-    dr_tanh_span(w + st->argmax, &ta, 1);
+    dr_tanh_span(w + st->argmax, &ta, 1); /* = t[argmax] */
     float sign = ta > 0 ? 1.0f : (ta < 0 ? -1.0f : 0.0f);
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
 }

@@ -25,6 +25,8 @@ typedef struct {
 } dr_wq_state;
 
 void dr_quantize_weights(const float *w, size_t n, int k, float *wq, dr_wq_state *st);
+/* The same, keeping t = tanh w in t[n] for the backward (k > 1; t untouched otherwise). */
+void dr_quantize_weights_keep(const float *w, size_t n, int k, float *wq, dr_wq_state *st, float *t);
 /* t = tanh x on the calling thread: in double, rounded once, so correctly
  * rounded on every input tried (glibc's tanhf is an ulp off on about 12% of
  * random floats); vectorised per CPU, the same results in every clone. */
@@ -33,6 +35,9 @@ void dr_tanh_span(const float *x, float *t, size_t n);
  * the tanh / max chain rule of Eq. 10 for k > 1. Overwrites dw. */
 void dr_quantize_weights_backward(const float *w, const float *dwq, size_t n, int k,
                                   const dr_wq_state *st, float *dw);
+/* The same with t = tanh w as dr_quantize_weights_keep kept it (NULL: from w). */
+void dr_quantize_weights_backward_kept(const float *w, const float *t, const float *dwq, size_t n, int k,
+                                       const dr_wq_state *st, float *dw);
 
 /* Activation quantizer f_a^k, in place; x must already lie in [0, 1]. */
 void dr_quantize_activations(float *x, size_t n, int k);
