@@ -197,19 +197,6 @@ void dr_quantize_weights_backward_kept(const float *w, const float *t, const flo
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
 }
 
-void dr_quantize_activations(float *x, size_t n, int k) { dr_quantize_activations_codes(x, n, k, NULL); }
-
-void dr_quantize_activations_codes(float *x, size_t n, int k, uint8_t *codes)
-{
-    if (k >= DR_FLOAT_BITS) return;
-#pragma omp parallel /* one span per thread */
-    {
-        size_t i0, i1;
-        dr_thread_span(n, &i0, &i1);
-        dr_quantize_activations_span(x + i0, i1 - i0, k, codes ? codes + i0 : NULL);
-    }
-}
-
 /* f_a with codes on at most ACT_CHUNK values; the codes go through int32 lanes
  * (GCC does not vectorise the loop that stores bytes itself), and a NaN gives
  * 0 rather than an undefined cast. */
@@ -237,6 +224,19 @@ DR_SIMD_CLONES void dr_quantize_activations_span(float *x, size_t n, int k, uint
     }
 #pragma omp simd
     for (size_t i = 0; i < n; i++) x[i] = dr_rint(x[i] * levels) / levels; /* as quantize_k */
+}
+
+void dr_quantize_activations(float *x, size_t n, int k) { dr_quantize_activations_codes(x, n, k, NULL); }
+
+void dr_quantize_activations_codes(float *x, size_t n, int k, uint8_t *codes)
+{
+    if (k >= DR_FLOAT_BITS) return;
+#pragma omp parallel /* one span per thread */
+    {
+        size_t i0, i1;
+        dr_thread_span(n, &i0, &i1);
+        dr_quantize_activations_span(x + i0, i1 - i0, k, codes ? codes + i0 : NULL);
+    }
 }
 
 /* Eq. 12 on count elements of one sample, u[i] its uniforms in [0, 1): a plain
