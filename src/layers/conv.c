@@ -183,7 +183,7 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
     dr_qinfo q;
     const dr_products *prod = products(l, p, &q);
     if (gbits < DR_FLOAT_BITS && p->bit_kernels) q.gcodes = c->gcodes;
-    if (wbits < DR_FLOAT_BITS) {
+    if (wbits > 1 && wbits < DR_FLOAT_BITS) { /* through f_w's backward (1 bit: the identity, E a constant) */
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
         prod->backward_weight(&c->g, n, dout, in, c->dwq, &p->ws, &q);
