@@ -104,22 +104,24 @@ void dr_pack_cols(const uint8_t *codes, int cols, int nseg, int seglen, int plan
     for (int b = 0; b < planes; b++) /* zero the padding lanes */
         for (int w = 0; w < words; w++)
             memset(out + ((size_t)b * words + w) * cols_pad + cols, 0, sizeof(uint64_t) * (cols_pad - cols));
-#pragma omp parallel for schedule(static)
-    for (int col = 0; col < cols; col++) {
-        const uint8_t *c = codes + (size_t)col * nseg * seglen;
-        int32_t sum = 0;
-        for (int sg = 0; sg < nseg; sg++)
-            for (int w0 = 0; w0 < segw; w0++) {
-                uint8_t chunk[64];
-                int n = DR_MIN(64, seglen - w0 * 64);
-                memcpy(chunk, c + (size_t)sg * seglen + w0 * 64, (size_t)n);
-                memset(chunk + n, 0, (size_t)(64 - n));
-                for (int j = 0; j < n; j++) sum += chunk[j];
-                uint64_t pl[8];
-                dr_bytes_to_planes(chunk, planes, pl);
-                for (int b = 0; b < planes; b++) out[((size_t)b * words + sg * segw + w0) * cols_pad + col] = pl[b];
+#pragma omp parallel
+    {
+        uint64_t *seg = dr_xmalloc(sizeof(uint64_t) * (size_t)planes * segw); /* one segment's planes */
+#pragma omp for schedule(static)
+        for (int col = 0; col < cols; col++) {
+            const uint8_t *c = codes + (size_t)col * nseg * seglen;
+            int32_t sum = 0;
+            for (int sg = 0; sg < nseg; sg++) {
+                int32_t ssum;
+                dr_pack_rows_serial(c + (size_t)sg * seglen, 1, seglen, planes, segw, seg, &ssum); /* codes < 2^planes */
+                sum += ssum;
+                for (int b = 0; b < planes; b++)
+                    for (int w0 = 0; w0 < segw; w0++)
+                        out[((size_t)b * words + sg * segw + w0) * cols_pad + col] = seg[b * segw + w0];
             }
-        if (csum) csum[col] = sum;
+            if (csum) csum[col] = sum;
+        }
+        free(seg);
     }
 }
 
