@@ -65,6 +65,9 @@ extern const dr_products dr_products_float;
  * back to the float product when one of its operands is not quantized. */
 extern const dr_products dr_products_bit;
 void dr_bitbuf_free(dr_bitbuf *b);
+/* 1: both backward products of dr_products_bit run on bits for this layer and
+ * q (q->gcodes given), so they never read the float gradient (dout may be NULL). */
+int dr_products_bit_backward_on_codes(const dr_conv_geom *g, const dr_qinfo *q);
 /* 1: use the bit products wherever the operands are quantized, even where the
  * cost model prefers float (tests, kernel benchmarks); 0: the cost model. */
 void dr_products_bit_always(int on);

@@ -275,11 +275,29 @@ static void bit_forward(const dr_conv_geom *g, int n, const float *in, const flo
         store_bracket(out + (size_t)r * g->oc, s + (size_t)r * oc_pad, g->oc, (uint32_t)nw * (uint32_t)asum[r], scale, bias);
 }
 
+/* Whether each backward product runs on bits (else it falls back to float and
+ * reads the float gradient): the one place these are decided. */
+static int backward_input_bits(const dr_conv_geom *g, const dr_qinfo *q)
+{
+    return q && g->groups == 1 && bit_ok(q->gbits, q->wbits) &&
+           int_fits((double)g->oc * g->kh * g->kw, q->gbits, q->wbits);
+}
+
+static int backward_weight_bits(const dr_conv_geom *g, const dr_qinfo *q)
+{
+    return q && g->groups == 1 && bit_ok(q->gbits, q->abits) && int_fits(dr_conv_p(g), q->gbits, q->abits) &&
+           backward_weight_pays(g, q->gbits, q->abits);
+}
+
+int dr_products_bit_backward_on_codes(const dr_conv_geom *g, const dr_qinfo *q)
+{
+    return backward_input_bits(g, q) && backward_weight_bits(g, q);
+}
+
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,
                                int store, dr_workspace *ws, const dr_qinfo *q)
 {
-    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->wbits) ||
-        !int_fits((double)g->oc * g->kh * g->kw, q->gbits, q->wbits)) {
+    if (!backward_input_bits(g, q)) {
         dr_products_float.backward_input(g, n, dout, w, din, store, ws, q);
         return;
     }
@@ -353,8 +371,7 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
 static void bit_backward_weight(const dr_conv_geom *g, int n, const float *dout, const float *in, float *dw,
                                 dr_workspace *ws, const dr_qinfo *q)
 {
-    if (!q || g->groups != 1 || !bit_ok(q->gbits, q->abits) || !int_fits(dr_conv_p(g), q->gbits, q->abits) ||
-        !backward_weight_pays(g, q->gbits, q->abits)) {
+    if (!backward_weight_bits(g, q)) {
         dr_products_float.backward_weight(g, n, dout, in, dw, ws, q);
         return;
     }

@@ -166,23 +166,26 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
                                        c->bias ? l->params[1].grad : NULL, scratch);
         return;
     }
-    /* Gradient quantizer on the layer's output: both products consume f_g(dY). */
+    /* Gradient quantizer on the layer's output: both products consume f_g(dY),
+     * as its codes for the bit products, and as floats unless both of them run
+     * on the codes (then dq is not made, and dout is NULL) and no bias needs it. */
     const float *dout = l->dout;
     const int wbits = l->plan.wbits, gbits = l->plan.gbits;
+    dr_qinfo q;
+    const dr_products *prod = products(l, p, &q);
     if (gbits < DR_FLOAT_BITS) {
         if (!c->dq) {
             c->dq = dr_xalign((size_t)p->max_batch * out_per * sizeof(float));
             c->gscale = dr_xalign((size_t)p->max_batch * sizeof(float));
         }
         if (p->bit_kernels && !c->gcodes) c->gcodes = dr_xalign((size_t)p->max_batch * out_per);
-        dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0, c->dq, c->gscale,
-                                 p->bit_kernels ? c->gcodes : NULL);
-        dout = c->dq;
+        q.gscale = c->gscale, q.gcodes = p->bit_kernels ? c->gcodes : NULL;
+        const int codes_only = q.gcodes && !c->bias && dr_products_bit_backward_on_codes(&c->g, &q);
+        dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0,
+                                 codes_only ? NULL : c->dq, c->gscale, p->bit_kernels ? c->gcodes : NULL);
+        dout = codes_only ? NULL : c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
-    dr_qinfo q;
-    const dr_products *prod = products(l, p, &q);
-    if (gbits < DR_FLOAT_BITS && p->bit_kernels) q.gcodes = c->gcodes;
     if (wbits > 1 && wbits < DR_FLOAT_BITS) { /* through f_w's backward (1 bit: the identity, E a constant) */
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));

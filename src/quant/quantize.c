@@ -274,6 +274,21 @@ DR_SIMD_CLONES static void quantize_span_codes(const float *restrict g, const fl
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
 }
 
+/* The codes alone (no dq), for count <= GRAD_CHUNK. */
+DR_SIMD_CLONES static void quantize_span_codes_only(const float *restrict g, const float *restrict u, size_t count,
+                                                    float inv2m, float levels, uint8_t *restrict codes)
+{
+    const float step = 1.0f / levels;
+    int32_t c[GRAD_CHUNK];
+    for (size_t i = 0; i < count; i++) {
+        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
+        x = x < 0 ? 0 : (x > 1 ? 1 : x);
+        const float r = dr_rint(levels * x);
+        c[i] = (int32_t)(r > 0 ? r : 0.0f);
+    }
+    for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
+}
+
 /* max(0, max_i |g_i|) over the values that are not NaN (NaN compares false
  * in the scalar maximum this replaces). On the bits: non-negative floats
  * order as their bit patterns do, and NaNs are the patterns above infinity's;
@@ -313,13 +328,13 @@ void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample,
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n_samples; s++) {
         const float *g = dr + (size_t)s * per_sample;
-        float *q = dq + (size_t)s * per_sample, m = max_abs(g, per_sample);
+        float *q = dq ? dq + (size_t)s * per_sample : NULL, m = max_abs(g, per_sample);
         /* below float's normal range 0.5 / m overflows and 0 * inf is a NaN: such a
          * gradient is taken as zero (it is below 1e-38 everywhere) */
         if (!(m >= FLT_MIN)) m = 0;
         if (scales) scales[s] = m;
         if (m == 0) {
-            for (size_t i = 0; i < per_sample; i++) q[i] = 0;
+            for (size_t i = 0; q && i < per_sample; i++) q[i] = 0;
             if (codes) memset(codes + (size_t)s * per_sample, 0, per_sample);
             continue;
         }
@@ -329,7 +344,9 @@ void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample,
         for (size_t i0 = 0; i0 < per_sample; i0 += GRAD_CHUNK) {
             const size_t count = per_sample - i0 < GRAD_CHUNK ? per_sample - i0 : GRAD_CHUNK;
             dr_rng8_uniforms(&rng, u, count);
-            if (codes)
+            if (codes && !q)
+                quantize_span_codes_only(g + i0, u, count, 0.5f / m, levels, codes + (size_t)s * per_sample + i0);
+            else if (codes)
                 quantize_span_codes(g + i0, u, count, 0.5f / m, 2.0f * m, levels, q + i0,
                                     codes + (size_t)s * per_sample + i0);
             else

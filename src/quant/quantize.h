@@ -59,7 +59,8 @@ void dr_quantize_gradients(const float *dr, int n_samples, size_t per_sample, in
 /* The same for samples first_sample.. of a larger batch (data-parallel training):
  * sample i draws the noise of sample first_sample + i. codes (may be NULL)
  * receives the integers n_k quantize_k(x) in 0..n_k (0 for a sample whose m_i
- * is 0), so that dq = m_i (2 codes / n_k - 1): the bit products' operand. */
+ * is 0), so that dq = m_i (2 codes / n_k - 1): the bit products' operand;
+ * with codes, dq may be NULL (the codes alone). */
 void dr_quantize_gradients_at(const float *dr, int n_samples, size_t per_sample, int k, uint64_t seed,
                               uint64_t step, int layer, uint64_t first_sample, float *dq, float *scales,
                               uint8_t *codes);
