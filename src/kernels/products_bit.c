@@ -25,7 +25,7 @@
 #include "wgrad_bits.h"
 
 struct dr_bitbuf {
-    uint8_t *acodes, *wcodes, *gcodes, *wt;
+    uint8_t *acodes, *wcodes, *gcodes;
     uint64_t *xpix, *x, *y, *gpix, *tgrid;
     int32_t *s, *rsum, *csum;
     size_t cap[12];
@@ -39,7 +39,7 @@ struct dr_bitbuf {
 void dr_bitbuf_free(dr_bitbuf *b)
 {
     if (!b) return;
-    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->wt), free(b->xpix), free(b->x), free(b->y), free(b->gpix), free(b->tgrid);
+    free(b->acodes), free(b->wcodes), free(b->gcodes), free(b->xpix), free(b->x), free(b->y), free(b->gpix), free(b->tgrid);
     free(b->s), free(b->rsum), free(b->csum);
     dr_bitconv_grad_free(b->grad_input);
     dr_bitconv_free(&b->conv);
@@ -294,6 +294,42 @@ int dr_products_bit_backward_on_codes(const dr_conv_geom *g, const dr_qinfo *q)
     return backward_input_bits(g, q) && backward_weight_bits(g, q);
 }
 
+/* The weight codes wc[oc][K] as columns over the output channels,
+ * y[plane][oc word][k_pad] (zero beyond oc and K), and b->csum[k] = the sum
+ * of column k's codes: per 64 x 64 tile, each row's planes packed along k,
+ * then transposed (bits along o). */
+static const uint64_t *weight_columns(dr_bitbuf *b, const uint8_t *wc, int oc, int K, int W, int k_pad)
+{
+    const int ow = nwords(oc);
+    uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
+    int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
+#pragma omp parallel
+    {
+        uint64_t a[8][64], planes[8];
+#pragma omp for schedule(static)
+        for (int k0 = 0; k0 < k_pad; k0 += 64) {
+            const int kn = DR_MAX(0, DR_MIN(64, K - k0)), cn = DR_MIN(64, k_pad - k0);
+            for (int c = 0; c < cn; c++) wsum[k0 + c] = 0;
+            for (int o0 = 0; o0 < oc; o0 += 64) {
+                for (int j = 0; j < 64; j++) {
+                    if (o0 + j < oc && kn > 0) dr_pack_rows_serial(wc + (size_t)(o0 + j) * K + k0, 1, kn, W, 1, planes, NULL);
+                    else memset(planes, 0, sizeof planes);
+                    for (int p = 0; p < W; p++) a[p][j] = planes[p];
+                }
+                for (int p = 0; p < W; p++) {
+                    dr_transpose64(a[p]);
+                    uint64_t *yp = y + ((size_t)p * ow + o0 / 64) * k_pad + k0;
+                    for (int c = 0; c < cn; c++) {
+                        yp[c] = a[p][c];
+                        wsum[k0 + c] += __builtin_popcountll(a[p][c]) << p;
+                    }
+                }
+            }
+        }
+    }
+    return y;
+}
+
 static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, const float *w, float *din,
                                int store, dr_workspace *ws, const dr_qinfo *q)
 {
@@ -315,16 +351,8 @@ static void bit_backward_input(const dr_conv_geom *g, int n, const float *dout, 
     }
     if (store) memset(din, 0, sizeof(float) * (size_t)n * g->ih * g->iw * g->ic); /* the scatter adds */
     /* W^T, lane-interleaved over k, reduction over output channels; wsum[k] */
-    const uint8_t *wc = weight_codes_of(b, g, w, q);
-    uint8_t *wt = GROW(b, wt, 9, (size_t)g->oc * K); /* transposed weight codes, in 64x64 tiles */
-#pragma omp parallel for schedule(static)
-    for (int k0 = 0; k0 < K; k0 += 64)
-        for (int o0 = 0; o0 < g->oc; o0 += 64)
-            for (int o = o0; o < DR_MIN(g->oc, o0 + 64); o++)
-                for (int k = k0; k < DR_MIN(K, k0 + 64); k++) wt[(size_t)k * g->oc + o] = wc[(size_t)o * K + k];
-    uint64_t *y = GROW(b, y, 5, (size_t)W * ow * k_pad);
-    int32_t *wsum = GROW(b, csum, 8, (size_t)k_pad);
-    dr_pack_cols(wt, K, 1, g->oc, W, k_pad, y, wsum);
+    const uint64_t *y = weight_columns(b, weight_codes_of(b, g, w, q), g->oc, K, W, k_pad);
+    const int32_t *wsum = b->csum;
     /* samples in chunks bounded like an im2col; the corrections are fused
      * into the col2im scatter, so no float column matrix is written */
     int chunk = (int)DR_MAX(1, ((size_t)8 << 20) / ((size_t)P * K));

@@ -15,7 +15,7 @@ static inline int nwords(int bits) { return (bits + 63) / 64; }
  * vectors of 8 words: for j >= 8 the partners a[k], a[k | j] sit in different
  * vectors, for j < 8 in lanes of the same vector (a lane shuffle brings them
  * together). */
-DR_SIMD_CLONES static void transpose64(uint64_t a[64])
+DR_SIMD_CLONES void dr_transpose64(uint64_t a[64])
 {
     dr_v8u64 v[8];
     memcpy(v, a, sizeof v);
@@ -93,7 +93,7 @@ void dr_wgrad_gradient_rows(const dr_wgrad_layout *L, const dr_conv_geom *g, con
                     const int p = L->qmap[pb * 64 + j];
                     m[j] = p >= 0 ? gpix[((size_t)p * planes + b) * ow + w] : 0;
                 }
-                transpose64(m);
+                dr_transpose64(m);
                 for (int c = 0; c < DR_MIN(64, oc - w * 64); c++) x[((size_t)(w * 64 + c) * planes + b) * words + pb] = m[c];
             }
 }
@@ -158,7 +158,7 @@ DR_POPCNT_CLONES static void columns_shifted(const dr_wgrad_layout *L, const dr_
                     const int p = tb * 64 + j;
                     m[j] = p < pm->pixels ? base[((size_t)p * planes + b) * cw + w] : 0;
                 }
-                transpose64(m);
+                dr_transpose64(m);
                 memcpy(t + ((size_t)b * tw + tb) * cpad + w * 64, m, sizeof m);
             }
     for (int ky = 0; ky < g->kh; ky++)
@@ -194,7 +194,7 @@ DR_POPCNT_CLONES static void columns_dense(const dr_wgrad_layout *L, const dr_co
                 for (int w = 0; w < cw; w++) {
                     uint64_t m[64];
                     for (int j = 0; j < 64; j++) m[j] = src[j] ? src[j][b * cw + w] : 0;
-                    transpose64(m);
+                    dr_transpose64(m);
                     const int nc = DR_MIN(64, ic - w * 64), k0 = kk * ic + w * 64;
                     uint64_t *dst = y + ((size_t)b * words + pb) * k_pad + k0;
                     for (int c = 0; c < nc; c++) dst[c] = m[c], asum[k0 + c] += __builtin_popcountll(m[c]) << b;

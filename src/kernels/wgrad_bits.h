@@ -18,6 +18,9 @@
 
 #include "conv_geom.h"
 
+/* 64x64 bit-matrix transpose in place: bit c of a[j] becomes bit j of a[c]. */
+void dr_transpose64(uint64_t a[64]);
+
 /* Input pixels packed along channels ([plane][ceil(ic/64)] words each):
  * sample i's pixel (y, x) at base + i sample + ((y + y0) width + x + x0) words
  * per pixel; a sample holds `pixels` such pixels (its grid, borders included). */
