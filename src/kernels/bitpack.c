@@ -2,6 +2,7 @@
  * (bitpack.h); shared by the training products and the inference engine. */
 #include "bitpack.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/common.h"
