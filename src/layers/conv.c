@@ -171,18 +171,22 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
      * on the codes (then dq is not made, and dout is NULL) and no bias needs it. */
     const float *dout = l->dout;
     const int wbits = l->plan.wbits, gbits = l->plan.gbits;
-    dr_qinfo q;
-    const dr_products *prod = products(l, p, &q);
+    uint8_t *gcodes = NULL;
     if (gbits < DR_FLOAT_BITS) {
         if (!c->dq) {
             c->dq = dr_xalign((size_t)p->max_batch * out_per * sizeof(float));
             c->gscale = dr_xalign((size_t)p->max_batch * sizeof(float));
         }
         if (p->bit_kernels && !c->gcodes) c->gcodes = dr_xalign((size_t)p->max_batch * out_per);
-        q.gscale = c->gscale, q.gcodes = p->bit_kernels ? c->gcodes : NULL;
-        const int codes_only = q.gcodes && !c->bias && dr_products_bit_backward_on_codes(&c->g, &q);
+        if (p->bit_kernels) gcodes = c->gcodes;
+    }
+    dr_qinfo q;
+    const dr_products *prod = products(l, p, &q);
+    q.gcodes = gcodes;
+    if (gbits < DR_FLOAT_BITS) {
+        const int codes_only = gcodes && !c->bias && dr_products_bit_backward_on_codes(&c->g, &q);
         dr_quantize_gradients_at(l->dout, n, out_per, gbits, p->seed, p->step, l->index, p->sample0,
-                                 codes_only ? NULL : c->dq, c->gscale, p->bit_kernels ? c->gcodes : NULL);
+                                 codes_only ? NULL : c->dq, c->gscale, gcodes);
         dout = codes_only ? NULL : c->dq;
     }
     if (c->bias) dr_sum_rows(dout, (size_t)n * c->g.oh * c->g.ow, c->g.oc, l->params[1].grad);
@@ -190,8 +194,7 @@ static void linear_backward(dr_layer *l, dr_pass *p, int n)
         if (!c->dwq) c->dwq = dr_xalign(w->size * sizeof(float));
         memset(c->dwq, 0, w->size * sizeof(float));
         prod->backward_weight(&c->g, n, dout, in, c->dwq, &p->ws, &q);
-        dr_quantize_weights_backward_kept(w->value, wbits > 1 ? c->wt : NULL, c->dwq, w->size, wbits, &c->wst,
-                                          w->grad);
+        dr_quantize_weights_backward_kept(w->value, c->wt, c->dwq, w->size, wbits, &c->wst, w->grad);
     } else {
         prod->backward_weight(&c->g, n, dout, in, w->grad, &p->ws, &q);
     }

@@ -197,9 +197,19 @@ void dr_quantize_weights_backward_kept(const float *w, const float *t, const flo
     dw[st->argmax] -= (float)(sign * dot / ((double)m * m)) * (1.0f - ta * ta);
 }
 
+/* levels quantize_k(x) of one gradient value, x = g / 2m + 1/2 + noise clipped to [0, 1]. */
+static inline __attribute__((always_inline)) float grad_level(float g, float u, float inv2m, float step, float levels)
+{
+    float x = g * inv2m + 0.5f + (u - 0.5f) * step;
+    x = x < 0 ? 0 : (x > 1 ? 1 : x);
+    return dr_rint(levels * x);
+}
+
+/* The integer code of a level r in 0..255; a NaN (a diverged run) gives 0, not an undefined cast. */
+static inline __attribute__((always_inline)) int32_t level_code(float r) { return (int32_t)(r > 0 ? r : 0.0f); }
+
 /* f_a with codes on at most ACT_CHUNK values; the codes go through int32 lanes
- * (GCC does not vectorise the loop that stores bytes itself), and a NaN gives
- * 0 rather than an undefined cast. */
+ * (GCC does not vectorise the loop that stores bytes itself). */
 enum { ACT_CHUNK = 512 };
 DR_SIMD_CLONES static void quantize_activations_codes(float *restrict x, size_t n, float levels,
                                                       uint8_t *restrict codes)
@@ -208,7 +218,7 @@ DR_SIMD_CLONES static void quantize_activations_codes(float *restrict x, size_t 
     for (size_t i = 0; i < n; i++) {
         const float r = dr_rint(x[i] * levels);
         x[i] = r / levels;
-        c[i] = (int32_t)(r > 0 ? r : 0.0f);
+        c[i] = level_code(r);
     }
     for (size_t i = 0; i < n; i++) codes[i] = (uint8_t)c[i];
 }
@@ -246,16 +256,11 @@ DR_SIMD_CLONES static void quantize_span(const float *g, const float *u, size_t 
                                          float levels, float *q)
 {
     const float step = 1.0f / levels;
-    for (size_t i = 0; i < count; i++) {
-        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
-        x = x < 0 ? 0 : (x > 1 ? 1 : x);
-        q[i] = two_m * (dr_rint(levels * x) / levels - 0.5f);
-    }
+    for (size_t i = 0; i < count; i++) q[i] = two_m * (grad_level(g[i], u[i], inv2m, step, levels) / levels - 0.5f);
 }
 
 /* The same, and the integers levels quantize_k(x) beside it (the bit products'
- * codes; a NaN, from a diverged run, gives 0 rather than an undefined cast),
- * for count <= GRAD_CHUNK. The codes go through int32 lanes first: GCC does
+ * codes), for count <= GRAD_CHUNK. The codes go through int32 lanes first: GCC does
  * not vectorise the loop when it stores bytes itself. */
 enum { GRAD_CHUNK = 512 }; /* a multiple of 16 */
 DR_SIMD_CLONES static void quantize_span_codes(const float *restrict g, const float *restrict u, size_t count,
@@ -265,11 +270,9 @@ DR_SIMD_CLONES static void quantize_span_codes(const float *restrict g, const fl
     const float step = 1.0f / levels;
     int32_t c[GRAD_CHUNK];
     for (size_t i = 0; i < count; i++) {
-        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
-        x = x < 0 ? 0 : (x > 1 ? 1 : x);
-        const float r = dr_rint(levels * x);
+        const float r = grad_level(g[i], u[i], inv2m, step, levels);
         q[i] = two_m * (r / levels - 0.5f);
-        c[i] = (int32_t)(r > 0 ? r : 0.0f);
+        c[i] = level_code(r);
     }
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
 }
@@ -280,12 +283,7 @@ DR_SIMD_CLONES static void quantize_span_codes_only(const float *restrict g, con
 {
     const float step = 1.0f / levels;
     int32_t c[GRAD_CHUNK];
-    for (size_t i = 0; i < count; i++) {
-        float x = g[i] * inv2m + 0.5f + (u[i] - 0.5f) * step;
-        x = x < 0 ? 0 : (x > 1 ? 1 : x);
-        const float r = dr_rint(levels * x);
-        c[i] = (int32_t)(r > 0 ? r : 0.0f);
-    }
+    for (size_t i = 0; i < count; i++) c[i] = level_code(grad_level(g[i], u[i], inv2m, step, levels));
     for (size_t i = 0; i < count; i++) codes[i] = (uint8_t)c[i];
 }
 
