@@ -225,10 +225,7 @@ DR_SIMD_CLONES static void dropout_span(const float *restrict u, const float *re
 DR_SIMD_CLONES static void dropout_grad_span(const float *restrict mask, const float *restrict dy, size_t n,
                                              float scale, int store, float *restrict dx)
 {
-    if (store)
-        for (size_t i = 0; i < n; i++) dx[i] = mask[i] != 0 ? dy[i] * scale : 0.0f;
-    else
-        for (size_t i = 0; i < n; i++) dx[i] += mask[i] != 0 ? dy[i] * scale : 0.0f;
+    GRAD_SPAN(store, n, mask[i] != 0 ? dy[i] * scale : 0.0f);
 }
 
 static void dropout_forward(dr_layer *l, dr_pass *p, int n)
