@@ -547,6 +547,47 @@ static void test_int8_first_layer_matches_training_graph(void **st)
     dr_bitgemm_select(kernels[0]);
 }
 
+/* A small batch of Model A: its conv6 (512 filters over 25 taps of 128
+ * channels, one output pixel) is a bit product whose output goes on in float;
+ * at batch 1 it packs its one row on the calling thread and the threads share
+ * its 16 column blocks, while a batch of 16 rows or more packs on all threads
+ * and shares row blocks too. The same integers: the
+ * conv's outputs for an image alone equal its outputs in the batch, bit for
+ * bit (the float layers after it may round differently by batch size), and
+ * classes and logits agree with the training graph. */
+static void test_small_batch_matches_large(void **st)
+{
+    (void)st;
+    enum { N = 16, OC = 512 };
+    dr_net *net = tu_shipped("svhn-a", 3, N);
+    dr_net_init(net, 12);
+    randomize_bn(net, 12);
+    dr_bits bits = {1, 2, 32, 0, 0};
+    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
+    net->pass.bit_kernels = 1;
+    char path[700];
+    dr_export_info info;
+    export_net(net, &bits, -1, "svhn-a-small-batch", path, sizeof path, &info);
+    dr_engine *e = dr_engine_load(path, N);
+    if (!e) fail_msg("%s", dr_last_error());
+    const dr_layer *conv6 = dr_net_find(dr_engine_net(e), "conv6");
+    assert_non_null(conv6);
+    assert_int_equal(dr_shape_size(conv6->out_shape), OC);
+    const int in = dr_shape_size(net->input);
+    float *x = malloc(sizeof(float) * N * in), probs[N * 10], *batch = malloc(sizeof(float) * N * OC);
+    tu_fill(x, (size_t)N * in, 0, 255, 77);
+    dr_engine_run(e, x, N, probs);
+    memcpy(batch, conv6->out, sizeof(float) * N * OC);
+    for (int i = 0; i < N; i += 5) {
+        dr_engine_run(e, x + (size_t)i * in, 1, probs);
+        assert_memory_equal(conv6->out, batch + (size_t)i * OC, sizeof(float) * OC);
+        compare(net, e, x + (size_t)i * in, 1, TOL, "svhn-a at batch 1");
+    }
+    free(x), free(batch);
+    dr_engine_free(e);
+    dr_net_free(net);
+}
+
 /* Model A at (1,2) on a real Fashion-MNIST slice, the first layer in 8 bits:
  * every class that of the training graph with the dequantized weights. */
 static void test_int8_first_layer_on_fashion_slice(void **st)
@@ -652,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_shipped_models_export_and_load),
         cmocka_unit_test(test_damaged_files),
         cmocka_unit_test(test_first_layer_pass_matches_steps),
+        cmocka_unit_test(test_small_batch_matches_large),
         cmocka_unit_test(test_int8_first_layer_matches_training_graph),
         cmocka_unit_test(test_int8_first_layer_on_fashion_slice),
         cmocka_unit_test(test_int8_damaged_records),

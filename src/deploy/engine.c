@@ -488,10 +488,11 @@ static int32_t *grow_i32(int32_t **p, size_t count)
 
 /* The bit product through the bit im2col of samples [first, first + count)
  * of a conv/fc's coded source: s[rows][oc_pad] and the row sums asum[rows];
- * xpix and x receive the packed pixels and the im2col rows. serial: on the
- * calling thread only. Returns the rows (count P). */
+ * xpix and x receive the packed pixels and the im2col rows. serial: the
+ * packing on the calling thread only; gemm_serial: the product too. Returns
+ * the rows (count P). */
 static int im2col_product(dr_engine *e, int i, int first, int count, uint64_t *xpix, uint64_t *x, int32_t *asum,
-                          int32_t *s, int serial)
+                          int32_t *s, int serial, int gemm_serial)
 {
     const dr_layer *l = &e->net->layers[i];
     const dr_conv_geom *g = dr_linear_geom(l);
@@ -509,7 +510,7 @@ static int im2col_product(dr_engine *e, int i, int first, int count, uint64_t *x
         dr_row_sums(x, rows, A, KW, asum);
     }
     dr_bitgemm(&(dr_bitgemm_args){.x = x, .rows = rows, .xplanes = A, .y = fb->y, .cols_pad = fb->oc_pad,
-                                  .yplanes = fb->W, .words = KW, .s = s, .serial = serial});
+                                  .yplanes = fb->W, .words = KW, .s = s, .serial = gemm_serial});
     return rows;
 }
 
@@ -531,8 +532,11 @@ static int bit_product(dr_engine *e, int i, int n, int32_t **s_out, int32_t **as
     ensure_codes(e, st->infer_src, n);
     int32_t *asum = grow_i32(&fb->asum, max_rows_pad), *s = grow_i32(&fb->s, max_rows_pad * fb->oc_pad);
     *s_out = s, *asum_out = asum;
-    /* few rows (a small batch of a late layer): on this thread, no team to start and wait for */
-    return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, n * dr_conv_p(g) < 16);
+    /* few rows (a small batch of a late layer): packed on this thread, no team to start and wait
+     * for; the product too unless its weights are wide enough to share (conv6 of Model A at
+     * batch 1: 16 column blocks of 50 words, one row, bound by reading the weights) */
+    const int few = n * dr_conv_p(g) < 16, wide = fb->oc_pad / DR_BG_COLS >= 4 * omp_get_max_threads() && KW >= 32;
+    return im2col_product(e, i, 0, n, fb->xpix, fb->x, asum, s, few, few && !wide);
 }
 
 /* A bit conv whose output goes on in float: out = alpha (2 s - M asum) + bias. */
@@ -596,7 +600,7 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
                 dr_bitconv_pack(c, e->codes[st->infer_src], j, 1, 1);
                 dr_bitconv_product(c, j, 1, fb->y, fb->W, fb->oc_pad, s, 1);
             } else {
-                im2col_product(e, i, j, 1, w, w + (size_t)g->ih * g->iw * A * cw, asum, s, 1);
+                im2col_product(e, i, j, 1, w, w + (size_t)g->ih * g->iw * A * cw, asum, s, 1, 1);
             }
             dr_epilogue ep = epilogue_of(e, i, j, 1, s, implicit ? c->asum + (size_t)j * c->rows_pad : asum);
             dr_epilogue_rows(&ep, 0, st->infer_pool >= 0 ? ep.pool->oh : g->oh);
