@@ -140,6 +140,10 @@ static const char *NETS[] = {
     "input size=20\nconv filters=4 size=3 bias=1\nact fn=crelu\nconv filters=20 size=3 pad=same\nbn\n"
     "maxpool size=9 stride=3 pad=same\nact fn=crelu\nconv filters=8 size=3 pad=same\nbn\nact fn=crelu\n"
     "fc outputs=5\nsoftmax\n",
+    /* a 2x2 max-pool before BN, cabs, 40 channels (the 16-bit epilogue's second 32 partly
+     * stored; its pooled loop takes the sign after the max) */
+    "input size=12\nconv filters=8 size=3 bias=1\nact fn=cabs\nconv filters=40 size=3 pad=same\nmaxpool size=2\n"
+    "bn\nact fn=cabs\nconv filters=16 size=3\nbn\nact fn=cabs\nfc outputs=10\nsoftmax\n",
 };
 
 static void test_engine_matches_training_graph(void **s)

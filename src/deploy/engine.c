@@ -173,7 +173,7 @@ static int load_fused(dr_engine *e, reader *r, int i)
         return dr_fail("%s: layer '%s': output %u bits (cabs %u), the model says %d bits", r->path, l->name, ob,
                        cabs, act->plan.abits);
     dr_thresholds *th = &fb->th;
-    *th = (dr_thresholds){oc, fb->oc_pad, (int)dr_levels(ob), cabs, NULL, NULL, NULL};
+    *th = (dr_thresholds){oc, fb->oc_pad, (int)dr_levels(ob), cabs, NULL, NULL, NULL, NULL, NULL};
     th->sign = dr_xcalloc((size_t)th->oc_pad, sizeof(int32_t));
     th->up = dr_xcalloc((size_t)th->oc_pad * th->nout, sizeof(int32_t));
     th->lo = dr_xcalloc((size_t)th->oc_pad * th->nout, sizeof(int32_t));
@@ -191,6 +191,10 @@ static int load_fused(dr_engine *e, reader *r, int i)
     }
     free(t), free(sign);
     if (bad) return -1;
+    { /* |acc'| <= |2q - M| (2^A - 1) K: at most 3,456 for W,A = 1,2 on 1,152 inputs */
+        const long wmax = DR_MAX(fb->M, 2 * ((1 << fb->W) - 1) - fb->M), amax = (1 << l->plan.infer_src_bits) - 1;
+        dr_thresholds_narrow(th, wmax * amax * dr_conv_k(&c->g));
+    }
     if (!dr_linear_is_fc(l) && dr_bitconv_suits(&c->g))
         dr_bitconv_init(&fb->conv, &c->g, l->plan.infer_src_bits, net->max_batch);
     e->n_fused++;
@@ -443,7 +447,7 @@ void dr_engine_free(dr_engine *e)
     if (!e) return;
     for (int i = 0; e->net && e->blocks && i < e->net->n_layers; i++) { /* a failed load may stop before blocks */
         fused_block *fb = &e->blocks[i];
-        free(fb->y), free(fb->th.sign), free(fb->th.up), free(fb->th.lo), free(fb->xpix), free(fb->x);
+        free(fb->y), free(fb->th.sign), free(fb->th.up), free(fb->th.lo), free(fb->th.up16), free(fb->th.lo16), free(fb->xpix), free(fb->x);
         free(fb->asum), free(fb->s), free(fb->scratch), free(fb->wscratch);
         dr_bitconv_free(&fb->conv);
         free(e->codes[i]);

@@ -13,7 +13,12 @@ typedef struct {
     int oc, oc_pad, nout, cabs;
     int32_t *sign;    /* [oc_pad]: +1 or -1 (the sign of the folded scale) */
     int32_t *up, *lo; /* [nout][oc_pad]: code += acc' >= up[k]; cabs: also acc' <= lo[k] */
+    int16_t *up16, *lo16; /* the same saturated to 16 bits where every acc' fits (dr_thresholds_narrow), else NULL */
 } dr_thresholds;
+
+/* Makes t's 16-bit thresholds when |acc'| <= max_acc fits in 16 bits (the
+ * AVX-512BW loops then compare 32 channels at a time); the caller frees them. */
+void dr_thresholds_narrow(dr_thresholds *t, long max_acc);
 
 typedef struct {
     const dr_thresholds *t;

@@ -54,46 +54,81 @@ static inline __attribute__((always_inline)) VI EP_NAME(acc_at)(const dr_epilogu
     return pool_first ? (v ^ neg) - neg : v;
 }
 
+/* The code of acc' v against NOUT levels' thresholds (NOUT 0: nout of them,
+ * read from memory; CABS: the lower ones too). */
+static inline __attribute__((always_inline)) VI EP_NAME(code_of)(VI v, const VI *up, const VI *lo, int nout,
+                                                                   const int32_t *tup, const int32_t *tlo,
+                                                                   size_t stride, const int NOUT, const int CABS)
+{
+    VI cnt = {0};
+    for (int k = 0; k < nout; k++) cnt -= EP_GE(v, NOUT ? up[k] : LOAD(tup + (size_t)k * stride));
+    if (CABS)
+        for (int k = 0; k < nout; k++) cnt -= EP_LE(v, NOUT ? lo[k] : LOAD(tlo + (size_t)k * stride));
+    return cnt;
+}
+
 /* Outputs [y0, y1) x all columns on channels [c0, c0 + EP_LANES) with NOUT levels
  * (0: any count, thresholds read from memory); NOUT <= 7 keeps the
- * thresholds of the channel block in registers across the pixels. */
+ * thresholds of the channel block in registers across the pixels. Every
+ * field the loops read is a local first: the code stores are bytes, which
+ * may alias anything, so the compiler would read the structs again after
+ * each. Without a pool the rows of a sample's output row are consecutive. */
 static inline __attribute__((always_inline)) void EP_NAME(block_rows)(const dr_epilogue *e, int y0, int y1, int c0,
-                                                             const int NOUT)
+                                                                     const int NOUT, const int CABS)
 {
     const dr_thresholds *t = e->t;
     const int oh = e->pool ? e->pool->oh : e->oh, ow = e->pool ? e->pool->ow : e->ow, nout = NOUT ? NOUT : t->nout;
-    const int keep = t->oc - c0 < EP_LANES ? t->oc - c0 : EP_LANES;
+    const int oc = t->oc, keep = oc - c0 < EP_LANES ? oc - c0 : EP_LANES, M = e->M;
+    const size_t lds = e->lds, sample_rows = e->sample_rows, stride = (size_t)t->oc_pad;
+    const int32_t *const tup = t->up + c0, *const tlo = t->lo + c0, *const asum = e->asum;
+    const int32_t *const s = e->s + c0;
     const VI neg = LOAD(t->sign + c0) >> 31; /* -1 where the sign is negative: x*sign = (x^neg)-neg */
     VI up[8], lo[8];
     for (int k = 0; k < NOUT; k++) {
-        up[k] = LOAD(t->up + (size_t)k * t->oc_pad + c0);
-        lo[k] = LOAD(t->lo + (size_t)k * t->oc_pad + c0);
+        up[k] = LOAD(tup + (size_t)k * stride);
+        lo[k] = LOAD(tlo + (size_t)k * stride);
     }
     for (int yy = y0; yy < y1; yy++) {
         const int smp = yy / oh, oy = yy % oh;
-        uint8_t *dst = e->out + (size_t)yy * ow * t->oc + c0;
-        for (int ox = 0; ox < ow; ox++, dst += t->oc) {
+        uint8_t *dst = e->out + (size_t)yy * ow * oc + c0;
+        if (!e->pool) {
+            const size_t r0 = (size_t)smp * sample_rows + (size_t)oy * ow;
+            const int32_t *sp = s + r0 * lds, *ap = asum + r0;
+            for (int ox = 0; ox < ow; ox++, dst += oc, sp += lds) {
+                VI v = 2 * LOAD(sp) - M * ap[ox];
+                v = (v ^ neg) - neg;
+                const VI cnt = EP_NAME(code_of)(v, up, lo, nout, tup, tlo, stride, NOUT, CABS);
+                if (keep == EP_LANES) EP_STORE_BYTES(dst, cnt, EP_LANES); /* one store */
+                else EP_STORE_BYTES(dst, cnt, keep);
+            }
+            continue;
+        }
+        for (int ox = 0; ox < ow; ox++, dst += oc) {
             const VI v = EP_NAME(acc_at)(e, smp, oy, ox, c0, neg);
-            VI cnt = {0};
-            for (int k = 0; k < nout; k++) cnt -= EP_GE(v, NOUT ? up[k] : LOAD(t->up + (size_t)k * t->oc_pad + c0));
-            if (t->cabs)
-                for (int k = 0; k < nout; k++) cnt -= EP_LE(v, NOUT ? lo[k] : LOAD(t->lo + (size_t)k * t->oc_pad + c0));
-            if (keep == EP_LANES) EP_STORE_BYTES(dst, cnt, EP_LANES); /* one store */
+            const VI cnt = EP_NAME(code_of)(v, up, lo, nout, tup, tlo, stride, NOUT, CABS);
+            if (keep == EP_LANES) EP_STORE_BYTES(dst, cnt, EP_LANES);
             else EP_STORE_BYTES(dst, cnt, keep);
         }
     }
 }
 
+#define EP_LEVELS(CABS)                                                                                 \
+    switch (e->t->nout) {                                                                               \
+    case 1: EP_NAME(block_rows)(e, y0, y1, c0, 1, CABS); break;                                        \
+    case 3: EP_NAME(block_rows)(e, y0, y1, c0, 3, CABS); break;                                        \
+    case 7: EP_NAME(block_rows)(e, y0, y1, c0, 7, CABS); break;                                        \
+    default: EP_NAME(block_rows)(e, y0, y1, c0, 0, CABS);                                              \
+    }
+
 /* Output rows [y0, y1) on every channel block. */
 static inline __attribute__((always_inline)) void EP_NAME(rows)(const dr_epilogue *e, int y0, int y1)
 {
-    for (int c0 = 0; c0 < e->t->oc; c0 += EP_LANES) switch (e->t->nout) {
-        case 1: EP_NAME(block_rows)(e, y0, y1, c0, 1); break;
-        case 3: EP_NAME(block_rows)(e, y0, y1, c0, 3); break;
-        case 7: EP_NAME(block_rows)(e, y0, y1, c0, 7); break;
-        default: EP_NAME(block_rows)(e, y0, y1, c0, 0);
-        }
+    for (int c0 = 0; c0 < e->t->oc; c0 += EP_LANES) {
+        if (e->t->cabs) EP_LEVELS(1)
+        else EP_LEVELS(0)
+    }
 }
+#undef EP_LEVELS
 
 #undef VI
 #undef LOAD
