@@ -10,6 +10,7 @@
 
 #include "../core/common.h"
 #include "../core/filebuf.h"
+#include "../core/spin_barrier.h"
 #include "../kernels/bitconv.h"
 #include "../kernels/bitgemm.h"
 #include "../kernels/bitpack.h"
@@ -623,11 +624,16 @@ static void run_fused(dr_engine *e, int i, int n)
         dr_bitconv *c = &fb->conv;
         int32_t *s = grow_i32(&fb->s, (size_t)e->net->max_batch * c->rows_pad * fb->oc_pad);
         dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
-#pragma omp parallel /* one team for the three steps: a small batch's layer is short next to team starts */
+        dr_spin_barrier bar = {0};
+#pragma omp parallel /* one team for the steps: a small batch's layer is short next to team starts */
         {
-            dr_bitconv_pack(c, e->codes[st->infer_src], 0, n, DR_IN_TEAM);
-            dr_bitconv_product(c, 0, n, fb->y, fb->W, fb->oc_pad, s, DR_IN_TEAM);
-            dr_epilogue_run_in_team(&ep);
+            const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            dr_bitconv_pack_part(c, e->codes[st->infer_src], 0, n, id, nt);
+            dr_spin_barrier_wait(&bar, nt);
+            dr_bitconv_sums_part(c, 0, n, id, nt);
+            dr_bitconv_product_part(c, 0, n, fb->y, fb->W, fb->oc_pad, s, id, nt);
+            dr_spin_barrier_wait(&bar, nt);
+            dr_epilogue_part(&ep, id, nt);
         }
     } else {
         int32_t *s, *asum;
@@ -707,10 +713,8 @@ static void run_int8(dr_engine *e, int i, int n)
 {
     dr_net *net = e->net;
     const int8_first *f = e->int8[i];
-    const size_t count = (size_t)n * dr_shape_size(net->input);
     if (!e->pixels) e->pixels = dr_xalign((size_t)net->max_batch * dr_shape_size(net->input) + 64);
-    dr_int8_pixels(net->pass.in, count, e->pixels);
-    dr_int8_conv_codes(&f->conv, NULL, n, e->pixels, &f->ep, e->codes[f->out]);
+    dr_int8_conv_run(&f->conv, NULL, n, net->pass.in, e->pixels, &f->ep, e->codes[f->out]);
     e->has_c[f->out] = 1;
     e->has_f[f->out] = 0;
 }

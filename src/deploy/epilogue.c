@@ -268,22 +268,14 @@ void dr_thresholds_narrow(dr_thresholds *t, long max_acc)
     }
 }
 
-/* This thread's share of the output rows. */
-static void thread_rows(const dr_epilogue *e)
-{
-    const int total = e->n * (e->pool ? e->pool->oh : e->oh);
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    dr_epilogue_rows(e, (int)((long)total * id / nt), (int)((long)total * (id + 1) / nt));
-}
-
 void dr_epilogue_run(const dr_epilogue *e)
 {
 #pragma omp parallel
-    thread_rows(e);
+    dr_epilogue_part(e, omp_get_thread_num(), omp_get_num_threads());
 }
 
-void dr_epilogue_run_in_team(const dr_epilogue *e)
+void dr_epilogue_part(const dr_epilogue *e, int part, int parts)
 {
-    thread_rows(e);
-#pragma omp barrier
+    const int total = e->n * (e->pool ? e->pool->oh : e->oh);
+    dr_epilogue_rows(e, (int)((long)total * part / parts), (int)((long)total * (part + 1) / parts));
 }

@@ -35,9 +35,8 @@ typedef struct {
 
 /* All output rows, on all threads. */
 void dr_epilogue_run(const dr_epilogue *e);
-/* The same shared by the threads of the caller's parallel region (each calls
- * it), with a barrier at the end. */
-void dr_epilogue_run_in_team(const dr_epilogue *e);
+/* Share `part` of `parts` of the output rows (a team's threads each call with their own). */
+void dr_epilogue_part(const dr_epilogue *e, int part, int parts);
 /* Output rows [y0, y1) (over samples and y, after the pool) on the calling thread. */
 void dr_epilogue_rows(const dr_epilogue *e, int y0, int y1);
 

@@ -91,13 +91,6 @@ static void window_sums(dr_bitconv *c, int r0, int r1)
 void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial)
 {
     const int ih = c->g.ih, oh = c->g.oh;
-    if (serial == DR_IN_TEAM) { /* the caller's threads share the rows */
-#pragma omp for schedule(static)
-        for (int row = first * ih; row < (first + count) * ih; row++) pack_rows(c, codes, row, row + 1);
-#pragma omp for schedule(static)
-        for (int row = first * oh; row < (first + count) * oh; row++) window_sums(c, row, row + 1);
-        return;
-    }
     if (serial) { /* plain loops: even an inactive parallel region costs a team setup */
         pack_rows(c, codes, first * ih, (first + count) * ih);
         window_sums(c, first * oh, (first + count) * oh);
@@ -109,8 +102,27 @@ void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, 
     for (int row = first * oh; row < (first + count) * oh; row++) window_sums(c, row, row + 1);
 }
 
-void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
-                        int32_t *s, int serial)
+/* Share `part` of `parts` of [0, total). */
+static int share(int total, int part, int parts, int *end)
+{
+    *end = (int)((long)total * (part + 1) / parts);
+    return (int)((long)total * part / parts);
+}
+
+void dr_bitconv_pack_part(dr_bitconv *c, const uint8_t *codes, int first, int count, int part, int parts)
+{
+    int r1, r0 = share(count * c->g.ih, part, parts, &r1);
+    pack_rows(c, codes, first * c->g.ih + r0, first * c->g.ih + r1);
+}
+
+void dr_bitconv_sums_part(dr_bitconv *c, int first, int count, int part, int parts)
+{
+    int r1, r0 = share(count * c->g.oh, part, parts, &r1);
+    window_sums(c, first * c->g.oh + r0, first * c->g.oh + r1);
+}
+
+static void product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
+                    int32_t *s, int serial, int part, int parts)
 {
     const int taps = c->g.kh * c->g.kw;
     const size_t grid_words = (size_t)c->hp * c->wp * c->planes * c->cw; /* one sample's grid */
@@ -130,5 +142,19 @@ void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_
                                   .group_stride = (size_t)c->rows_pad,
                                   .rowoff = c->rowoff,
                                   .group_xwords = grid_words,
-                                  .serial = serial});
+                                  .serial = serial,
+                                  .part = part,
+                                  .parts = parts});
+}
+
+void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
+                        int32_t *s, int serial)
+{
+    product(c, first, count, y, yplanes, cols_pad, s, serial, 0, 0);
+}
+
+void dr_bitconv_product_part(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes,
+                             int cols_pad, int32_t *s, int part, int parts)
+{
+    product(c, first, count, y, yplanes, cols_pad, s, 1, part, parts);
 }

@@ -33,14 +33,20 @@ void dr_bitconv_free(dr_bitconv *c);
  * least max_batch samples (c zeroed or initialised before). */
 void dr_bitconv_ensure(dr_bitconv *c, const dr_conv_geom *g, int planes, int max_batch);
 /* Packs samples [first, first + count) of NHWC codes into the grid, with
- * pixel and window sums; serial: on the calling thread only, or DR_IN_TEAM
- * (bitgemm.h) shared by the caller's parallel region (both as in the product). */
+ * pixel and window sums; serial: on the calling thread only. */
 void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, int serial);
+/* The same as the steps of a team whose threads each call with their own
+ * part of `parts`: packing (all parts done before any thread goes on), then
+ * the window sums and the product, in either order. */
+void dr_bitconv_pack_part(dr_bitconv *c, const uint8_t *codes, int first, int count, int part, int parts);
+void dr_bitconv_sums_part(dr_bitconv *c, int first, int count, int part, int parts);
 /* s[count rows_pad][cols_pad] = the bit product with y (dr_pack_cols
  * layout, yplanes bit-planes) for every output pixel of samples [first,
  * first + count); s row 0 is sample first's pixel (0, 0). */
 void dr_bitconv_product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,
                         int32_t *s, int serial);
+void dr_bitconv_product_part(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes,
+                             int cols_pad, int32_t *s, int part, int parts);
 
 /* Backward-input of a stride-1 convolution g as an implicit bit convolution
  * of its gradient codes (bitconv_grad.c): din += the dequantized W^T dY. */

@@ -471,11 +471,10 @@ void dr_bitgemm(const dr_bitgemm_args *a)
         else                                                                                            \
             fn(&geo, a->x + row * geo.xrow, dense, a->y + col, a->s + row * a->cols_pad + col);         \
     } while (0)
-    if (a->serial == DR_IN_TEAM) {
-#pragma omp for schedule(static)
-        for (long b = 0; b < blocks; b++) BLOCK(b);
-    } else if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
-        for (long b = 0; b < blocks; b++) BLOCK(b);
+    if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
+        const long b0 = a->parts > 1 ? blocks * a->part / a->parts : 0;
+        const long b1 = a->parts > 1 ? blocks * (a->part + 1) / a->parts : blocks;
+        for (long b = b0; b < b1; b++) BLOCK(b);
     } else {
 #pragma omp parallel for schedule(static)
         for (long b = 0; b < blocks; b++) BLOCK(b);

@@ -45,12 +45,12 @@ typedef struct {
      * convolution that reads a padded grid without computing its borders. */
     const size_t *rowoff;
     size_t group_xwords;
-    int serial; /* 1: on the calling thread only (inside a caller's parallel loop);
-                 * DR_IN_TEAM: shared by the threads of the caller's parallel region,
-                 * every one of which calls (a small batch's steps without a team each) */
+    int serial; /* 1: on the calling thread only (inside a caller's parallel loop or team) */
+    /* Optional, with serial: only share `part` of `parts` equal shares of the
+     * blocks, for a team whose threads each call with their own part (a small
+     * batch's steps in one parallel region) and synchronise themselves. */
+    int part, parts;
 } dr_bitgemm_args;
-
-#define DR_IN_TEAM 2
 
 /* Runs on all threads (OpenMP) with the selected kernel, unless a->serial. */
 void dr_bitgemm(const dr_bitgemm_args *a);

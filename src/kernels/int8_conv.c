@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/common.h"
+#include "../core/spin_barrier.h"
 #include "../quant/quantize.h"
 #include "bitgemm.h"
 #include "direct_conv.h"
@@ -88,13 +89,26 @@ void dr_int8_quantize(const float *w, int oc, int K, float *scale, int8_t *q)
     }
 }
 
-DR_SIMD_CLONES void dr_int8_pixels(const float *x, size_t n, uint8_t *px)
+DR_SIMD_CLONES static void pixels_span(const float *restrict x, size_t n, uint8_t *restrict px)
 {
-#pragma omp parallel for simd schedule(static)
+#pragma omp simd
     for (size_t k = 0; k < n; k++) {
         const float p = dr_rint(x[k] * (1.0f / DR_PIXEL_SCALE));
         px[k] = (uint8_t)(p < 0 ? 0 : p > 255 ? 255 : p);
     }
+}
+
+/* Share `part` of `parts` of the n pixels (in whole cache lines of bytes). */
+static void pixels_part(const float *x, size_t n, uint8_t *px, int part, int parts)
+{
+    const size_t lines = (n + 63) / 64, k0 = lines * part / parts * 64, k1 = DR_MIN(n, lines * (part + 1) / parts * 64);
+    if (k0 < k1) pixels_span(x + k0, k1 - k0, px + k0);
+}
+
+void dr_int8_pixels(const float *x, size_t n, uint8_t *px)
+{
+#pragma omp parallel
+    pixels_part(x, n, px, omp_get_thread_num(), omp_get_num_threads());
 }
 
 uint8_t dr_int8_code(float v, int cabs, float levels)
@@ -493,8 +507,8 @@ static codes_fn *codes_for(tile_fn *fn)
 }
 #endif
 
-void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
-                        const dr_int8_epilogue *ep, uint8_t *codes)
+static void conv_codes(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px,
+                       const dr_int8_epilogue *ep, uint8_t *codes)
 {
     const dr_conv_geom *g = &c->g, *pool = ep->pool;
     tile_fn *fn = kernel_fn(kernel);
@@ -505,12 +519,18 @@ void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const 
     memcpy(pe.add, ep->add, sizeof(float) * oc);
     /* with a pool: pooled row py, pooled columns px, px + 1 per tile */
     const int rows = pool ? pool->oh : (g->oh + 1) / 2, cols = pool ? (pool->ow + 1) / 2 : (g->ow + 3) / 4;
+    dr_spin_barrier bar = {0};
 #pragma omp parallel
     {
+        if (x) { /* the pixels first, by the same team */
+            const int nt = omp_get_num_threads();
+            pixels_part(x, (size_t)n * g->ih * g->iw * g->ic, px, omp_get_thread_num(), nt);
+            dr_spin_barrier_wait(&bar, nt);
+        }
         uint8_t *patch = new_patch(c);
         int32_t *t = dr_xalign(sizeof(int32_t) * TPIX * (size_t)P);
         uint8_t *tc = dr_xalign((size_t)TPIX * P);
-#pragma omp for schedule(dynamic, 16)
+#pragma omp for schedule(dynamic, 16) nowait /* the region's end waits */
         for (int tile = 0; tile < n * rows * cols; tile++) {
             const int s = tile / (rows * cols), r = tile / cols % rows, q = tile % cols;
             tile_sums(c, fn, px, n, s, 2 * r, 4 * q, patch, t);
@@ -529,4 +549,16 @@ void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const 
         free(patch), free(t), free(tc);
     }
     free(pe.mul), free(pe.add);
+}
+
+void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
+                        const dr_int8_epilogue *ep, uint8_t *codes)
+{
+    conv_codes(c, kernel, n, NULL, (uint8_t *)px, ep, codes);
+}
+
+void dr_int8_conv_run(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px,
+                      const dr_int8_epilogue *ep, uint8_t *codes)
+{
+    conv_codes(c, kernel, n, x, px, ep, codes);
 }

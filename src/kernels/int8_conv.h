@@ -67,6 +67,10 @@ void dr_int8_conv_sums(const dr_int8_conv *c, const char *kernel, int n, const u
 /* codes[n][oh'][ow'][oc] (the pool's size when there is one) after the epilogue. */
 void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
                         const dr_int8_epilogue *ep, uint8_t *codes);
+/* dr_int8_pixels of the network's input x into px, then dr_int8_conv_codes
+ * of px, in one parallel region (px: n pixels' bytes and 64 more). */
+void dr_int8_conv_run(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px,
+                      const dr_int8_epilogue *ep, uint8_t *codes);
 /* Pixel bytes from the network's input (pixel values times DR_PIXEL_SCALE):
  * px = rint(x / DR_PIXEL_SCALE) within 0..255 (exact for whole pixel values). */
 void dr_int8_pixels(const float *x, size_t n, uint8_t *px);
