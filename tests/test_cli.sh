@@ -158,6 +158,10 @@ if [ -f "$IDX/train-images-idx3-ubyte.gz" ]; then
     expect infer-args 2 "expected MODEL and at least one INPUT" -- "$DOREFA" infer "$TMP/q.dorefa"
     expect export-missing 1 "nope.ckpt: cannot open" -- "$DOREFA" export "$TMP/nope.ckpt" -o "$TMP/x.dorefa"
     expect bench-infer 0 "W,A = 1,2: 1 fused bit blocks" -- "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8
+    expect bench-infer-save 0 "" -- "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8 --save "$TMP/bench.dorefa"
+    expect bench-saved-model 0 "" -- "$DOREFA" infer "$TMP/bench.dorefa" "$IDX"
+    expect bench-save-unwritable 1 "nodir/b.dorefa: cannot write the model" -- \
+        "$DOREFA" bench infer --model "$TMP/d.net" --channels 1 --repeats 1 --batch 8 --save "$TMP/nodir/b.dorefa"
     expect bits-bad 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2
     expect bits-range 2 "expected W,A,G" -- "$DOREFA" train --bits 1,2,16
     expect bounded-act-bad 2 "expected cabs or crelu" -- "$DOREFA" train --bounded-act relu

@@ -34,6 +34,7 @@ static const char USAGE[] =
     "      --threads N        worker threads (default: all cores)\n"
     "      --first-layer L    the export's first layer: int8 or float (default: float)\n"
     "      --layers           also print the engine's time per layer at the large batch\n"
+    "      --save FILE        also keep the exported model (random weights) as FILE\n"
     "  -h, --help             this help\n";
 
 typedef struct {
@@ -94,13 +95,29 @@ static int export_model(dr_net *net, const char *model, int W, int A, int first,
     return rc;
 }
 
+/* The bytes of file `from` as file `to` (another file system maybe: no rename). */
+static int copy_file(const char *from, const char *to)
+{
+    size_t len;
+    char *buf = dr_read_file(from, &len);
+    if (!buf) return -1;
+    FILE *f = fopen(to, "wb");
+    const int bad = !f || fwrite(buf, 1, len, f) != len;
+    if ((f && fclose(f)) || bad) {
+        free(buf);
+        return dr_fail("%s: cannot write the model", to);
+    }
+    free(buf);
+    return 0;
+}
+
 int bench_infer(int argc, char **argv)
 {
     static const struct option LONG[] = {{"model", 1, 0, 'm'},   {"bits", 1, 0, 'w'},    {"channels", 1, 0, 'c'},
                                          {"batch", 1, 0, 'b'},   {"repeats", 1, 0, 'r'}, {"threads", 1, 0, 't'},
                                          {"layers", 0, 0, 'L'},  {"first-layer", 1, 0, 'F'},
-                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    const char *model = "svhn-a";
+                                         {"save", 1, 0, 'S'},    {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    const char *model = "svhn-a", *save = NULL;
     long channels = 3, batch = 128, repeats = 5, threads = 0;
     int W = 1, A = 2, c, layers = 0, first = DR_FIRST_LAYER_DEFAULT;
     optind = 1;
@@ -116,6 +133,7 @@ int bench_infer(int argc, char **argv)
         case 'r': if (cli_int("bench", "repeats", optarg, 1, 64, &repeats)) return EXIT_USAGE; break;
         case 't': if (cli_int("bench", "threads", optarg, 0, 1024, &threads)) return EXIT_USAGE; break;
         case 'L': layers = 1; break;
+        case 'S': save = optarg; break;
         case 'F':
             if ((first = dr_first_layer_parse(optarg)) < 0)
                 return cli_usage_error("bench", "--first-layer %s: expected int8 or float", optarg);
@@ -136,6 +154,10 @@ int bench_infer(int argc, char **argv)
         return dr_fail("cannot create a temporary folder"), cli_error();
     }
     dr_engine *e = export_model(fnet, model, W, A, first, dir, file, sizeof file) ? NULL : dr_engine_load(file, (int)batch);
+    if (e && save && copy_file(file, save)) {
+        dr_engine_free(e);
+        e = NULL;
+    }
     unlink(file);
     rmdir(dir);
     if (!e) {
