@@ -71,20 +71,23 @@ static void pack_rows(dr_bitconv *c, const uint8_t *codes, int r0, int r1)
     }
 }
 
-/* Window sums of output rows [r0, r1) (over samples and y). */
-static void window_sums(dr_bitconv *c, int r0, int r1)
+/* Window sums of output rows [r0, r1) (over samples and y): each tap's row of
+ * pixel sums added across the output row, in vectors. */
+DR_SIMD_CLONES static void window_sums(dr_bitconv *c, int r0, int r1)
 {
     const dr_conv_geom *g = &c->g;
+    const int ow = g->ow;
+    const size_t wp = (size_t)c->wp;
     for (int row = r0; row < r1; row++) {
         const int smp = row / g->oh, y = row % g->oh;
-        const int32_t *ps = c->pixsum + ((size_t)smp * c->hp + y) * c->wp;
-        int32_t *dst = c->asum + (size_t)smp * c->rows_pad + (size_t)y * g->ow;
-        for (int x = 0; x < g->ow; x++) {
-            int32_t s = 0;
-            for (int ky = 0; ky < g->kh; ky++)
-                for (int kx = 0; kx < g->kw; kx++) s += ps[x + (size_t)ky * c->wp + kx];
-            dst[x] = s;
-        }
+        const int32_t *ps = c->pixsum + ((size_t)smp * c->hp + y) * wp;
+        int32_t *restrict dst = c->asum + (size_t)smp * c->rows_pad + (size_t)y * ow;
+        for (int x = 0; x < ow; x++) dst[x] = 0;
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                const int32_t *restrict src = ps + ky * wp + kx;
+                for (int x = 0; x < ow; x++) dst[x] += src[x];
+            }
     }
 }
 
