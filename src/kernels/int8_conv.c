@@ -410,6 +410,13 @@ static void tile_sums(const dr_int8_conv *c, tile_fn *fn, const uint8_t *px, int
                        last + c->row4 <= px + (size_t)n * g->ih * rowb;
     tile_rows r;
     r.rs = inside ? (ptrdiff_t)rowb : c->row4;
+    if (inside && y1 == y0 + 1 && x3 == x0 + 3) { /* no pixel clamped: fixed steps from the first */
+        const uint8_t *p0 = px + ((size_t)s * g->ih + top) * rowb + (size_t)left * g->ic;
+        const size_t down = (size_t)g->sh * rowb, across = (size_t)g->sw * g->ic;
+        for (int j = 0; j < TPIX; j++) r.src[j] = p0 + (size_t)(j / 4) * down + (size_t)(j % 4) * across;
+        fn(c, &r, t);
+        return;
+    }
     for (int j = 0; j < TPIX; j++) {
         const int y = DR_MIN(y0 + j / 4, g->oh - 1), x = DR_MIN(x0 + j % 4, g->ow - 1);
         if (inside) {
