@@ -613,28 +613,69 @@ static void run_fused_by_sample(dr_engine *e, int i, int n)
     }
 }
 
+#define CHAIN_MAX 32
+
+/* At a small batch, the implicit fused blocks from layer i on that follow one
+ * another (nothing but their own members between them; at most `most`) in
+ * one parallel region: each block's steps on all threads, a spinning barrier
+ * where one step needs another's results. Returns the last block's layer. */
+static int run_small_chain(dr_engine *e, int i, int n, int most)
+{
+    const dr_net *net = e->net;
+    int heads[CHAIN_MAX], nh = 0;
+    dr_epilogue eps[CHAIN_MAX];
+    int32_t *prods[CHAIN_MAX]; /* each block's products */
+    for (int j = i; j < net->n_layers && nh < DR_MIN(most, CHAIN_MAX); j++) {
+        const int role = net->layers[j].plan.infer_role;
+        if (role == DR_INFER_HEAD && e->blocks[j].conv.x) heads[nh++] = j;
+        else if (role != DR_INFER_MEMBER && role != DR_INFER_SKIP) break;
+    }
+    for (int k = 0; k < nh; k++) {
+        fused_block *fb = &e->blocks[heads[k]];
+        const int src = net->layers[heads[k]].plan.infer_src;
+        int made = 0; /* by a block before it in the chain */
+        for (int q = 0; q < k; q++) made |= net->layers[heads[q]].plan.infer_act == src;
+        if (!made) ensure_codes(e, src, n);
+        prods[k] = grow_i32(&fb->s, (size_t)net->max_batch * fb->conv.rows_pad * fb->oc_pad);
+        eps[k] = epilogue_of(e, heads[k], 0, n, prods[k], fb->conv.asum);
+    }
+    dr_spin_barrier bar = {0};
+#pragma omp parallel /* one team for every step: a small batch's layers are short next to team starts */
+    {
+        const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int k = 0; k < nh; k++) {
+            fused_block *fb = &e->blocks[heads[k]];
+            dr_bitconv *c = &fb->conv;
+            if (k > 0) dr_spin_barrier_wait(&bar, nt); /* the codes of the block before */
+            dr_bitconv_pack_part(c, e->codes[net->layers[heads[k]].plan.infer_src], 0, n, id, nt);
+            dr_spin_barrier_wait(&bar, nt);
+            dr_bitconv_sums_part(c, 0, n, id, nt);
+            dr_bitconv_product_part(c, 0, n, fb->y, fb->W, fb->oc_pad, prods[k], id, nt);
+            dr_spin_barrier_wait(&bar, nt);
+            dr_epilogue_part(&eps[k], id, nt);
+        }
+    }
+    for (int k = 0; k < nh; k++) {
+        const int act = net->layers[heads[k]].plan.infer_act;
+        e->has_c[act] = 1;
+        e->has_f[act] = 0;
+    }
+    return heads[nh - 1];
+}
+
+static int small_batch(int n) { return n < 2 * omp_get_max_threads(); }
+
 static void run_fused(dr_engine *e, int i, int n)
 {
     const dr_plan *st = &e->net->layers[i].plan;
     fused_block *fb = &e->blocks[i];
+    if (small_batch(n) && fb->conv.x) {
+        run_small_chain(e, i, n, 1);
+        return;
+    }
     ensure_codes(e, st->infer_src, n);
-    if (n >= 2 * omp_get_max_threads()) {
+    if (!small_batch(n)) {
         run_fused_by_sample(e, i, n);
-    } else if (fb->conv.x) { /* few samples: each step on all threads */
-        dr_bitconv *c = &fb->conv;
-        int32_t *s = grow_i32(&fb->s, (size_t)e->net->max_batch * c->rows_pad * fb->oc_pad);
-        dr_epilogue ep = epilogue_of(e, i, 0, n, s, c->asum);
-        dr_spin_barrier bar = {0};
-#pragma omp parallel /* one team for the steps: a small batch's layer is short next to team starts */
-        {
-            const int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            dr_bitconv_pack_part(c, e->codes[st->infer_src], 0, n, id, nt);
-            dr_spin_barrier_wait(&bar, nt);
-            dr_bitconv_sums_part(c, 0, n, id, nt);
-            dr_bitconv_product_part(c, 0, n, fb->y, fb->W, fb->oc_pad, s, id, nt);
-            dr_spin_barrier_wait(&bar, nt);
-            dr_epilogue_part(&ep, id, nt);
-        }
     } else {
         int32_t *s, *asum;
         bit_product(e, i, n, &s, &asum);
@@ -743,6 +784,10 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
         double t0 = e->seconds ? dr_now() : 0;
         switch (l->plan.infer_role) {
         case DR_INFER_HEAD:
+            if (!e->seconds && small_batch(n) && e->blocks[i].conv.x) { /* (profiled: block by block) */
+                i = run_small_chain(e, i, n, CHAIN_MAX);
+                continue;
+            }
             run_fused(e, i, n);
             break;
         case DR_INFER_FLOAT:

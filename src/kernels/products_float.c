@@ -40,7 +40,7 @@ static int chunk_samples(const dr_conv_geom *g, int n)
 void dr_add_bias(float *out, size_t rows, int oc, const float *bias)
 {
     if (!bias) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * oc >= DR_SMALL_LOOP) /* a team costs more than a small tensor */
     for (size_t r = 0; r < rows; r++)
         for (int k = 0; k < oc; k++) out[r * oc + k] += bias[k];
 }
