@@ -551,6 +551,18 @@ static void test_int8_first_layer_matches_training_graph(void **st)
     dr_bitgemm_select(kernels[0]);
 }
 
+/* Model A with random weights and batch norm statistics (seed), at `bits`,
+ * its reference graph computing with the bit products. */
+static dr_net *model_a(int channels, int max_batch, uint64_t seed, const dr_bits *bits)
+{
+    dr_net *net = tu_shipped("svhn-a", channels, max_batch);
+    dr_net_init(net, seed);
+    randomize_bn(net, seed);
+    assert_int_equal(dr_net_apply_bits(net, bits), 0);
+    net->pass.bit_kernels = 1;
+    return net;
+}
+
 /* A small batch of Model A: its conv6 (512 filters over 25 taps of 128
  * channels, one output pixel) is a bit product whose output goes on in float;
  * at batch 1 it packs its one row on the calling thread and the threads share
@@ -563,12 +575,8 @@ static void test_small_batch_matches_large(void **st)
 {
     (void)st;
     enum { N = 16, OC = 512 };
-    dr_net *net = tu_shipped("svhn-a", 3, N);
-    dr_net_init(net, 12);
-    randomize_bn(net, 12);
     dr_bits bits = {1, 2, 32, 0, 0};
-    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
-    net->pass.bit_kernels = 1;
+    dr_net *net = model_a(3, N, 12, &bits);
     char path[700];
     dr_export_info info;
     export_net(net, &bits, -1, "svhn-a-small-batch", path, sizeof path, &info);
@@ -599,12 +607,8 @@ static void test_int8_first_layer_on_fashion_slice(void **st)
     (void)st;
     float *x = fashion_slice_40();
     if (!x) return;
-    dr_net *net = tu_shipped("svhn-a", 1, 200);
-    dr_net_init(net, 4);
-    randomize_bn(net, 4);
     dr_bits bits = {1, 2, 4, 0, 0};
-    assert_int_equal(dr_net_apply_bits(net, &bits), 0);
-    net->pass.bit_kernels = 1;
+    dr_net *net = model_a(1, 200, 4, &bits);
     char path[700];
     dr_export_info info;
     export_first(net, &bits, -1, DR_FIRST_LAYER_INT8, "svhn-a-int8", path, sizeof path, &info);
