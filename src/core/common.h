@@ -75,5 +75,8 @@ int dr_class_name_check(const char *p, size_t n);
  * team of threads costs more (a batch-1 inference layer). */
 #define DR_SMALL_LOOP 16384
 #define DR_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* Where share `part` of `parts` equal shares of [0, total) begins (it ends
+ * where share part + 1 begins): a team's threads splitting work themselves. */
+static inline long dr_share_begin(long total, int part, int parts) { return total * part / parts; }
 
 #endif

@@ -665,14 +665,13 @@ static int run_small_chain(dr_engine *e, int i, int n, int most)
 
 static int small_batch(int n) { return n < 2 * omp_get_max_threads(); }
 
-static void run_fused(dr_engine *e, int i, int n)
+/* Fused block i (and at a small batch the implicit blocks right after it, but
+ * one by one when profiled); returns the last block's layer. */
+static int run_fused(dr_engine *e, int i, int n)
 {
     const dr_plan *st = &e->net->layers[i].plan;
     fused_block *fb = &e->blocks[i];
-    if (small_batch(n) && fb->conv.x) {
-        run_small_chain(e, i, n, 1);
-        return;
-    }
+    if (small_batch(n) && fb->conv.x) return run_small_chain(e, i, n, e->seconds ? 1 : CHAIN_MAX);
     ensure_codes(e, st->infer_src, n);
     if (!small_batch(n)) {
         run_fused_by_sample(e, i, n);
@@ -684,6 +683,7 @@ static void run_fused(dr_engine *e, int i, int n)
     }
     e->has_c[st->infer_act] = 1;
     e->has_f[st->infer_act] = 0;
+    return i;
 }
 
 static void pool_codes(dr_engine *e, int i, int n)
@@ -784,11 +784,7 @@ void dr_engine_run(dr_engine *e, const float *x, int n, float *probs)
         double t0 = e->seconds ? dr_now() : 0;
         switch (l->plan.infer_role) {
         case DR_INFER_HEAD:
-            if (!e->seconds && small_batch(n) && e->blocks[i].conv.x) { /* (profiled: block by block) */
-                i = run_small_chain(e, i, n, CHAIN_MAX);
-                continue;
-            }
-            run_fused(e, i, n);
+            i = run_fused(e, i, n); /* (one block when profiled: the time is block i's) */
             break;
         case DR_INFER_FLOAT:
             if (e->skip[i]) continue; /* computed by the pass of the conv before it */

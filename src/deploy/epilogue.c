@@ -277,5 +277,5 @@ void dr_epilogue_run(const dr_epilogue *e)
 void dr_epilogue_part(const dr_epilogue *e, int part, int parts)
 {
     const int total = e->n * (e->pool ? e->pool->oh : e->oh);
-    dr_epilogue_rows(e, (int)((long)total * part / parts), (int)((long)total * (part + 1) / parts));
+    dr_epilogue_rows(e, (int)dr_share_begin(total, part, parts), (int)dr_share_begin(total, part + 1, parts));
 }

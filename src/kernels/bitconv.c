@@ -105,23 +105,16 @@ void dr_bitconv_pack(dr_bitconv *c, const uint8_t *codes, int first, int count, 
     for (int row = first * oh; row < (first + count) * oh; row++) window_sums(c, row, row + 1);
 }
 
-/* Share `part` of `parts` of [0, total). */
-static int share(int total, int part, int parts, int *end)
-{
-    *end = (int)((long)total * (part + 1) / parts);
-    return (int)((long)total * part / parts);
-}
-
 void dr_bitconv_pack_part(dr_bitconv *c, const uint8_t *codes, int first, int count, int part, int parts)
 {
-    int r1, r0 = share(count * c->g.ih, part, parts, &r1);
-    pack_rows(c, codes, first * c->g.ih + r0, first * c->g.ih + r1);
+    const int rows = count * c->g.ih, r0 = first * c->g.ih;
+    pack_rows(c, codes, r0 + (int)dr_share_begin(rows, part, parts), r0 + (int)dr_share_begin(rows, part + 1, parts));
 }
 
 void dr_bitconv_sums_part(dr_bitconv *c, int first, int count, int part, int parts)
 {
-    int r1, r0 = share(count * c->g.oh, part, parts, &r1);
-    window_sums(c, first * c->g.oh + r0, first * c->g.oh + r1);
+    const int rows = count * c->g.oh, r0 = first * c->g.oh;
+    window_sums(c, r0 + (int)dr_share_begin(rows, part, parts), r0 + (int)dr_share_begin(rows, part + 1, parts));
 }
 
 static void product(const dr_bitconv *c, int first, int count, const uint64_t *y, int yplanes, int cols_pad,

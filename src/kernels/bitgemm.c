@@ -472,8 +472,8 @@ void dr_bitgemm(const dr_bitgemm_args *a)
             fn(&geo, a->x + row * geo.xrow, dense, a->y + col, a->s + row * a->cols_pad + col);         \
     } while (0)
     if (a->serial) { /* a plain loop: even an inactive parallel region costs a team setup */
-        const long b0 = a->parts > 1 ? blocks * a->part / a->parts : 0;
-        const long b1 = a->parts > 1 ? blocks * (a->part + 1) / a->parts : blocks;
+        const long b0 = a->parts > 1 ? dr_share_begin(blocks, a->part, a->parts) : 0;
+        const long b1 = a->parts > 1 ? dr_share_begin(blocks, a->part + 1, a->parts) : blocks;
         for (long b = b0; b < b1; b++) BLOCK(b);
     } else {
 #pragma omp parallel for schedule(static)

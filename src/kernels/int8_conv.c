@@ -101,7 +101,9 @@ DR_SIMD_CLONES static void pixels_span(const float *restrict x, size_t n, uint8_
 /* Share `part` of `parts` of the n pixels (in whole cache lines of bytes). */
 static void pixels_part(const float *x, size_t n, uint8_t *px, int part, int parts)
 {
-    const size_t lines = (n + 63) / 64, k0 = lines * part / parts * 64, k1 = DR_MIN(n, lines * (part + 1) / parts * 64);
+    const long lines = (long)(n + 63) / 64;
+    const size_t k0 = (size_t)dr_share_begin(lines, part, parts) * 64,
+                 k1 = DR_MIN(n, (size_t)dr_share_begin(lines, part + 1, parts) * 64);
     if (k0 < k1) pixels_span(x + k0, k1 - k0, px + k0);
 }
 
@@ -514,8 +516,9 @@ static codes_fn *codes_for(tile_fn *fn)
 }
 #endif
 
-static void conv_codes(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px,
-                       const dr_int8_epilogue *ep, uint8_t *codes)
+/* x: when not NULL, the network's input, converted into px_out (= px) first. */
+static void conv_codes(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px_out,
+                       const uint8_t *px, const dr_int8_epilogue *ep, uint8_t *codes)
 {
     const dr_conv_geom *g = &c->g, *pool = ep->pool;
     tile_fn *fn = kernel_fn(kernel);
@@ -531,7 +534,7 @@ static void conv_codes(const dr_int8_conv *c, const char *kernel, int n, const f
     {
         if (x) { /* the pixels first, by the same team */
             const int nt = omp_get_num_threads();
-            pixels_part(x, (size_t)n * g->ih * g->iw * g->ic, px, omp_get_thread_num(), nt);
+            pixels_part(x, (size_t)n * g->ih * g->iw * g->ic, px_out, omp_get_thread_num(), nt);
             dr_spin_barrier_wait(&bar, nt);
         }
         uint8_t *patch = new_patch(c);
@@ -561,11 +564,11 @@ static void conv_codes(const dr_int8_conv *c, const char *kernel, int n, const f
 void dr_int8_conv_codes(const dr_int8_conv *c, const char *kernel, int n, const uint8_t *px,
                         const dr_int8_epilogue *ep, uint8_t *codes)
 {
-    conv_codes(c, kernel, n, NULL, (uint8_t *)px, ep, codes);
+    conv_codes(c, kernel, n, NULL, NULL, px, ep, codes);
 }
 
 void dr_int8_conv_run(const dr_int8_conv *c, const char *kernel, int n, const float *x, uint8_t *px,
                       const dr_int8_epilogue *ep, uint8_t *codes)
 {
-    conv_codes(c, kernel, n, x, px, ep, codes);
+    conv_codes(c, kernel, n, x, px, px, ep, codes);
 }
